@@ -1,0 +1,1 @@
+"""cxr: multi-label chest X-ray classification on NIH ChestX-ray14 with Keras 3."""

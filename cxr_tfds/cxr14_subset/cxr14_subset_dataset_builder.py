@@ -1,0 +1,280 @@
+"""`cxr14_subset`: whatever part of NIH ChestX-ray14 is on disk, as a TFDS dataset.
+
+    import cxr_tfds, tensorflow_datasets as tfds
+    ds = tfds.load("cxr14_subset/224", split="train")  # manual dir or $CXR14_DIR
+    ds = tfds.load("cxr14_subset/synthetic", split="test")  # offline, no files needed
+
+See README.md beside this file for the configs, layouts and expected files.
+"""
+
+import dataclasses
+import time
+
+import numpy as np
+import tensorflow_datasets as tfds
+from absl import logging
+from etils import epath
+
+from cxr_tfds.cxr14_subset import images, metadata, sources, splits
+from cxr_tfds.labels import LABELS
+
+# NIH's boxes are in pixels of its 1024x1024 PNGs, whatever size a user's copy has.
+NIH_PNG_SIZE = 1024
+
+# NIH's archive links (https://nihcc.app.box.com/v/ChestXray-NIHCC, batch_download_zips.py).
+NIH_ARCHIVE_URLS = {
+    1: "https://nihcc.box.com/shared/static/vfk49d74nhbxq3nqjg0900w5nvkorp5c.gz",
+    2: "https://nihcc.box.com/shared/static/i28rlmbvmfjbl8p2n3ril0pptcmcu9d1.gz",
+    3: "https://nihcc.box.com/shared/static/f1t00wrtdk94satdfb9olcolqx20z2jp.gz",
+    4: "https://nihcc.box.com/shared/static/0aowwzs5lhjrceb3qp67ahp0rd1l1etg.gz",
+    5: "https://nihcc.box.com/shared/static/v5e3goj22zr6h8tzualxfsqlqaygfbsn.gz",
+    6: "https://nihcc.box.com/shared/static/asi7ikud9jwnkrnkj99jnpfkjdes7l6l.gz",
+    7: "https://nihcc.box.com/shared/static/jn1b4mw4n6lnh74ovmcjb8y48h8xj07n.gz",
+    8: "https://nihcc.box.com/shared/static/tvpxmn7qyrgl0w8wfh9kqfjskv6nmm1j.gz",
+    9: "https://nihcc.box.com/shared/static/upyy3ml7qdumlgk2rfcvlb9k6gvqq2pj.gz",
+    10: "https://nihcc.box.com/shared/static/l6nilvfa9cg3s28tqv1qc1olm3gnz54p.gz",
+    11: "https://nihcc.box.com/shared/static/hhq8fkdgvcari67vfhs7ppg2w6ni4jze.gz",
+    12: "https://nihcc.box.com/shared/static/ioqwiy20ihqwyr8pf4c24eazhh281pbu.gz",
+}
+
+EXPECTED_FILES = (
+    "Data_Entry_2017_v2020.csv (or Data_Entry_2017.csv), train_val_list.txt, test_list.txt, "
+    "optionally BBox_List_2017.csv, and images as images/*.png, images_0NN/images/*.png "
+    "or images_0NN.tar.gz"
+)
+
+
+@dataclasses.dataclass
+class Cxr14SubsetConfig(tfds.core.BuilderConfig):
+    """How to build a subset.
+
+    Attributes:
+        image_size: side in pixels of the stored square grayscale images.
+        views: view positions kept; `("PA",)` drops the AP (mostly bedside) films.
+        validation_percent: share of train_val patients in `validation`.
+        archives: NIH archive numbers (1-12) to download through the TFDS download
+            manager; the metadata files still come from the manual dir.
+        synthetic_patients: when > 0, build from a generated miniature NIH manual dir
+            of this many patients instead of real files (see synthetic.py).
+        seed: seed of the synthetic generator.
+    """
+
+    image_size: int = 224
+    views: tuple[str, ...] = ("PA", "AP")
+    validation_percent: int = 10
+    archives: tuple[int, ...] = ()
+    synthetic_patients: int = 0
+    seed: int = 0
+
+
+class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
+    """NIH ChestX-ray14: images on disk, 14 multi-hot labels, metadata and NIH boxes."""
+
+    VERSION = tfds.core.Version("1.0.0")
+    RELEASE_NOTES = {"1.0.0": "First release."}
+    BUILDER_CONFIGS = [
+        Cxr14SubsetConfig(name="224", description="All images found, 224x224."),
+        Cxr14SubsetConfig(name="512", description="All images found, 512x512.", image_size=512),
+        Cxr14SubsetConfig(name="pa_224", description="PA views only, 224x224.", views=("PA",)),
+        Cxr14SubsetConfig(
+            name="nih001_224",
+            description="Downloads NIH archive images_001 (4,999 images, ~2 GB), 224x224.",
+            archives=(1,),
+        ),
+        Cxr14SubsetConfig(
+            name="synthetic",
+            description="Offline synthetic twin: generated chest-like images, 128x128.",
+            image_size=128,
+            synthetic_patients=500,
+        ),
+    ]
+    DEFAULT_CONFIG_NAME = "224"
+    MANUAL_DOWNLOAD_INSTRUCTIONS = (
+        f"Put NIH ChestX-ray14 files in the manual dir (or in $CXR14_DIR): {EXPECTED_FILES}. "
+        "Get them from https://nihcc.app.box.com/v/ChestXray-NIHCC (the Data_Entry CSV, "
+        "both lists and the box list; any number of the 12 image archives)."
+    )
+
+    def _info(self) -> tfds.core.DatasetInfo:
+        size = self.builder_config.image_size
+        return self.dataset_info_from_configs(
+            features=tfds.features.FeaturesDict(
+                {
+                    "image": tfds.features.Image(shape=(size, size, 1), encoding_format="png"),
+                    "labels": tfds.features.Tensor(shape=(len(LABELS),), dtype=np.uint8),
+                    "image_id": tfds.features.Text(),
+                    "patient_id": np.int32,
+                    "follow_up": np.int32,
+                    "age": np.int32,
+                    "age_implausible": np.bool_,
+                    "sex": tfds.features.ClassLabel(names=["M", "F"]),
+                    "view": tfds.features.ClassLabel(names=["PA", "AP"]),
+                    "original_width": np.int32,
+                    "original_height": np.int32,
+                    "pixel_spacing_x": np.float32,
+                    "pixel_spacing_y": np.float32,
+                    "bboxes": tfds.features.Sequence(
+                        {
+                            "bbox": tfds.features.BBoxFeature(),
+                            "label": tfds.features.ClassLabel(names=LABELS),
+                        }
+                    ),
+                }
+            ),
+            supervised_keys=("image", "labels"),
+            homepage="https://nihcc.app.box.com/v/ChestXray-NIHCC",
+        )
+
+    def _split_generators(self, dl_manager: tfds.download.DownloadManager):
+        config = self.builder_config
+        root = self._metadata_dir(dl_manager)
+        entries = metadata.read_data_entry(metadata.find_data_entry(root))
+        train_val, test = (
+            metadata.read_image_list(_required(root, name))
+            for name in (metadata.TRAIN_VAL_LIST, metadata.TEST_LIST)
+        )
+        bbox_file = root / metadata.BBOX_FILE
+        boxes = metadata.read_boxes(bbox_file) if bbox_file.exists() else {}
+
+        pngs = sources.find_pngs(root)
+        archives = sources.find_archives(root)
+        if config.archives:
+            urls = {f"images_{n:03d}": NIH_ARCHIVE_URLS[n] for n in config.archives}
+            archives += [epath.Path(p) for p in dl_manager.download(urls).values()]
+        in_archives = {path: set(sources.list_archive(path)) - set(pngs) for path in archives}
+        available = set(pngs).union(*in_archives.values())
+
+        plan = splits.plan_splits(
+            entries, train_val, test, available, config.views, config.validation_percent
+        )
+        logging.info(
+            "cxr14_subset: the CSV lists %d images; found %d on disk (%d PNG files, %d in "
+            "%d archives); %s",
+            len(entries),
+            len(available),
+            len(pngs),
+            len(available) - len(pngs),
+            len(archives),
+            ", ".join(f"{k}: {len(v)}" for k, v in plan.splits.items()),
+        )
+        for reason, count in plan.skipped.items():
+            logging.warning(
+                "cxr14_subset: skipped %d images %s (e.g. %s)",
+                count,
+                reason,
+                ", ".join(plan.examples[reason]),
+            )
+        for split, names in plan.splits.items():
+            if not names:
+                logging.warning(
+                    "cxr14_subset: no image of split %r is on disk; it is left out of this build",
+                    split,
+                )
+        return {
+            split: self._generate_examples(split, names, entries, boxes, pngs, in_archives)
+            for split, names in plan.splits.items()
+            if names
+        }
+
+    def _generate_examples(self, split, names, entries, boxes, pngs, in_archives):
+        size = self.builder_config.image_size
+        wanted = set(names)
+        start, written, unreadable = time.time(), 0, []
+        results = images.parallel_map(
+            lambda item: images.resize_png(item[1](), size),
+            _image_bytes(wanted, pngs, in_archives),
+        )
+        for (name, _), png, error in results:
+            if error is not None:
+                if not isinstance(error, (images.UnreadableImage, OSError)):
+                    raise error
+                unreadable.append(name)
+                logging.warning("cxr14_subset: skipped %s: %s", name, error)
+                continue
+            written += 1
+            yield name, _example(entries[name], png, boxes.get(name, []))
+        seconds = time.time() - start
+        logging.info(
+            "cxr14_subset: %s: wrote %d images in %.1f s (%.1f images/s); %d unreadable skipped%s",
+            split,
+            written,
+            seconds,
+            written / max(seconds, 1e-9),
+            len(unreadable),
+            f": {', '.join(unreadable)}" if unreadable else "",
+        )
+
+    def _metadata_dir(self, dl_manager) -> epath.Path:
+        """The folder with the NIH metadata: generated, the manual dir, or $CXR14_DIR."""
+        config = self.builder_config
+        if config.synthetic_patients:
+            root = dl_manager.download_dir / (
+                f"cxr14_synthetic_p{config.synthetic_patients}_s{config.seed}"
+            )
+            if not sources.has_nih_files(root):
+                from cxr_tfds.cxr14_subset import synthetic  # TEMP
+
+                synthetic.write_manual_dir(
+                    root, num_patients=config.synthetic_patients, seed=config.seed
+                )
+            return root
+        try:
+            manual = dl_manager.manual_dir
+        except AssertionError:  # TFDS's way of saying: missing or empty
+            manual = None
+        for candidate in (manual, sources.env_dir()):
+            if sources.has_nih_files(candidate):
+                return epath.Path(candidate)
+        raise FileNotFoundError(
+            f"cxr14_subset: no NIH ChestX-ray14 metadata in the manual dir ({manual}) nor in "
+            f"${sources.ENV_VAR} ({sources.env_dir()}); expected {EXPECTED_FILES} from "
+            "https://nihcc.app.box.com/v/ChestXray-NIHCC (see cxr_tfds/cxr14_subset/README.md)"
+        )
+
+
+def _required(root: epath.Path, name: str) -> epath.Path:
+    path = root / name
+    if not path.exists():
+        raise FileNotFoundError(
+            f"cxr14_subset: {path} is missing; NIH publishes it beside the Data_Entry CSV at "
+            "https://nihcc.app.box.com/v/ChestXray-NIHCC"
+        )
+    return path
+
+
+def _image_bytes(wanted, pngs, in_archives):
+    """Yields (name, load) for the wanted images, loose files first, then archives."""
+    for name in sorted(wanted & set(pngs)):
+        yield name, pngs[name].read_bytes
+    for archive, names in in_archives.items():
+        if wanted & names:
+            for name, data in sources.read_archive(archive, wanted & names):
+                yield name, (lambda data=data: data)
+
+
+def _example(entry: metadata.Entry, png: bytes, boxes: list[metadata.Box]) -> dict:
+    return {
+        "image": png,
+        "labels": np.array([label in entry.labels for label in LABELS], dtype=np.uint8),
+        "image_id": entry.image_id,
+        "patient_id": entry.patient_id,
+        "follow_up": entry.follow_up,
+        "age": entry.age,
+        "age_implausible": entry.age_implausible,
+        "sex": entry.sex,
+        "view": entry.view,
+        "original_width": entry.original_width,
+        "original_height": entry.original_height,
+        "pixel_spacing_x": entry.pixel_spacing_x,
+        "pixel_spacing_y": entry.pixel_spacing_y,
+        "bboxes": [{"bbox": _normalized(box), "label": box.label} for box in boxes],
+    }
+
+
+def _normalized(box: metadata.Box) -> tfds.features.BBox:
+    def clip(v):
+        return float(min(max(v / NIH_PNG_SIZE, 0.0), 1.0))
+
+    return tfds.features.BBox(
+        ymin=clip(box.y), xmin=clip(box.x), ymax=clip(box.y + box.h), xmax=clip(box.x + box.w)
+    )
