@@ -31,7 +31,7 @@ test-fast: install
 
 data: install
 	@test -n "$(CXR14_DIR)" || { echo "error: set CXR14_DIR to the folder with the NIH files, e.g. make data CXR14_DIR=~/cxr14 CONFIG=224" >&2; exit 2; }
-	$(BIN)/tfds build cxr14_subset --config=$(CONFIG) --imports=cxr_tfds --manual_dir=$(CXR14_DIR)
+	$(BIN)/python -m cxr_tfds.tfds_build cxr14_subset --config=$(CONFIG) --manual_dir=$(CXR14_DIR)
 
 experiment: install
 	KERAS_BACKEND=$(BACKEND) $(BIN)/python -m cxr.experiment $(NAME) $(ARGS)
