@@ -159,7 +159,7 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
         )
         for reason, count in plan.skipped.items():
             logging.warning(
-                "cxr14_subset: skipped %d images %s (e.g. %s)",
+                "cxr14_subset: skipped %d images: %s (e.g. %s)",
                 count,
                 reason,
                 ", ".join(plan.examples[reason]),
