@@ -10,6 +10,7 @@ ImageNet's mean and std (what DenseNet121's ImageNet weights expect), labels
 float32 multi-hot `[B, 14]` in the dataset's label order.
 """
 
+import functools
 from collections.abc import Callable
 
 import tensorflow as tf
@@ -58,6 +59,11 @@ def preprocess(images: tf.Tensor) -> tf.Tensor:
     return (x - IMAGENET_MEAN) / IMAGENET_STD
 
 
+def num_batches(builder: tfds.core.DatasetBuilder, split: str, batch_size: int) -> int:
+    """Batches in one pass over `split` (the last one may be smaller)."""
+    return -(-builder.info.splits[split].num_examples // batch_size)
+
+
 def batches(
     builder: tfds.core.DatasetBuilder,
     split: str,
@@ -67,34 +73,51 @@ def batches(
     cache: bool = False,
     shuffle_buffer: int = 2048,
     seed: int = 0,
+    epochs: range = range(1),
 ) -> tf.data.Dataset:
     """A batched `(images, labels)` dataset of one split.
+
+    For evaluation (`training=False`) it is one pass in the dataset's order, the
+    same every time. For training it streams the epochs in `epochs` one after
+    the other; pass `steps_per_epoch=num_batches(...)` to `fit`. Epoch k is
+    shuffled with a seed made of (`seed`, k), so a run resumed at epoch k
+    (`epochs=range(k, n)`) sees exactly the batches an uninterrupted run would.
+    TFDS already stores examples in a shuffled order, so a buffer shuffle on
+    top suffices.
 
     Args:
         builder: from `prepare`.
         split: `train`, `validation`, `test` or any TFDS split expression.
-        batch_size: images per batch; the last, smaller batch is kept.
-        training: shuffle (files and examples, reshuffled each epoch) and augment;
-            otherwise the order is the dataset's, the same every time.
+        batch_size: images per batch; the last, smaller batch of an epoch is kept.
+        training: shuffle and augment, over `epochs`; otherwise one fixed pass.
         augment: called on float32 `[B, S, S, 1]` batches in [0, 255] before
             preprocessing, only when `training` (e.g. Keras preprocessing layers).
         cache: keep the decoded uint8 images in memory after the first epoch;
             worth it for splits that fit in RAM (112,120 images at 224 px: 5.6 GB).
         shuffle_buffer: examples in the shuffle buffer (`training` only).
-        seed: shuffle seed; the same seed gives the same order.
+        seed: shuffle seed.
+        epochs: the epochs to stream when training.
     """
-    read_config = tfds.ReadConfig(shuffle_seed=seed)
-    ds = builder.as_dataset(split=split, shuffle_files=training, read_config=read_config)
-    ds = ds.map(lambda ex: (ex["image"], tf.cast(ex["labels"], tf.float32)), AUTOTUNE)
+    examples = builder.as_dataset(split=split, shuffle_files=False)
+    examples = examples.map(lambda ex: (ex["image"], tf.cast(ex["labels"], tf.float32)), AUTOTUNE)
     if cache:
-        ds = ds.cache()
+        examples = examples.cache()
+
+    def one_epoch(epoch):
+        ds = examples
+        if training:  # a Python seed per epoch: TF refuses tensor seeds under a global seed of 0
+            ds = ds.shuffle(
+                shuffle_buffer, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False
+            )
+        return ds.batch(batch_size)
+
+    ds = one_epoch(0)
     if training:
-        ds = ds.shuffle(shuffle_buffer, seed=seed, reshuffle_each_iteration=True)
-    ds = ds.batch(batch_size)
+        ds = functools.reduce(lambda a, b: a.concatenate(b), map(one_epoch, epochs))
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), AUTOTUNE)
     if training and augment is not None:
         ds = ds.map(lambda x, y: (augment(x), y), AUTOTUNE)
     ds = ds.map(lambda x, y: (preprocess(x), y), AUTOTUNE)
     options = tf.data.Options()
-    options.deterministic = not training
+    options.deterministic = True  # parallel maps keep order: same seed, same batches
     return ds.with_options(options).prefetch(AUTOTUNE)

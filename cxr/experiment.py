@@ -1,0 +1,275 @@
+"""Runs a named experiment: `python -m cxr.experiment NAME[:variant] [--config.x.y=value ...]`.
+
+`make experiment NAME=frozen_head ARGS="--config.train.head_epochs=5"` calls this.
+The experiment's config (experiments/NAME.py) is locked, so a misspelt override
+fails loudly. This is the only module that reads configs; the library below it
+takes plain arguments.
+"""
+
+import importlib
+import json
+import pathlib
+import pkgutil
+import sys
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+import experiments
+from cxr import data, features, metrics, model as model_lib, tracking, train
+
+
+def available() -> list[str]:
+    """Names of the experiments in experiments/."""
+    return sorted(m.name for m in pkgutil.iter_modules(experiments.__path__) if m.name != "common")
+
+
+def load_config(spec: str):
+    """The locked config of `NAME` or `NAME:variant`.
+
+    Raises:
+        SystemExit: for an unknown NAME, listing the available ones.
+    """
+    name, _, variant = spec.partition(":")
+    if name not in available():
+        raise SystemExit(f"error: unknown experiment {name!r}; available: {', '.join(available())}")
+    return importlib.import_module(f"experiments.{name}").get_config(variant or None)
+
+
+def _none(value):
+    """Command-line overrides arrive as text: "None" means None."""
+    return None if value in (None, "None", "none", "") else value
+
+
+def run(config) -> pathlib.Path:
+    """Trains, evaluates and records one experiment; returns its run directory."""
+    # --- Run directory: new, or the one named by run_id (resume) -------------------
+    keras.utils.set_random_seed(config.seed)
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        tf.config.experimental.enable_op_determinism()  # same seed, same run
+    run_dir = pathlib.Path(config.runs_dir) / config.name / str(config.run_id)
+    if config.run_id and run_dir.exists():
+        print(f"Resuming run {run_dir}")
+    else:
+        run_dir = tracking.create_run_dir(
+            config.name, config.to_dict(), config.runs_dir, config.run_id
+        )
+    state = train.load_state(run_dir)
+    wandb_run = tracking.init_wandb(
+        config.to_dict(),
+        name=f"{config.name}/{run_dir.name}",
+        run_dir=run_dir,
+        tags=(config.name, backend, config.data.name),
+        group=config.name,
+        mode=_none(config.wandb.mode),
+        project=config.wandb.project,
+        run_id=run_dir.name,
+    )
+    if state:  # a kill may have logged an epoch it did not checkpoint
+        tracking.truncate_metrics(run_dir / tracking.METRICS_FILE, state["phase"], state["epoch"])
+
+    def log_callbacks(phase):
+        return [
+            tracking.JsonlMetricsCallback(run_dir / tracking.METRICS_FILE, {"phase": phase}),
+            tracking.WandbMetricsCallback(wandb_run, {"phase": phase}),
+        ]
+
+    # --- Data -------------------------------------------------------------------------
+    builder = data.prepare(
+        config.data.name, _none(config.data.data_dir), _none(config.data.manual_dir)
+    )
+    label_names = data.label_names(builder.info)
+    image_size = builder.info.features["image"].shape[0]
+    d = config.data
+
+    def images(split, epochs=None, augment=None):
+        """Batches of a split: one ordered pass, or training batches over `epochs`."""
+        return data.batches(
+            builder,
+            split,
+            d.batch_size,
+            epochs is not None,
+            augment,
+            d.cache_images,
+            d.shuffle_buffer,
+            config.seed,
+            epochs or range(1),
+        )
+
+    val_images = images(d.val_split)
+    val_labels = np.concatenate([y for _, y in val_images])
+    train_labels = np.concatenate([y for _, y in images(d.train_split)])
+    pos_weight = train.positive_weights(train_labels) if config.train.pos_weight else None
+    augment = _augmenter(config) if config.train.augment else None
+    steps = data.num_batches(builder, d.train_split, d.batch_size)
+
+    # --- Model ------------------------------------------------------------------------
+    model = model_lib.build_model(
+        len(label_names),
+        image_size,
+        _none(config.model.weights),
+        config.model.dropout,
+        trainable="head",
+    )
+    phase_args = dict(
+        run_dir=run_dir,
+        label_names=label_names,
+        pos_weight=pos_weight,
+        lr_patience=config.train.lr_patience,
+        stop_patience=config.train.stop_patience,
+    )
+
+    # --- Phase 1: the head on a frozen backbone -------------------------------------
+    t = config.train
+    head_done = state and (state["phase"] != "head" or state["done"])
+    if t.head_epochs and not head_done:
+        resume = state if state and state["phase"] == "head" else None
+        if t.feature_cache and augment is None:
+            _head_on_cached_features(
+                model,
+                builder,
+                config,
+                images,
+                val_labels,
+                resume,
+                dict(phase_args, callbacks=log_callbacks("head")),
+            )
+        else:
+            if t.feature_cache:
+                print(
+                    "Feature cache off: augmentation is on, so the backbone must see every new view."
+                )
+            epochs = range(resume["epoch"] if resume else 0, t.head_epochs)
+            train.fit_phase(
+                model,
+                images(d.train_split, epochs, augment),
+                val_images,
+                val_labels,
+                phase="head",
+                epochs=t.head_epochs,
+                learning_rate=t.head_learning_rate,
+                steps_per_epoch=steps,
+                resume=resume,
+                callbacks=log_callbacks("head"),
+                **phase_args,
+            )
+        state = train.load_state(run_dir)
+
+    # --- Phase 2: fine-tuning from the best head -------------------------------------
+    if t.finetune_epochs and not (state and state["phase"] == "finetune" and state["done"]):
+        resume = state if state and state["phase"] == "finetune" else None
+        if not resume and (run_dir / tracking.MODEL_FILE).exists():
+            model.load_weights(run_dir / tracking.MODEL_FILE)
+        model_lib.set_trainable(model, t.unfreeze)
+        epochs = range(resume["epoch"] if resume else 0, t.finetune_epochs)
+        train.fit_phase(
+            model,
+            images(d.train_split, epochs, augment),
+            val_images,
+            val_labels,
+            phase="finetune",
+            epochs=t.finetune_epochs,
+            learning_rate=t.finetune_learning_rate,
+            steps_per_epoch=steps,
+            resume=resume,
+            callbacks=log_callbacks("finetune"),
+            **phase_args,
+        )
+
+    # --- Test: the best model ---------------------------------------------------------
+    model.load_weights(run_dir / tracking.MODEL_FILE)
+    test_images = images(d.test_split)
+    probs = keras.ops.convert_to_numpy(keras.ops.sigmoid(model.predict(test_images, verbose=0)))
+    test_labels = np.concatenate([y for _, y in test_images])
+    aurocs = metrics.per_label_auroc(test_labels, probs, label_names)
+    (run_dir / tracking.EVAL_DIR / "test_auroc.json").write_text(json.dumps(aurocs, indent=2))
+
+    # --- Report -----------------------------------------------------------------------
+    tracking.log_test_aurocs(wandb_run, aurocs)
+    tracking.log_model_artifact(wandb_run, run_dir / tracking.MODEL_FILE)
+    print(
+        metrics.format_table(
+            aurocs, title=f"Test AUROC ({d.test_split}, {len(test_labels)} images)"
+        )
+    )
+    tracking.finish_run(run_dir, wandb_run)
+    return run_dir
+
+
+def _head_on_cached_features(model, builder, config, images, val_labels, resume, phase_args):
+    """Phase 1 the fast way: features once per split (cached on disk), then the head."""
+    d, t = config.data, config.train
+    extractor = model_lib.feature_extractor(model)
+    cache_dir = _none(t.feature_cache_dir) or features.DEFAULT_CACHE_DIR
+    start = time.perf_counter()
+    split_features = {}
+    for split in (d.train_split, d.val_split):
+        path = features.cache_file(cache_dir, builder, split, extractor)
+        print(f"Features of {split}: {'cached' if path.exists() else 'computing'} ({path})")
+        split_features[split] = features.split_features(
+            extractor, images(split), data.num_batches(builder, split, d.batch_size), path
+        )
+    fill_seconds = time.perf_counter() - start
+    train_x, train_y = split_features[d.train_split]
+    history = train.fit_phase(
+        model_lib.head_model(model),
+        train.ShuffledArrays(
+            train_x, train_y, t.head_batch_size, config.seed, resume["epoch"] if resume else 0
+        ),
+        split_features[d.val_split][0],
+        val_labels,
+        phase="head",
+        epochs=t.head_epochs,
+        learning_rate=t.head_learning_rate,
+        best_model=model,
+        resume=resume,
+        **phase_args,
+    )
+    seconds = history.history.get("epoch_seconds", [])
+    if len(seconds) >= 2 and not resume:
+        first, second = fill_seconds + seconds[0], seconds[1]
+        print(
+            f"Head epoch 1 (filling the feature cache): {first:.2f} s; epoch 2 (from the "
+            f"cache): {second:.3f} s; {first / second:.0f}x faster"
+        )
+
+
+def _augmenter(config):
+    """Train-time augmentation from core Keras layers, on [0, 255] gray batches."""
+    t = config.train
+    layers = [
+        keras.layers.RandomRotation(t.rotation, fill_mode="constant", seed=config.seed),
+        keras.layers.RandomZoom(t.zoom, fill_mode="constant", seed=config.seed),
+        keras.layers.RandomTranslation(
+            t.translation, t.translation, fill_mode="constant", seed=config.seed
+        ),
+        keras.layers.RandomContrast(t.contrast, seed=config.seed),
+    ]
+    if t.flip:
+        layers.insert(0, keras.layers.RandomFlip("horizontal", seed=config.seed))
+    return keras.Sequential(layers, name="augment")
+
+
+def main() -> None:
+    if len(sys.argv) < 2 or sys.argv[1].startswith("-"):
+        raise SystemExit(
+            f"usage: python -m cxr.experiment NAME[:variant] [--config.x=y ...]; "
+            f"NAME is one of: {', '.join(available())}"
+        )
+    config = load_config(sys.argv[1])
+    config_flags.DEFINE_config_dict("config", config, lock_config=True)
+
+    def run_from_flags(argv):
+        logging.set_verbosity(logging.WARNING)  # TFDS's INFO lines would drown the progress bars
+        run(flags.FLAGS.config)
+
+    app.run(run_from_flags, argv=[sys.argv[0], *sys.argv[2:]])
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,67 @@
+"""Pooled backbone features, computed once per split and cached on disk.
+
+A frozen backbone maps each image to the same features every epoch, so the head
+can train for many epochs on features computed once. The cache key covers
+everything the features depend on: the dataset (name, config, version, split,
+number of examples) and a hash of the backbone's actual weights, so new weights
+or a rebuilt dataset never reuse stale features.
+"""
+
+import hashlib
+import os
+import pathlib
+
+import keras
+import numpy as np
+
+# Where features are cached unless a run says otherwise; any size of dataset fits
+# (112,120 images x 1024 float32 = 460 MB).
+DEFAULT_CACHE_DIR = (
+    pathlib.Path(os.environ.get("CXR_CACHE", "~/.cache/cxr")).expanduser() / "features"
+)
+
+
+def weights_digest(model: keras.Model) -> str:
+    """A short hash of all of `model`'s weights."""
+    digest = hashlib.sha1()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()[:16]
+
+
+def split_features(extractor, dataset, num_batches, cache_file):
+    """Features and labels of one split: from `cache_file`, or computed and saved there.
+
+    Args:
+        extractor: images -> pooled features (`cxr.model.feature_extractor`).
+        dataset: one ordered pass of `(images, labels)` batches.
+        num_batches: its length, for the progress bar.
+        cache_file: the `.npz` file; None computes without caching.
+
+    Returns:
+        (features `[N, F]` float32, labels `[N, L]` float32).
+    """
+    if cache_file is not None and pathlib.Path(cache_file).exists():
+        with np.load(cache_file) as cached:
+            return cached["features"], cached["labels"]
+    progress = keras.utils.Progbar(num_batches, unit_name="batch")
+    features, labels = [], []
+    for images, batch_labels in dataset:
+        features.append(np.asarray(extractor.predict_on_batch(np.asarray(images))))
+        labels.append(np.asarray(batch_labels))
+        progress.add(1)
+    features, labels = np.concatenate(features), np.concatenate(labels)
+    if cache_file is not None:
+        cache_file = pathlib.Path(cache_file)
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(f".{cache_file.stem}.tmp.npz")
+        np.savez(tmp, features=features, labels=labels)
+        os.replace(tmp, cache_file)
+    return features, labels
+
+
+def cache_file(cache_dir, builder, split, extractor) -> pathlib.Path:
+    """Where the features of `split` of `builder`'s dataset through `extractor` go."""
+    info = builder.info
+    key = f"{info.full_name.replace('/', '_')}-{info.splits[split].num_examples}-{weights_digest(extractor)}"
+    return pathlib.Path(cache_dir) / key / f"{split}.npz"

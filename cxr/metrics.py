@@ -1,0 +1,86 @@
+"""Per-label AUROC, the standard ChestX-ray14 metric (Wang et al. 2017, CheXNet)."""
+
+import math
+
+import numpy as np
+import sklearn.metrics
+
+from cxr_tfds.labels import LABELS
+
+
+def per_label_auroc(y_true, y_prob, label_names=LABELS):
+    """Computes the exact AUROC of each label with scikit-learn.
+
+    AUROC only depends on the ranking of scores, so logits give the same
+    result as sigmoid probabilities.
+
+    Args:
+        y_true: Multi-hot labels (N, L) of 0/1; any array type numpy can
+            convert (numpy, JAX, eager TensorFlow).
+        y_prob: Scores (N, L): probabilities or logits.
+        label_names: The L label names, in column order; the 14
+            ChestX-ray14 labels by default.
+
+    Returns:
+        A dict label name -> AUROC as a Python float. A label whose column has
+        no positive or no negative example gets NaN: AUROC is undefined there,
+        which happens for rare labels (Hernia) on small splits.
+
+    Raises:
+        ValueError: If the shapes do not match each other or `label_names`.
+    """
+    y_true = np.asarray(y_true)
+    y_prob = np.asarray(y_prob, dtype=np.float64)
+    if y_true.ndim != 2 or y_true.shape != y_prob.shape or y_true.shape[1] != len(label_names):
+        raise ValueError(
+            f"Expected y_true and y_prob of shape (N, {len(label_names)}); "
+            f"got {y_true.shape} and {y_prob.shape}."
+        )
+    aurocs = {}
+    for column, name in enumerate(label_names):
+        labels = y_true[:, column]
+        if np.unique(labels).size < 2:
+            aurocs[name] = float("nan")
+        else:
+            aurocs[name] = float(sklearn.metrics.roc_auc_score(labels, y_prob[:, column]))
+    return aurocs
+
+
+def macro_auroc(aurocs):
+    """Averages per-label AUROCs, skipping the undefined (NaN) ones.
+
+    Args:
+        aurocs: A dict label name -> AUROC, as returned by `per_label_auroc`.
+
+    Returns:
+        The mean over labels with a defined AUROC as a Python float; NaN if no
+        label has one.
+    """
+    values = np.array(list(aurocs.values()), dtype=np.float64)
+    defined = values[~np.isnan(values)]
+    # Not np.nanmean: it warns on an all-NaN input, which is a legitimate case.
+    return float(defined.mean()) if defined.size else float("nan")
+
+
+def format_table(aurocs, title=None):
+    """Formats per-label AUROCs and their macro average as a text table.
+
+    Args:
+        aurocs: A dict label name -> AUROC, as returned by `per_label_auroc`.
+        title: An optional first line.
+
+    Returns:
+        A string: one line per label, then a "macro" line saying over how many
+        labels it averages; undefined AUROCs read "n/a".
+    """
+    width = max(len(label) for label in [*aurocs, "macro"])
+    lines = [title] if title else []
+    lines += [f"{label:<{width}}  {_format_auroc(value)}" for label, value in aurocs.items()]
+    defined = sum(not math.isnan(value) for value in aurocs.values())
+    macro = _format_auroc(macro_auroc(aurocs))
+    lines.append(f"{'macro':<{width}}  {macro}  ({defined} of {len(aurocs)} labels)")
+    return "\n".join(lines)
+
+
+def _format_auroc(value):
+    return "n/a" if math.isnan(value) else f"{value:.3f}"

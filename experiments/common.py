@@ -1,0 +1,67 @@
+"""Shared defaults of every experiment; an experiment file changes only what differs.
+
+Every field is documented where it is declared. Override any of them on the
+command line: `make experiment NAME=frozen_head ARGS="--config.train.head_epochs=5"`.
+"""
+
+import ml_collections
+from ml_collections import config_dict
+
+
+def get_config() -> ml_collections.ConfigDict:
+    """The defaults (unlocked, so an experiment can adjust them before locking)."""
+    c = ml_collections.ConfigDict()
+    c.name = ""  # experiment name: runs/<name>/, W&B group and tag; set by each experiment
+    c.seed = 0  # seeds Keras (weights init, dropout), shuffling and augmentation
+    c.runs_dir = "runs"  # every run writes runs/<name>/<run id>/
+    # An existing run id resumes that run after its last completed epoch; None starts a new one.
+    c.run_id = config_dict.placeholder(str)
+
+    c.data = ml_collections.ConfigDict()
+    c.data.name = "cxr14_subset/224"  # TFDS dataset/config
+    c.data.data_dir = config_dict.placeholder(str)  # TFDS data dir; None: ~/tensorflow_datasets
+    c.data.manual_dir = config_dict.placeholder(
+        str
+    )  # NIH files; None: TFDS manual dir, then $CXR14_DIR
+    c.data.train_split = "train"  # any TFDS split expression, e.g. "train[:10%]"
+    c.data.val_split = "validation"
+    c.data.test_split = "test"
+    c.data.batch_size = 32  # images per batch when images go through the network
+    c.data.shuffle_buffer = 2048  # examples; TFDS stores examples shuffled already
+    c.data.cache_images = False  # keep decoded images in RAM between epochs (small subsets)
+
+    c.model = ml_collections.ConfigDict()
+    # "imagenet" (Keras's download), a local .h5/.weights.h5 file of notop DenseNet121
+    # weights, or None (random init). Offline, pass the local file.
+    c.model.weights = config_dict.FieldReference("imagenet", field_type=str)
+    c.model.dropout = 0.0  # before the logits; CheXNet used none
+
+    c.train = ml_collections.ConfigDict()
+    # Phase 1: the sigmoid head on a frozen backbone.
+    c.train.head_epochs = 30  # cheap on cached features
+    c.train.head_learning_rate = 1e-3  # Adam
+    c.train.head_batch_size = 256  # feature vectors per batch when training on the cache
+    # Computes pooled features once per split and trains the head on them; turned off
+    # automatically when augmentation is on (the backbone must then see each new view).
+    c.train.feature_cache = True
+    c.train.feature_cache_dir = config_dict.placeholder(str)  # None: ~/.cache/cxr/features
+    # Phase 2: fine-tuning from the best head (CheXNet: Adam, lr / 10 on plateau).
+    c.train.finetune_epochs = 0  # 0 skips the phase
+    c.train.finetune_learning_rate = 1e-4
+    c.train.unfreeze = "all"  # "all" or "last_blocks:N" (N of DenseNet121's 4 dense blocks)
+    # Both phases:
+    c.train.pos_weight = False  # weight each label's positives by N_neg / N_pos of train
+    c.train.lr_patience = 1  # epochs without a better val macro AUROC before lr /= 10
+    c.train.stop_patience = 3  # epochs without a better val macro AUROC before stopping
+    c.train.augment = False  # train-time augmentation (never on validation or test)
+    c.train.rotation = 0.02  # fraction of a full turn (0.02 = +-7 degrees)
+    c.train.zoom = 0.1  # +-10%
+    c.train.translation = 0.05  # +-5% of the side
+    c.train.contrast = 0.1  # +-10%
+    c.train.flip = False  # off: anatomy is lateralised (the heart is on the left)
+
+    c.wandb = ml_collections.ConfigDict()
+    c.wandb.project = "cxr"
+    # "online", "offline" or "disabled"; None: $WANDB_MODE, else online when logged in.
+    c.wandb.mode = config_dict.placeholder(str)
+    return c

@@ -1,0 +1,142 @@
+"""Every experiment end to end (smoke variants), under TensorFlow and JAX, and resume after kill -9."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from cxr import experiment
+
+EXPERIMENTS = ["quickstart", "frozen_head", "finetune"]
+
+
+def run_experiment(spec, tmp_path, data_dir, *overrides, backend="tensorflow", wait=True):
+    """Starts `python -m cxr.experiment spec` in a fresh process, W&B offline."""
+    env = dict(
+        os.environ, KERAS_BACKEND=backend, WANDB_MODE="offline", WANDB_DIR=str(tmp_path), CI="true"
+    )
+    args = [
+        sys.executable,
+        "-m",
+        "cxr.experiment",
+        spec,
+        f"--config.runs_dir={tmp_path / 'runs'}",
+        f"--config.data.data_dir={data_dir}",
+        f"--config.train.feature_cache_dir={tmp_path / 'features'}",
+        *overrides,
+    ]
+    process = subprocess.Popen(
+        args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    if not wait:
+        return process
+    out, _ = process.communicate(timeout=600)
+    assert process.returncode == 0, out[-3000:]
+    return out
+
+
+def only_run_dir(tmp_path, name):
+    (run_dir,) = (tmp_path / "runs" / name).iterdir()
+    return run_dir
+
+
+def test_experiments_are_listed():
+    assert set(EXPERIMENTS) <= set(experiment.available())
+
+
+def test_unknown_experiment_lists_the_available_ones():
+    out = subprocess.run(
+        [sys.executable, "-m", "cxr.experiment", "frozen_hed"], capture_output=True, text=True
+    )
+    assert out.returncode != 0
+    assert (
+        "unknown experiment 'frozen_hed'; available: finetune, frozen_head, quickstart"
+        in out.stderr
+    )
+
+
+def test_misspelt_override_fails_loudly(tmp_path):
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "cxr.experiment",
+            "quickstart:smoke",
+            "--config.train.learnig_rate=1",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode != 0 and "learnig_rate" in out.stderr
+
+
+@pytest.mark.large
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_smoke_end_to_end(name, backend, tmp_path, synthetic_builder, data_dir):
+    out = run_experiment(f"{name}:smoke", tmp_path, data_dir, backend=backend)
+    run_dir = only_run_dir(tmp_path, name)
+    assert f"Run files: {run_dir}" in out
+    config = json.loads((run_dir / "config.json").read_text())
+    assert config["name"] == name
+    epochs = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    assert len(epochs) == config["train"]["head_epochs"] + config["train"]["finetune_epochs"]
+    assert all("val_macro_auroc" in e and "val/auroc/Cardiomegaly" in e for e in epochs)
+    assert (run_dir / "model.keras").stat().st_size > 1_000_000
+    aurocs = json.loads((run_dir / "eval" / "test_auroc.json").read_text())
+    assert len(aurocs) == 14
+    assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert "Atelectasis" in out and "macro" in out  # the terminal table
+
+
+@pytest.mark.large
+def test_a_full_run_never_imports_torch(tmp_path, synthetic_builder, data_dir):
+    config = experiment.load_config("quickstart:smoke")
+    config.runs_dir, config.data.data_dir = str(tmp_path / "runs"), str(data_dir)
+    config.train.feature_cache_dir, config.wandb.mode = str(tmp_path / "features"), "disabled"
+    run_dir = experiment.run(config)
+    assert (run_dir / "model.keras").exists()
+    assert "torch" not in sys.modules
+
+
+@pytest.mark.large
+def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_builder, data_dir):
+    """kill -9 mid-training, start again with the same run id: same result as no kill."""
+    # Images through the network each epoch (no feature cache), so epochs take seconds.
+    args = [
+        "--config.train.feature_cache=False",
+        "--config.train.head_epochs=5",
+        "--config.train.stop_patience=10",
+        "--config.train.finetune_epochs=0",
+    ]
+    run_experiment("frozen_head:smoke", tmp_path / "a", data_dir, *args, "--config.run_id=straight")
+
+    resumed = tmp_path / "b"
+    state = resumed / "runs" / "frozen_head" / "killed" / "checkpoints" / "state.json"
+    process = run_experiment(
+        "frozen_head:smoke", resumed, data_dir, *args, "--config.run_id=killed", wait=False
+    )
+    deadline = time.time() + 300
+    while not (state.exists() and json.loads(state.read_text())["epoch"] >= 2):
+        assert process.poll() is None and time.time() < deadline, "run ended before it was killed"
+        time.sleep(0.2)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    killed_at = json.loads(state.read_text())["epoch"]
+    assert killed_at < 5
+    out = run_experiment("frozen_head:smoke", resumed, data_dir, *args, "--config.run_id=killed")
+    assert f"Resuming phase 'head' after epoch {killed_at}" in out
+
+    def history(root, run_id):
+        lines = (root / "runs" / "frozen_head" / run_id / "metrics.jsonl").read_text().splitlines()
+        return [json.loads(line) for line in lines]
+
+    straight, again = history(tmp_path / "a", "straight"), history(resumed, "killed")
+    assert [e["epoch"] for e in again] == [1, 2, 3, 4, 5]
+    for key in ("loss", "val_macro_auroc", "learning_rate"):
+        np.testing.assert_allclose([e[key] for e in again], [e[key] for e in straight], rtol=1e-5)

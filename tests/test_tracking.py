@@ -1,0 +1,280 @@
+"""Run directories, metrics.jsonl and W&B logging, checked in W&B's offline files."""
+
+import contextlib
+import io
+import json
+import math
+import os
+import struct
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+import wandb
+from wandb.proto import wandb_internal_pb2
+
+from cxr import tracking
+from cxr.metrics import macro_auroc
+from cxr_tfds.labels import LABELS
+
+
+def tiny_model(learning_rate=0.1):
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(len(LABELS))])
+    model.compile(
+        optimizer=keras.optimizers.SGD(learning_rate),
+        loss=keras.losses.BinaryCrossentropy(from_logits=True),
+    )
+    return model
+
+
+def tiny_data(n=16):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(n, 4)).astype(np.float32)
+    return x, (rng.random((n, len(LABELS))) < 0.5).astype(np.float32)
+
+
+class FakeAuroc(keras.callbacks.Callback):
+    """Adds validation AUROCs to the epoch logs, as the trainer's callback will."""
+
+    def __init__(self):
+        super().__init__()
+        self.logged = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        aurocs = {label: 0.5 + 0.01 * i + 0.1 * epoch for i, label in enumerate(LABELS)}
+        aurocs["Hernia"] = float("nan")  # no positives in a small validation split
+        logs["val/macro_auroc"] = macro_auroc(aurocs)
+        logs.update({f"val/auroc/{label}": value for label, value in aurocs.items()})
+        self.logged.append(dict(logs))
+
+
+def test_create_run_dir(tmp_path):
+    config = {"lr": 0.1, "labels": LABELS, "data_dir": tmp_path}
+    run_dir = tracking.create_run_dir("quick", config, root=tmp_path)
+    assert run_dir.parent == tmp_path / "quick"
+    assert (run_dir / tracking.CHECKPOINTS_DIR).is_dir() and (run_dir / tracking.EVAL_DIR).is_dir()
+    saved = json.loads((run_dir / tracking.CONFIG_FILE).read_text())
+    assert saved == {"lr": 0.1, "labels": list(LABELS), "data_dir": str(tmp_path)}
+    assert tracking.create_run_dir("quick", root=tmp_path) != run_dir
+    with pytest.raises(FileExistsError):
+        tracking.create_run_dir("quick", root=tmp_path, run_id=run_dir.name)
+
+
+def test_jsonl_callback_writes_every_epoch_as_it_ends(tmp_path):
+    path = tmp_path / tracking.METRICS_FILE
+    schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
+    model = tiny_model(schedule)
+    lines_seen = []
+    count_lines = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda epoch, logs: lines_seen.append(len(path.read_text().splitlines()))
+    )
+    fake = FakeAuroc()
+    x, y = tiny_data()
+    history = model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=2,
+        verbose=0,
+        callbacks=[fake, tracking.JsonlMetricsCallback(path), count_lines],
+    )
+
+    assert lines_seen == [1, 2]  # each line is on disk when its epoch ends
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    for epoch, record in enumerate(records):
+        assert record["epoch"] == epoch + 1
+        assert record["loss"] == pytest.approx(history.history["loss"][epoch])
+        # 2 steps per epoch: the schedule's value after this epoch's last step.
+        assert record["learning_rate"] == pytest.approx(float(schedule(2 * (epoch + 1))))
+        assert record["val/auroc/Hernia"] is None  # NaN is written as null
+        assert record["val/auroc/Mass"] == pytest.approx(fake.logged[epoch]["val/auroc/Mass"])
+        assert record["val/macro_auroc"] == pytest.approx(fake.logged[epoch]["val/macro_auroc"])
+
+
+def test_resolve_wandb_mode(monkeypatch, tmp_path):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine example.com login me password secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.delenv("WANDB_MODE", raising=False)
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    monkeypatch.delenv("WANDB_BASE_URL", raising=False)
+    assert tracking.resolve_wandb_mode() == "offline"
+    assert tracking.resolve_wandb_mode("online") == "online"
+
+    netrc.write_text("machine api.wandb.ai login user password abc123\n")
+    assert tracking.resolve_wandb_mode() == "online"  # what `wandb login` writes
+    netrc.unlink()
+    assert tracking.resolve_wandb_mode() == "offline"
+    monkeypatch.setenv("WANDB_API_KEY", "abc123")
+    assert tracking.resolve_wandb_mode() == "online"
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    assert tracking.resolve_wandb_mode() == "disabled"
+    assert tracking.resolve_wandb_mode("offline") == "offline"
+
+
+def test_disabled_wandb_is_a_no_op(monkeypatch, tmp_path):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    run = tracking.init_wandb({"lr": 0.1}, "quick", tmp_path)
+    assert run is None and not (tmp_path / "wandb").exists()
+    x, y = tiny_data()
+    callback = tracking.WandbMetricsCallback(run)
+    tiny_model().fit(x, y, epochs=1, verbose=0, callbacks=[callback])
+    tracking.log_test_aurocs(run, {"Mass": 0.7})
+    tracking.log_model_artifact(run, tmp_path / "missing.keras")
+
+
+def read_wandb_records(path):
+    """Parses a `.wandb` file: a LevelDB-style log of `Record` protos.
+
+    Layout: a 7-byte header (":W&B", magic, version), then 32 KiB blocks of
+    chunks, each chunk = crc32 (4 bytes), length (2, little-endian), type (1:
+    full, 2: first, 3: middle, 4: last) and data; a block tail shorter than
+    a chunk header is padding.
+    """
+    block, data = 32 * 1024, path.read_bytes()
+    assert data[:4] == b":W&B"
+    records, pending, pos = [], b"", 7
+    while pos + 7 <= len(data):
+        if block - pos % block < 7:
+            pos += block - pos % block
+            continue
+        length, kind = struct.unpack("<HB", data[pos + 4 : pos + 7])
+        pending += data[pos + 7 : pos + 7 + length]
+        pos += 7 + length
+        if kind in (1, 4):
+            record = wandb_internal_pb2.Record()
+            record.ParseFromString(pending)
+            records.append(record)
+            pending = b""
+    return records
+
+
+def items_of(records, kind):
+    """Key -> value dicts of the "history", "summary" or "run" (config) records."""
+    fields = {
+        "history": lambda record: record.history.item,
+        "summary": lambda record: record.summary.update,
+        "run": lambda record: record.run.config.update,
+    }
+    return [
+        {
+            (item.key or ".".join(item.nested_key)): json.loads(item.value_json)
+            for item in fields[kind](record)
+        }
+        for record in records
+        if record.WhichOneof("record_type") == kind
+    ]
+
+
+@pytest.fixture(scope="module")
+def offline_run(tmp_path_factory):
+    """One offline W&B run with everything the trainer logs, read back from disk."""
+    tmp = tmp_path_factory.mktemp("wandb")
+    with pytest.MonkeyPatch.context() as env:
+        env.setenv("WANDB_MODE", "offline")
+        for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
+            env.setenv(var, str(tmp / var.lower()))
+        run_dir = tracking.create_run_dir("quick", root=tmp / "runs")
+        printed = io.StringIO()
+        with contextlib.redirect_stdout(printed):
+            run = tracking.init_wandb(
+                {"lr": 0.1, "image_size": 224},
+                "quick",
+                run_dir,
+                tags=("test",),
+                group="tests",
+                run_id=run_dir.name,
+            )
+        fake = FakeAuroc()
+        x, y = tiny_data()
+        history = tiny_model().fit(
+            x,
+            y,
+            validation_data=(x, y),
+            epochs=2,
+            verbose=0,
+            callbacks=[fake, tracking.WandbMetricsCallback(run)],
+        )
+        test_aurocs = {label: 0.6 + 0.02 * i for i, label in enumerate(LABELS)}
+        tracking.log_test_aurocs(run, test_aurocs)
+        (run_dir / tracking.MODEL_FILE).write_bytes(b"not really a model")
+        tracking.log_model_artifact(run, run_dir / tracking.MODEL_FILE)
+        sync_dir = run.settings.sync_dir
+        tracking.finish_run(run_dir, run)
+        # finish() can return before wandb-core has flushed the .wandb file (seen
+        # once under load); stopping the core process waits for it.
+        wandb.teardown()
+    (wandb_file,) = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
+    records = read_wandb_records(wandb_file)
+    assert any(r.WhichOneof("record_type") == "exit" for r in records), "incomplete .wandb file"
+    return dict(
+        records=records,
+        run_dir=run_dir,
+        printed=printed.getvalue(),
+        sync_dir=sync_dir,
+        fake=fake,
+        history=history.history,
+        test_aurocs=test_aurocs,
+    )
+
+
+def test_offline_run_files_are_in_the_run_dir(offline_run):
+    assert str(offline_run["sync_dir"]).startswith(str(offline_run["run_dir"] / "wandb"))
+    assert f"wandb sync {offline_run['sync_dir']}" in offline_run["printed"]
+    assert str(offline_run["sync_dir"]).endswith(offline_run["run_dir"].name)  # W&B id = dir
+    (config,) = items_of(offline_run["records"], "run")
+    assert config["lr"] == 0.1 and config["image_size"] == 224
+
+
+def test_offline_history_holds_every_epoch_metric(offline_run):
+    rows = [row for row in items_of(offline_run["records"], "history") if "epoch" in row]
+    assert [row["epoch"] for row in rows] == [1, 2]
+    for epoch, row in enumerate(rows):
+        expected = offline_run["fake"].logged[epoch]
+        for key in ["loss", "val_loss", "val/macro_auroc"] + [f"val/auroc/{x}" for x in LABELS]:
+            if math.isnan(expected[key]):
+                assert math.isnan(row[key]), key
+            else:
+                assert row[key] == pytest.approx(expected[key]), key
+        assert row["loss"] == pytest.approx(offline_run["history"]["loss"][epoch])
+        assert row["learning_rate"] == pytest.approx(0.1)
+
+
+def test_offline_summary_holds_test_aurocs_table_and_model_artifact(offline_run):
+    summary = {}
+    for update in items_of(offline_run["records"], "summary"):
+        summary.update(update)
+    aurocs = offline_run["test_aurocs"]
+    assert summary["test/macro_auroc"] == pytest.approx(macro_auroc(aurocs))
+    for label, value in aurocs.items():
+        assert summary[f"test/auroc/{label}"] == pytest.approx(value)
+
+    table_path = summary["test/auroc_table.path"]
+    (run_files,) = offline_run["run_dir"].glob("wandb/offline-run-*/files")
+    table = json.loads((run_files / table_path).read_text())
+    assert table["columns"] == ["label", "auroc"]
+    assert {label: value for label, value in table["data"]} == pytest.approx(aurocs)
+
+    artifacts = [
+        r.artifact for r in offline_run["records"] if r.WhichOneof("record_type") == "artifact"
+    ]
+    (model,) = [a for a in artifacts if a.type == "model"]
+    assert "best" in model.aliases
+    assert [entry.path for entry in model.manifest.contents] == [tracking.MODEL_FILE]
+
+
+def test_this_file_passes_under_the_other_backend():
+    """Reruns every other test here with the other Keras backend (TF <-> JAX)."""
+    other = "tensorflow" if keras.backend.backend() == "jax" else "jax"
+    pytest_args = ["-q", "-m", "not large", "-k", "not other_backend"]
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", __file__, *pytest_args],
+        env={**os.environ, "KERAS_BACKEND": other},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-5000:]
