@@ -20,7 +20,8 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 import experiments
-from cxr import data, features, metrics, model as model_lib, tracking, train
+from cxr import data, features, metrics, tracking, train
+from cxr import model as model_lib
 
 
 def available() -> list[str]:
