@@ -241,7 +241,12 @@ def _head_on_cached_features(model, builder, config, images, val_labels, resume,
 
 
 def _augmenter(config):
-    """Train-time augmentation from core Keras layers, on [0, 255] gray batches."""
+    """Train-time augmentation from core Keras layers, on [0, 255] gray batches.
+
+    Applied layer by layer, not as a `keras.Sequential`: each preprocessing layer
+    switches itself to TensorFlow ops inside tf.data, whatever the Keras backend,
+    but a Sequential model around them would not.
+    """
     t = config.train
     layers = [
         keras.layers.RandomRotation(t.rotation, fill_mode="constant", seed=config.seed),
@@ -253,7 +258,13 @@ def _augmenter(config):
     ]
     if t.flip:
         layers.insert(0, keras.layers.RandomFlip("horizontal", seed=config.seed))
-    return keras.Sequential(layers, name="augment")
+
+    def augment(images):
+        for layer in layers:
+            images = layer(images)
+        return images
+
+    return augment
 
 
 def main() -> None:

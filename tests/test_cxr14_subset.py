@@ -245,3 +245,20 @@ def test_a_subset_with_no_test_image_still_builds(tmp_path, caplog):
         built = build(manual, tmp_path / "tfds")
     assert {ex["split"] for ex in built.values()} == {"train", "validation"}
     assert "no image of split 'test' is on disk" in caplog.text
+
+
+# --- the synthetic config --------------------------------------------------------
+
+
+def test_synthetic_builds_offline_with_boxes_for_its_signs(synthetic_builder, monkeypatch):
+    """No manual dir, no $CXR14_DIR: generated files through the same parser."""
+    splits = synthetic_builder.info.splits
+    assert {"train", "validation", "test"} <= set(splits) and splits["test"].num_examples > 100
+    assert synthetic_builder.info.features["image"].shape == (128, 128, 1)
+    boxed = 0
+    for ex in tfds.as_numpy(synthetic_builder.as_dataset(split="test")):
+        box_labels = set(ex["bboxes"]["label"].tolist())
+        assert box_labels == set(np.flatnonzero(ex["labels"]).tolist())  # a box per planted sign
+        boxed += bool(box_labels)
+        assert ((ex["bboxes"]["bbox"] >= 0) & (ex["bboxes"]["bbox"] <= 1)).all()
+    assert boxed > 50

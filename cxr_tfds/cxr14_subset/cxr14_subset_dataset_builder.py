@@ -15,7 +15,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
-from cxr_tfds.cxr14_subset import images, metadata, sources, splits
+from cxr_tfds.cxr14_subset import images, metadata, sources, splits, synthetic
 from cxr_tfds.labels import LABELS
 
 # NIH's boxes are in pixels of its 1024x1024 PNGs, whatever size a user's copy has.
@@ -212,8 +212,6 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
                 f"cxr14_synthetic_p{config.synthetic_patients}_s{config.seed}"
             )
             if not sources.has_nih_files(root):
-                from cxr_tfds.cxr14_subset import synthetic  # TEMP
-
                 synthetic.write_manual_dir(
                     root, num_patients=config.synthetic_patients, seed=config.seed
                 )
