@@ -13,6 +13,7 @@ float32 multi-hot `[B, 14]` in the dataset's label order.
 import functools
 from collections.abc import Callable
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
@@ -121,3 +122,31 @@ def batches(
     options = tf.data.Options()
     options.deterministic = True  # parallel maps keep order: same seed, same batches
     return ds.with_options(options).prefetch(AUTOTUNE)
+
+
+def split_metadata(builder: tfds.core.DatasetBuilder, split: str) -> dict:
+    """Per-image facts of a split, in the order `batches(..., training=False)` yields images.
+
+    Returns:
+        A dict of numpy arrays: `image_id` (str), `patient_id` (int), `labels`
+        (`[N, 14]` float32), `png` (the encoded image, decoded on demand with
+        `decode_images`), and two lists of arrays: `boxes` (`[K, 4]` normalised
+        ymin, xmin, ymax, xmax) and `box_labels` (`[K]` label indices).
+    """
+    ds = builder.as_dataset(
+        split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()}
+    )
+    rows = list(tfds.as_numpy(ds))
+    return {
+        "image_id": np.array([r["image_id"].decode() for r in rows]),
+        "patient_id": np.array([r["patient_id"] for r in rows], dtype=np.int64),
+        "labels": np.array([r["labels"] for r in rows], dtype=np.float32).reshape(len(rows), -1),
+        "png": np.array([r["image"] for r in rows], dtype=object),
+        "boxes": [r["bboxes"]["bbox"] for r in rows],
+        "box_labels": [r["bboxes"]["label"] for r in rows],
+    }
+
+
+def decode_images(pngs) -> np.ndarray:
+    """Decodes stored PNGs into uint8 gray images `[N, S, S]`."""
+    return np.stack([tf.io.decode_png(png, channels=1).numpy()[..., 0] for png in pngs])

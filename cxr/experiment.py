@@ -117,29 +117,33 @@ def run(config) -> pathlib.Path:
         config.model.dropout,
         trainable="head",
     )
-    phase_args = dict(
-        run_dir=run_dir,
-        label_names=label_names,
-        pos_weight=pos_weight,
-        lr_patience=config.train.lr_patience,
-        stop_patience=config.train.stop_patience,
+    t = config.train
+    common = dict(run_dir=run_dir, label_names=label_names, pos_weight=pos_weight)
+    head_args = dict(
+        common,
+        phase="head",
+        epochs=t.head_epochs,
+        learning_rate=t.head_learning_rate,
+        lr_patience=t.head_lr_patience,
+        stop_patience=t.head_stop_patience,
+        callbacks=log_callbacks("head"),
+    )
+    finetune_args = dict(
+        common,
+        phase="finetune",
+        epochs=t.finetune_epochs,
+        learning_rate=t.finetune_learning_rate,
+        lr_patience=t.finetune_lr_patience,
+        stop_patience=t.finetune_stop_patience,
+        callbacks=log_callbacks("finetune"),
     )
 
     # --- Phase 1: the head on a frozen backbone -------------------------------------
-    t = config.train
     head_done = state and (state["phase"] != "head" or state["done"])
     if t.head_epochs and not head_done:
         resume = state if state and state["phase"] == "head" else None
         if t.feature_cache and augment is None:
-            _head_on_cached_features(
-                model,
-                builder,
-                config,
-                images,
-                val_labels,
-                resume,
-                dict(phase_args, callbacks=log_callbacks("head")),
-            )
+            _head_on_cached_features(model, builder, config, images, val_labels, resume, head_args)
         else:
             if t.feature_cache:
                 print(
@@ -151,13 +155,9 @@ def run(config) -> pathlib.Path:
                 images(d.train_split, epochs, augment),
                 val_images,
                 val_labels,
-                phase="head",
-                epochs=t.head_epochs,
-                learning_rate=t.head_learning_rate,
                 steps_per_epoch=steps,
                 resume=resume,
-                callbacks=log_callbacks("head"),
-                **phase_args,
+                **head_args,
             )
         state = train.load_state(run_dir)
 
@@ -173,13 +173,9 @@ def run(config) -> pathlib.Path:
             images(d.train_split, epochs, augment),
             val_images,
             val_labels,
-            phase="finetune",
-            epochs=t.finetune_epochs,
-            learning_rate=t.finetune_learning_rate,
             steps_per_epoch=steps,
             resume=resume,
-            callbacks=log_callbacks("finetune"),
-            **phase_args,
+            **finetune_args,
         )
 
     # --- Test: the best model ---------------------------------------------------------
@@ -202,7 +198,7 @@ def run(config) -> pathlib.Path:
     return run_dir
 
 
-def _head_on_cached_features(model, builder, config, images, val_labels, resume, phase_args):
+def _head_on_cached_features(model, builder, config, images, val_labels, resume, head_args):
     """Phase 1 the fast way: features once per split (cached on disk), then the head."""
     d, t = config.data, config.train
     extractor = model_lib.feature_extractor(model)
@@ -224,12 +220,9 @@ def _head_on_cached_features(model, builder, config, images, val_labels, resume,
         ),
         split_features[d.val_split][0],
         val_labels,
-        phase="head",
-        epochs=t.head_epochs,
-        learning_rate=t.head_learning_rate,
         best_model=model,
         resume=resume,
-        **phase_args,
+        **head_args,
     )
     seconds = history.history.get("epoch_seconds", [])
     if len(seconds) >= 2 and not resume:

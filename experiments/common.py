@@ -41,6 +41,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.train.head_epochs = 30  # cheap on cached features
     c.train.head_learning_rate = 1e-3  # Adam
     c.train.head_batch_size = 256  # feature vectors per batch when training on the cache
+    # Epochs on cached features take milliseconds: be patient before lr /= 10 or stopping.
+    c.train.head_lr_patience = 5
+    c.train.head_stop_patience = 15
     # Computes pooled features once per split and trains the head on them; turned off
     # automatically when augmentation is on (the backbone must then see each new view).
     c.train.feature_cache = True
@@ -49,10 +52,10 @@ def get_config() -> ml_collections.ConfigDict:
     c.train.finetune_epochs = 0  # 0 skips the phase
     c.train.finetune_learning_rate = 1e-4
     c.train.unfreeze = "all"  # "all" or "last_blocks:N" (N of DenseNet121's 4 dense blocks)
+    c.train.finetune_lr_patience = 1  # epochs without a better val macro AUROC before lr /= 10
+    c.train.finetune_stop_patience = 3  # ... before stopping
     # Both phases:
     c.train.pos_weight = False  # weight each label's positives by N_neg / N_pos of train
-    c.train.lr_patience = 1  # epochs without a better val macro AUROC before lr /= 10
-    c.train.stop_patience = 3  # epochs without a better val macro AUROC before stopping
     c.train.augment = False  # train-time augmentation (never on validation or test)
     c.train.rotation = 0.02  # fraction of a full turn (0.02 = +-7 degrees)
     c.train.zoom = 0.1  # +-10%

@@ -19,11 +19,12 @@ def get_config(variant=None):
     c.data.name = "cxr14_subset/synthetic"
     c.data.cache_images = True  # 1,600 images of 128 px: 26 MB
     c.model.weights = None
-    c.train.head_epochs = 30
+    c.train.head_epochs = 100
+    c.train.head_learning_rate = 1e-2  # random-init features are small: larger steps
     c.train.finetune_epochs = 3
     c.train.finetune_learning_rate = 1e-3  # a random backbone has far to go
+    c.train.finetune_lr_patience = 2
     c.train.unfreeze = "last_blocks:2"
-    c.train.stop_patience = 5
     if variant == "smoke":
         c.data.train_split, c.data.val_split, c.data.test_split = (
             "train[:32]",

@@ -136,3 +136,13 @@ def test_cxr14_dir_alone_is_enough(sample_dir, tmp_path, monkeypatch):
     views = {int(ex["view"]) for ex in tfds.as_numpy(ds)}
     assert views == {0}  # PA only
     assert len(ds) == sum(1 for _ in ds) > 0
+
+
+def test_split_metadata_is_in_evaluation_order(sample_builder):
+    meta = data.split_metadata(sample_builder, "test")
+    labels = np.concatenate([y for _, y in data.batches(sample_builder, "test", batch_size=16)])
+    np.testing.assert_array_equal(meta["labels"], labels)
+    assert len(set(meta["image_id"])) == 80 and sum(len(b) for b in meta["boxes"]) == 9
+    first = data.decode_images(meta["png"][:2])
+    batch, _ = next(iter(data.batches(sample_builder, "test", batch_size=2)))
+    np.testing.assert_allclose(data.preprocess(first[..., None]), batch, atol=1e-6)

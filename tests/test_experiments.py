@@ -111,7 +111,8 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_builder, data
     args = [
         "--config.train.feature_cache=False",
         "--config.train.head_epochs=5",
-        "--config.train.stop_patience=10",
+        "--config.train.head_stop_patience=10",
+        "--config.train.head_lr_patience=1",
         "--config.train.finetune_epochs=0",
     ]
     run_experiment("frozen_head:smoke", tmp_path / "a", data_dir, *args, "--config.run_id=straight")
