@@ -7,7 +7,6 @@ takes plain arguments.
 """
 
 import importlib
-import json
 import pathlib
 import pkgutil
 import sys
@@ -20,7 +19,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 import experiments
-from cxr import data, features, metrics, tracking, train
+from cxr import data, evaluate, features, tracking, train
 from cxr import model as model_lib
 
 
@@ -178,24 +177,36 @@ def run(config) -> pathlib.Path:
             **finetune_args,
         )
 
-    # --- Test: the best model ---------------------------------------------------------
+    # --- Test: the best model, evaluated --------------------------------------------
     model.load_weights(run_dir / tracking.MODEL_FILE)
-    test_images = images(d.test_split)
-    probs = keras.ops.convert_to_numpy(keras.ops.sigmoid(model.predict(test_images, verbose=0)))
-    test_labels = np.concatenate([y for _, y in test_images])
-    aurocs = metrics.per_label_auroc(test_labels, probs, label_names)
-    (run_dir / tracking.EVAL_DIR / "test_auroc.json").write_text(json.dumps(aurocs, indent=2))
+    test = data.split_metadata(builder, d.test_split)
+    test_probs = _probabilities(model, images(d.test_split))
+    official = not builder.builder_config.synthetic_patients and d.test_split == "test"
+    report = evaluate.evaluate(
+        test_probs,
+        test["labels"],
+        test["patient_id"],
+        _probabilities(model, val_images),
+        val_labels,
+        label_names,
+        config.eval.num_bootstrap,
+        config.seed,
+        official,
+    )
+    eval_dir = run_dir / tracking.EVAL_DIR
+    evaluate.write_report(report, eval_dir)
+    evaluate.log_report(wandb_run, report, eval_dir)
 
     # --- Report -----------------------------------------------------------------------
-    tracking.log_test_aurocs(wandb_run, aurocs)
     tracking.log_model_artifact(wandb_run, run_dir / tracking.MODEL_FILE)
-    print(
-        metrics.format_table(
-            aurocs, title=f"Test AUROC ({d.test_split}, {len(test_labels)} images)"
-        )
-    )
+    print(evaluate.format_report(report))
     tracking.finish_run(run_dir, wandb_run)
     return run_dir
+
+
+def _probabilities(model, batches) -> np.ndarray:
+    """Sigmoid probabilities of the model's logits over one ordered pass."""
+    return keras.ops.convert_to_numpy(keras.ops.sigmoid(model.predict(batches, verbose=0)))
 
 
 def _head_on_cached_features(model, builder, config, images, val_labels, resume, head_args):

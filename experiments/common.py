@@ -63,6 +63,9 @@ def get_config() -> ml_collections.ConfigDict:
     c.train.contrast = 0.1  # +-10%
     c.train.flip = False  # off: anatomy is lateralised (the heart is on the left)
 
+    c.eval = ml_collections.ConfigDict()
+    c.eval.num_bootstrap = 1000  # patient-level bootstrap resamples for the 95% CIs
+
     c.wandb = ml_collections.ConfigDict()
     c.wandb.project = "cxr"
     # "online", "offline" or "disabled"; None: $WANDB_MODE, else online when logged in.

@@ -26,6 +26,7 @@ def get_config(variant=None):
     c.train.finetune_lr_patience = 2
     c.train.unfreeze = "last_blocks:2"
     if variant == "smoke":
+        c.eval.num_bootstrap = 50
         c.data.train_split, c.data.val_split, c.data.test_split = (
             "train[:32]",
             "validation[:16]",

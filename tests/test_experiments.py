@@ -88,8 +88,13 @@ def test_smoke_end_to_end(name, backend, tmp_path, synthetic_builder, data_dir):
     assert len(epochs) == config["train"]["head_epochs"] + config["train"]["finetune_epochs"]
     assert all("val_macro_auroc" in e and "val/auroc/Cardiomegaly" in e for e in epochs)
     assert (run_dir / "model.keras").stat().st_size > 1_000_000
-    aurocs = json.loads((run_dir / "eval" / "test_auroc.json").read_text())
-    assert len(aurocs) == 14
+    report = json.loads((run_dir / "eval" / "metrics.json").read_text())
+    assert set(report["per_label"]) == set(
+        config["labels"] if "labels" in config else report["labels"]
+    )
+    assert len(report["per_label"]) == 14 and report["bootstrap"]["num_resamples"] == 50
+    for name in ("per_label.csv", "roc.png", "auroc.png"):
+        assert (run_dir / "eval" / name).stat().st_size > 0
     assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
     assert "Atelectasis" in out and "macro" in out  # the terminal table
 
