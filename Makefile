@@ -10,7 +10,7 @@ ARGS ?=
 BACKEND ?= tensorflow
 PYTEST_ARGS ?=
 
-.PHONY: install test test-fast data experiment clean
+.PHONY: install test test-fast data experiment bench clean
 
 install: $(VENV)/.installed
 
@@ -38,3 +38,7 @@ experiment: install
 
 clean:
 	rm -rf $(VENV) .pytest_cache
+
+# Speed against its limits (bench/results.json and a Markdown table); minutes, not a test.
+bench: install
+	$(BIN)/python -m cxr.bench $(ARGS)

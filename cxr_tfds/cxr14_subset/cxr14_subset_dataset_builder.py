@@ -57,6 +57,7 @@ class Cxr14SubsetConfig(tfds.core.BuilderConfig):
         synthetic_patients: when > 0, build from a generated miniature NIH manual dir
             of this many patients instead of real files (see synthetic.py).
         seed: seed of the synthetic generator.
+        synthetic_png_size: side of the generated PNGs (NIH's are 1024).
     """
 
     image_size: int = 224
@@ -65,6 +66,7 @@ class Cxr14SubsetConfig(tfds.core.BuilderConfig):
     archives: tuple[int, ...] = ()
     synthetic_patients: int = 0
     seed: int = 0
+    synthetic_png_size: int = 256
 
 
 class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
@@ -183,6 +185,7 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
         results = images.parallel_map(
             lambda item: images.resize_png(item[1](), size),
             _image_bytes(wanted, pngs, in_archives),
+            workers=images.build_workers(),
         )
         for (name, _), png, error in results:
             if error is not None:
@@ -210,11 +213,17 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
         if config.synthetic_patients:
             root = dl_manager.download_dir / (
                 f"cxr14_synthetic_p{config.synthetic_patients}_s{config.seed}"
+                f"_{config.synthetic_png_size}px"
             )
-            if not sources.has_nih_files(root):
+            if not root.exists():  # generated aside, then renamed: never half a dir
+                partial = root.parent / f"{root.name}.incomplete"
                 synthetic.write_manual_dir(
-                    root, num_patients=config.synthetic_patients, seed=config.seed
+                    partial,
+                    num_patients=config.synthetic_patients,
+                    seed=config.seed,
+                    image_size=config.synthetic_png_size,
                 )
+                partial.rename(root)
             return root
         try:
             manual = dl_manager.manual_dir
