@@ -7,6 +7,7 @@ takes plain arguments.
 """
 
 import importlib
+import json
 import pathlib
 import pkgutil
 import sys
@@ -19,7 +20,7 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 import experiments
-from cxr import data, evaluate, features, tracking, train
+from cxr import data, evaluate, features, gallery, gradcam, localization, tracking, train
 from cxr import model as model_lib
 
 
@@ -197,11 +198,56 @@ def run(config) -> pathlib.Path:
     evaluate.write_report(report, eval_dir)
     evaluate.log_report(wandb_run, report, eval_dir)
 
+    # --- Grad-CAM: galleries and measured localization ---------------------------------
+    gray = data.decode_images(test["png"])
+
+    def heatmaps(indices, classes):
+        return gradcam.gradcam(
+            model, np.asarray(data.preprocess(gray[indices][..., None])), classes
+        )
+
+    gallery.write_galleries(
+        run_dir / "gradcam",
+        gray,
+        test_probs,
+        test["labels"],
+        heatmaps,
+        test["boxes"],
+        test["box_labels"],
+        label_names,
+        config.eval.gallery_per_kind,
+        wandb_run,
+        test["image_id"],
+    )
+    boxed = [
+        (i, box, k)
+        for i, (boxes, ks) in enumerate(zip(test["boxes"], test["box_labels"], strict=True))
+        for box, k in zip(boxes, ks, strict=True)
+    ]
+    localization_text = "No NIH box in this test split: no localization measured."
+    if boxed:
+        index, boxes, classes = (np.array(column) for column in zip(*boxed, strict=True))
+        table = localization.localization_table(
+            heatmaps(index, classes), boxes, classes, label_names, seed=config.seed
+        )
+        (eval_dir / "localization.json").write_text(json.dumps(_nan_as_null(table), indent=2))
+        tracking.log_localization(wandb_run, table)
+        localization_text = localization.format_localization_table(table)
+
     # --- Report -----------------------------------------------------------------------
     tracking.log_model_artifact(wandb_run, run_dir / tracking.MODEL_FILE)
     print(evaluate.format_report(report))
+    print(f"Localization of {len(boxed)} test boxes (Grad-CAM; random heatmap in brackets):")
+    print(localization_text)
     tracking.finish_run(run_dir, wandb_run)
     return run_dir
+
+
+def _nan_as_null(table):
+    """Strict JSON for a {label: {key: number}} table: NaN becomes null."""
+    return {
+        label: {k: None if v != v else v for k, v in row.items()} for label, row in table.items()
+    }
 
 
 def _probabilities(model, batches) -> np.ndarray:

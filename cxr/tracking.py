@@ -260,3 +260,20 @@ def log_model_artifact(run, path, name=None, aliases=("best",)):
     artifact = wandb.Artifact(name or f"model-{run.id}", type="model")
     artifact.add_file(str(path))
     run.log_artifact(artifact, aliases=list(aliases))
+
+
+def log_localization(run, table, prefix="test"):
+    """Logs a `cxr.localization.localization_table` as a W&B table, pointing rates in the summary.
+
+    Args:
+        run: The run from `init_wandb`; None does nothing.
+        table: label -> {"n", "pointing", "random/pointing", "iobb@T", "iou@T", ...}.
+        prefix: The split the heatmaps were measured on.
+    """
+    if run is None:
+        return
+    keys = list(next(iter(table.values())))
+    rows = [[label, *(row[k] for k in keys)] for label, row in table.items()]
+    run.log({f"{prefix}/localization": wandb.Table(columns=["label", *keys], data=rows)})
+    for label, row in table.items():
+        run.summary[f"{prefix}/pointing/{label}"] = row["pointing"]

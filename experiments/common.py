@@ -65,6 +65,9 @@ def get_config() -> ml_collections.ConfigDict:
 
     c.eval = ml_collections.ConfigDict()
     c.eval.num_bootstrap = 1000  # patient-level bootstrap resamples for the 95% CIs
+    c.eval.gallery_per_kind = (
+        8  # Grad-CAM gallery: true positives, false positives, false negatives per label
+    )
 
     c.wandb = ml_collections.ConfigDict()
     c.wandb.project = "cxr"

@@ -21,6 +21,7 @@ def get_config(variant=None):
     c.train.head_epochs = 50
     if variant == "smoke":
         c.eval.num_bootstrap = 50
+        c.eval.gallery_per_kind = 2
         c.data.name = "cxr14_subset/synthetic"
         c.data.train_split, c.data.val_split, c.data.test_split = (
             "train[:48]",

@@ -27,6 +27,7 @@ def get_config(variant=None):
     c.train.unfreeze = "last_blocks:2"
     if variant == "smoke":
         c.eval.num_bootstrap = 50
+        c.eval.gallery_per_kind = 2
         c.data.train_split, c.data.val_split, c.data.test_split = (
             "train[:32]",
             "validation[:16]",

@@ -95,6 +95,10 @@ def test_smoke_end_to_end(name, backend, tmp_path, synthetic_builder, data_dir):
     assert len(report["per_label"]) == 14 and report["bootstrap"]["num_resamples"] == 50
     for name in ("per_label.csv", "roc.png", "auroc.png"):
         assert (run_dir / "eval" / name).stat().st_size > 0
+    assert list((run_dir / "gradcam").glob("*.png"))  # galleries
+    localization = json.loads((run_dir / "eval" / "localization.json").read_text())
+    assert sum(row["n"] for row in localization.values()) > 0  # synthetic boxes, measured
+    assert "Localization of" in out
     assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
     assert "Atelectasis" in out and "macro" in out  # the terminal table
 

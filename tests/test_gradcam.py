@@ -1,0 +1,108 @@
+"""Grad-CAM: equal to CAM for this head, batching-invariant, the same on TF and JAX."""
+
+import os
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+
+from cxr import model as cxr_model
+from cxr.gradcam import gradcam
+from cxr_tfds.labels import LABELS
+
+SIZE = 64  # a 2 x 2 feature map: small, yet with something to localise
+
+
+def images(n, seed=0):
+    return np.random.default_rng(seed).normal(size=(n, SIZE, SIZE, 3)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def model():
+    keras.utils.set_random_seed(0)
+    return cxr_model.build_model(num_labels=len(LABELS), image_size=SIZE)
+
+
+def test_gradcam_equals_cam_from_the_dense_weights(model):
+    x, classes = images(6), np.array([0, 3, 5, 7, 9, 13])
+    heatmaps = gradcam(model, x, classes)
+
+    # CAM (Zhou et al. 2016): the logits layer's kernel column weighs the channels.
+    conv = keras.ops.convert_to_numpy(cxr_model.backbone(model)(x))
+    kernel = keras.ops.convert_to_numpy(model.get_layer(cxr_model.LOGITS_LAYER).kernel)
+    cam = np.maximum(np.einsum("nhwk,kn->nhw", conv, kernel[:, classes]), 0.0)
+    cam = keras.ops.convert_to_numpy(keras.ops.image.resize(cam[..., None], (SIZE, SIZE)))[..., 0]
+    low, span = cam.min(axis=(1, 2), keepdims=True), np.ptp(cam, axis=(1, 2), keepdims=True)
+    expected = np.divide(cam - low, span, out=np.zeros_like(cam), where=span > 0)
+
+    assert (span > 0).sum() >= 3  # not trivial
+    np.testing.assert_allclose(heatmaps, expected, atol=1e-4)
+
+
+def test_shape_range_and_batching(model):
+    x = images(5, seed=1)
+    heatmaps = gradcam(model, x, 4)
+    assert heatmaps.shape == (5, SIZE, SIZE) and heatmaps.dtype == np.float32
+    assert heatmaps.min() >= 0.0 and heatmaps.max() <= 1.0
+    for peak in heatmaps.max(axis=(1, 2)):
+        assert peak == pytest.approx(1.0) or peak == 0.0
+    np.testing.assert_allclose(gradcam(model, x, 4, batch_size=2), heatmaps, atol=1e-6)
+
+    classes = np.array([4, 1, 4, 1, 2])
+    mixed = gradcam(model, x, classes, batch_size=2)
+    for label in (1, 2, 4):
+        np.testing.assert_allclose(
+            mixed[classes == label], gradcam(model, x, label)[classes == label], atol=1e-6
+        )
+    assert gradcam(model, x[:0], 0).shape == (0, SIZE, SIZE)
+
+
+def test_no_positive_evidence_gives_an_all_zero_map(model):
+    logits = model.get_layer(cxr_model.LOGITS_LAYER)
+    kernel = keras.ops.convert_to_numpy(logits.kernel)
+    logits.kernel.assign(np.zeros_like(kernel))
+    try:
+        heatmaps = gradcam(model, images(2), 0, batch_size=2)
+    finally:
+        logits.kernel.assign(kernel)
+    assert heatmaps.shape == (2, SIZE, SIZE) and not heatmaps.any()
+
+
+# Run in a fresh interpreter per backend: the backend is fixed at import.
+CROSS_BACKEND_SCRIPT = f"""
+import sys
+import keras, numpy as np
+from cxr import model as cxr_model
+from cxr.gradcam import gradcam
+
+tmp = sys.argv[1]
+keras.utils.set_random_seed(0)
+model = cxr_model.build_model(num_labels=14, image_size={SIZE})
+if keras.backend.backend() == "tensorflow":  # runs first: writes the weights and images
+    model.save_weights(tmp + "/model.weights.h5")
+    x = np.random.default_rng(0).normal(size=(6, {SIZE}, {SIZE}, 3)).astype("float32")
+    np.save(tmp + "/images.npy", x)
+model.load_weights(tmp + "/model.weights.h5")
+x = np.load(tmp + "/images.npy")
+heatmaps = gradcam(model, x, np.arange(6) * 2, batch_size=4)
+np.save(tmp + "/heatmaps_" + keras.backend.backend() + ".npy", heatmaps)
+"""
+
+
+@pytest.mark.large
+def test_tensorflow_and_jax_give_the_same_heatmaps(tmp_path):
+    for backend in ("tensorflow", "jax"):
+        result = subprocess.run(
+            [sys.executable, "-c", CROSS_BACKEND_SCRIPT, str(tmp_path)],
+            env={**os.environ, "KERAS_BACKEND": backend},
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
+        assert result.returncode == 0, result.stderr[-5000:]
+    tf_maps = np.load(tmp_path / "heatmaps_tensorflow.npy")
+    jax_maps = np.load(tmp_path / "heatmaps_jax.npy")
+    assert tf_maps.shape == (6, SIZE, SIZE) and tf_maps.max(axis=(1, 2)).sum() >= 3
+    np.testing.assert_allclose(jax_maps, tf_maps, atol=1e-3)
