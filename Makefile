@@ -9,6 +9,9 @@ NAME ?= quickstart
 ARGS ?=
 BACKEND ?= tensorflow
 PYTEST_ARGS ?=
+# Test processes (pytest-xdist): much of a smoke run is single-threaded tracing, so two
+# processes on two cores finish the suite well before one.
+PYTEST_WORKERS ?= 2
 
 .PHONY: install test test-fast data experiment bench clean
 
@@ -23,11 +26,11 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 test: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 # The quick loop while you work: everything but the tests marked `large`.
 test-fast: install
-	$(BIN)/python -m pytest -m "not large" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not large" $(PYTEST_ARGS)
 
 data: install
 	@test -n "$(CXR14_DIR)" || { echo "error: set CXR14_DIR to the folder with the NIH files, e.g. make data CXR14_DIR=~/cxr14 CONFIG=224" >&2; exit 2; }

@@ -119,31 +119,27 @@ def run(config) -> pathlib.Path:
     )
     t = config.train
     common = dict(run_dir=run_dir, label_names=label_names, pos_weight=pos_weight)
-    head_args = dict(
-        common,
-        phase="head",
-        epochs=t.head_epochs,
-        learning_rate=t.head_learning_rate,
-        lr_patience=t.head_lr_patience,
-        stop_patience=t.head_stop_patience,
-        callbacks=log_callbacks("head"),
-    )
-    finetune_args = dict(
-        common,
-        phase="finetune",
-        epochs=t.finetune_epochs,
-        learning_rate=t.finetune_learning_rate,
-        lr_patience=t.finetune_lr_patience,
-        stop_patience=t.finetune_stop_patience,
-        callbacks=log_callbacks("finetune"),
-    )
+
+    def phase_args(phase):
+        """fit_phase arguments of `head` or `finetune`, from the train.<phase>_* fields."""
+        return dict(
+            common,
+            phase=phase,
+            epochs=t[f"{phase}_epochs"],
+            learning_rate=t[f"{phase}_learning_rate"],
+            lr_patience=t[f"{phase}_lr_patience"],
+            stop_patience=t[f"{phase}_stop_patience"],
+            callbacks=log_callbacks(phase),
+        )
 
     # --- Phase 1: the head on a frozen backbone -------------------------------------
     head_done = state and (state["phase"] != "head" or state["done"])
     if t.head_epochs and not head_done:
         resume = state if state and state["phase"] == "head" else None
         if t.feature_cache and augment is None:
-            _head_on_cached_features(model, builder, config, images, val_labels, resume, head_args)
+            _head_on_cached_features(
+                model, builder, config, images, val_labels, resume, phase_args("head")
+            )
         else:
             if t.feature_cache:
                 print(
@@ -157,7 +153,7 @@ def run(config) -> pathlib.Path:
                 val_labels,
                 steps_per_epoch=steps,
                 resume=resume,
-                **head_args,
+                **phase_args("head"),
             )
         state = train.load_state(run_dir)
 
@@ -175,7 +171,7 @@ def run(config) -> pathlib.Path:
             val_labels,
             steps_per_epoch=steps,
             resume=resume,
-            **finetune_args,
+            **phase_args("finetune"),
         )
 
     # --- Test: the best model, evaluated --------------------------------------------

@@ -2,6 +2,8 @@
 
 import os
 import pathlib
+import subprocess
+import sys
 
 import pytest
 
@@ -48,3 +50,31 @@ def synthetic_builder(data_dir):
     from cxr import data
 
     return data.prepare("cxr14_subset/synthetic", data_dir=str(data_dir))
+
+
+def rerun_under_the_other_backend(test_file: str) -> None:
+    """Runs the other tests of `test_file` with the other Keras backend (TF <-> JAX).
+
+    The same tests under each backend, without importing Keras twice in one process.
+    """
+    import keras
+
+    other = "tensorflow" if keras.backend.backend() == "jax" else "jax"
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            test_file,
+            "-q",
+            "-m",
+            "not large",
+            "-k",
+            "not other_backend",
+        ],
+        env={**os.environ, "KERAS_BACKEND": other},
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert result.returncode == 0, result.stdout[-5000:]

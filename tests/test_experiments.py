@@ -15,6 +15,21 @@ from cxr import experiment
 EXPERIMENTS = ["quickstart", "frozen_head", "finetune"]
 
 
+# `python -m cxr.experiment ...`, then a check that the whole run never imported PyTorch.
+LAUNCHER = """
+import sys
+from cxr import experiment
+sys.argv = ["cxr.experiment", *sys.argv[1:]]
+try:
+    experiment.main()
+except SystemExit as end:
+    if end.code:
+        raise
+assert "torch" not in sys.modules, "a full run imported torch"
+print("torch was never imported")
+"""
+
+
 def run_experiment(spec, tmp_path, data_dir, *overrides, backend="tensorflow", wait=True):
     """Starts `python -m cxr.experiment spec` in a fresh process, W&B offline."""
     env = dict(
@@ -22,8 +37,8 @@ def run_experiment(spec, tmp_path, data_dir, *overrides, backend="tensorflow", w
     )
     args = [
         sys.executable,
-        "-m",
-        "cxr.experiment",
+        "-c",
+        LAUNCHER,
         spec,
         f"--config.runs_dir={tmp_path / 'runs'}",
         f"--config.data.data_dir={data_dir}",
@@ -101,16 +116,7 @@ def test_smoke_end_to_end(name, backend, tmp_path, synthetic_builder, data_dir):
     assert "Localization of" in out
     assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
     assert "Atelectasis" in out and "macro" in out  # the terminal table
-
-
-@pytest.mark.large
-def test_a_full_run_never_imports_torch(tmp_path, synthetic_builder, data_dir):
-    config = experiment.load_config("quickstart:smoke")
-    config.runs_dir, config.data.data_dir = str(tmp_path / "runs"), str(data_dir)
-    config.train.feature_cache_dir, config.wandb.mode = str(tmp_path / "features"), "disabled"
-    run_dir = experiment.run(config)
-    assert (run_dir / "model.keras").exists()
-    assert "torch" not in sys.modules
+    assert "torch was never imported" in out
 
 
 @pytest.mark.large
@@ -119,7 +125,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_builder, data
     # Images through the network each epoch (no feature cache), so epochs take seconds.
     args = [
         "--config.train.feature_cache=False",
-        "--config.train.head_epochs=5",
+        "--config.train.head_epochs=4",
         "--config.train.head_stop_patience=10",
         "--config.train.head_lr_patience=1",
         "--config.train.finetune_epochs=0",
@@ -138,7 +144,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_builder, data
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     killed_at = json.loads(state.read_text())["epoch"]
-    assert killed_at < 5
+    assert killed_at < 4
     out = run_experiment("frozen_head:smoke", resumed, data_dir, *args, "--config.run_id=killed")
     assert f"Resuming phase 'head' after epoch {killed_at}" in out
 
@@ -147,6 +153,6 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_builder, data
         return [json.loads(line) for line in lines]
 
     straight, again = history(tmp_path / "a", "straight"), history(resumed, "killed")
-    assert [e["epoch"] for e in again] == [1, 2, 3, 4, 5]
+    assert [e["epoch"] for e in again] == [1, 2, 3, 4]
     for key in ("loss", "val_macro_auroc", "learning_rate"):
         np.testing.assert_allclose([e[key] for e in again], [e[key] for e in straight], rtol=1e-5)

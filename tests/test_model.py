@@ -2,14 +2,13 @@
 
 import os
 import pathlib
-import subprocess
-import sys
 import urllib.error
 import urllib.request
 
 import keras
 import numpy as np
 import pytest
+from conftest import rerun_under_the_other_backend
 
 from cxr import model as cxr_model
 from cxr_tfds.labels import LABELS
@@ -165,14 +164,4 @@ def test_saved_model_loads_back(tmp_path):
 
 @pytest.mark.large
 def test_this_file_passes_under_the_other_backend():
-    """Reruns every other test here with the other Keras backend (TF <-> JAX)."""
-    other = "tensorflow" if keras.backend.backend() == "jax" else "jax"
-    pytest_args = ["-q", "-m", "not large", "-k", "not other_backend"]
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", __file__, *pytest_args],
-        env={**os.environ, "KERAS_BACKEND": other},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-5000:]
+    rerun_under_the_other_backend(__file__)

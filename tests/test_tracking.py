@@ -4,15 +4,13 @@ import contextlib
 import io
 import json
 import math
-import os
 import struct
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 import wandb
+from conftest import rerun_under_the_other_backend
 from wandb.proto import wandb_internal_pb2
 
 from cxr import tracking
@@ -267,14 +265,4 @@ def test_offline_summary_holds_test_aurocs_table_and_model_artifact(offline_run)
 
 
 def test_this_file_passes_under_the_other_backend():
-    """Reruns every other test here with the other Keras backend (TF <-> JAX)."""
-    other = "tensorflow" if keras.backend.backend() == "jax" else "jax"
-    pytest_args = ["-q", "-m", "not large", "-k", "not other_backend"]
-    result = subprocess.run(
-        [sys.executable, "-m", "pytest", __file__, *pytest_args],
-        env={**os.environ, "KERAS_BACKEND": other},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-5000:]
+    rerun_under_the_other_backend(__file__)
