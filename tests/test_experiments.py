@@ -156,3 +156,25 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_builder, data
     assert [e["epoch"] for e in again] == [1, 2, 3, 4]
     for key in ("loss", "val_macro_auroc", "learning_rate"):
         np.testing.assert_allclose([e[key] for e in again], [e[key] for e in straight], rtol=1e-5)
+
+
+@pytest.mark.large
+def test_smoke_model_on_the_real_sample_measures_localization(tmp_path, sample_dir, data_dir):
+    """frozen_head:smoke on the 195 real images: its 9 boxed test images get a localization table."""
+    out = run_experiment(
+        "frozen_head:smoke",
+        tmp_path,
+        data_dir,
+        "--config.data.name=cxr14_subset/224",
+        f"--config.data.manual_dir={sample_dir}",
+        "--config.data.train_split=train",
+        "--config.data.val_split=validation",
+        "--config.data.test_split=test",
+    )
+    run_dir = only_run_dir(tmp_path, "frozen_head")
+    table = json.loads((run_dir / "eval" / "localization.json").read_text())
+    assert sum(row["n"] for row in table.values()) == 9
+    assert table["Nodule"]["n"] == 3 and table["Infiltration"]["n"] == 1
+    report = json.loads((run_dir / "eval" / "metrics.json").read_text())
+    assert report["official_test"] and report["n_test_images"] == 80
+    assert "Localization of 9 test boxes" in out
