@@ -132,6 +132,19 @@ def run(config) -> pathlib.Path:
             callbacks=log_callbacks(phase),
         )
 
+    def fit_on_images(phase, resume):
+        """Fits the full model on image batches (the backbone frozen or not), resumable."""
+        epochs = range(resume["epoch"] if resume else 0, t[f"{phase}_epochs"])
+        train.fit_phase(
+            model,
+            images(d.train_split, epochs, augment),
+            val_images,
+            val_labels,
+            steps_per_epoch=steps,
+            resume=resume,
+            **phase_args(phase),
+        )
+
     # --- Phase 1: the head on a frozen backbone -------------------------------------
     head_done = state and (state["phase"] != "head" or state["done"])
     if t.head_epochs and not head_done:
@@ -145,16 +158,7 @@ def run(config) -> pathlib.Path:
                 print(
                     "Feature cache off: augmentation is on, so the backbone must see every new view."
                 )
-            epochs = range(resume["epoch"] if resume else 0, t.head_epochs)
-            train.fit_phase(
-                model,
-                images(d.train_split, epochs, augment),
-                val_images,
-                val_labels,
-                steps_per_epoch=steps,
-                resume=resume,
-                **phase_args("head"),
-            )
+            fit_on_images("head", resume)
         state = train.load_state(run_dir)
 
     # --- Phase 2: fine-tuning from the best head -------------------------------------
@@ -163,16 +167,7 @@ def run(config) -> pathlib.Path:
         if not resume and (run_dir / tracking.MODEL_FILE).exists():
             model.load_weights(run_dir / tracking.MODEL_FILE)
         model_lib.set_trainable(model, t.unfreeze)
-        epochs = range(resume["epoch"] if resume else 0, t.finetune_epochs)
-        train.fit_phase(
-            model,
-            images(d.train_split, epochs, augment),
-            val_images,
-            val_labels,
-            steps_per_epoch=steps,
-            resume=resume,
-            **phase_args("finetune"),
-        )
+        fit_on_images("finetune", resume)
 
     # --- Test: the best model, evaluated --------------------------------------------
     model.load_weights(run_dir / tracking.MODEL_FILE)
