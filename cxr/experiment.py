@@ -242,8 +242,8 @@ def _nan_as_null(table):
 
 
 def _probabilities(model, batches) -> np.ndarray:
-    """Sigmoid probabilities of the model's logits over one ordered pass."""
-    return keras.ops.convert_to_numpy(keras.ops.sigmoid(model.predict(batches, verbose=0)))
+    """Sigmoid probabilities of the model's logits over one ordered pass, with a progress bar."""
+    return keras.ops.convert_to_numpy(keras.ops.sigmoid(model.predict(batches, verbose=1)))
 
 
 def _head_on_cached_features(model, builder, config, images, val_labels, resume, head_args):
