@@ -19,7 +19,7 @@ import tensorflow_datasets as tfds
 
 import cxr_tfds  # noqa: F401  (registers cxr14_subset)
 
-# ImageNet channel statistics on [0, 1] pixels (Keras's DenseNet "torch" mode).
+# ImageNet channel statistics on [0, 1] pixels, as Keras's DenseNet preprocessing uses them.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 AUTOTUNE = tf.data.AUTOTUNE

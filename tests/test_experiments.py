@@ -26,7 +26,7 @@ except SystemExit as end:
     if end.code:
         raise
 assert "torch" not in sys.modules, "a full run imported torch"
-print("torch was never imported")
+print("PyTorch was never imported")
 """
 
 
@@ -116,7 +116,7 @@ def test_smoke_end_to_end(name, backend, tmp_path, synthetic_builder, data_dir):
     assert "Localization of" in out
     assert list((run_dir / "wandb").glob("offline-run-*/run-*.wandb"))
     assert "Atelectasis" in out and "macro" in out  # the terminal table
-    assert "torch was never imported" in out
+    assert "PyTorch was never imported" in out
 
 
 @pytest.mark.large
