@@ -74,3 +74,18 @@ def get_config() -> ml_collections.ConfigDict:
     # "online", "offline" or "disabled"; None: $WANDB_MODE, else online when logged in.
     c.wandb.mode = config_dict.placeholder(str)
     return c
+
+
+def smoke(c: ml_collections.ConfigDict, train: int, val: int, test: int) -> None:
+    """Turns `c` into its seconds-long variant: a few synthetic images, no download.
+
+    Args:
+        c: the experiment's config, before locking.
+        train, val, test: images taken from the start of each split.
+    """
+    c.data.name = "cxr14_subset/synthetic"
+    c.data.train_split, c.data.val_split = f"train[:{train}]", f"validation[:{val}]"
+    c.data.test_split = f"test[:{test}]"
+    c.model.weights = None
+    c.eval.num_bootstrap = 50
+    c.eval.gallery_per_kind = 2

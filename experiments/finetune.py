@@ -24,16 +24,8 @@ def get_config(variant=None):
     c.train.finetune_epochs = 10
     c.train.augment = True
     if variant == "smoke":
-        c.eval.num_bootstrap = 50
-        c.eval.gallery_per_kind = 2
-        c.data.name = "cxr14_subset/synthetic"
-        c.data.train_split, c.data.val_split, c.data.test_split = (
-            "train[:32]",
-            "validation[:16]",
-            "test[:16]",
-        )
+        common.smoke(c, 32, 16, 16)
         c.data.batch_size = 16
-        c.model.weights = None
         c.train.head_epochs, c.train.finetune_epochs = 1, 1
         c.train.unfreeze = "last_blocks:1"
     elif variant is not None:

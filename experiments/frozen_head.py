@@ -20,15 +20,7 @@ def get_config(variant=None):
     c.name = "frozen_head"
     c.train.head_epochs = 50
     if variant == "smoke":
-        c.eval.num_bootstrap = 50
-        c.eval.gallery_per_kind = 2
-        c.data.name = "cxr14_subset/synthetic"
-        c.data.train_split, c.data.val_split, c.data.test_split = (
-            "train[:48]",
-            "validation[:32]",
-            "test[:32]",
-        )
-        c.model.weights = None
+        common.smoke(c, 48, 32, 32)
         c.train.head_epochs = 3
     elif variant is not None:
         raise ValueError(

@@ -26,13 +26,7 @@ def get_config(variant=None):
     c.train.finetune_lr_patience = 2
     c.train.unfreeze = "last_blocks:2"
     if variant == "smoke":
-        c.eval.num_bootstrap = 50
-        c.eval.gallery_per_kind = 2
-        c.data.train_split, c.data.val_split, c.data.test_split = (
-            "train[:32]",
-            "validation[:16]",
-            "test[:16]",
-        )
+        common.smoke(c, 32, 16, 16)
         c.data.batch_size = 16
         c.train.head_epochs, c.train.finetune_epochs = 2, 0  # finetune:smoke covers phase 2
     elif variant is not None:
