@@ -228,7 +228,11 @@ def run(config) -> pathlib.Path:
     # --- Report -----------------------------------------------------------------------
     tracking.log_model_artifact(wandb_run, run_dir / tracking.MODEL_FILE)
     print(evaluate.format_report(report))
-    print(f"Localization of {len(boxed)} test boxes (Grad-CAM; random heatmap in brackets):")
+    print(
+        f"Localization of {len(boxed)} test boxes (Grad-CAM; random heatmap in brackets; "
+        f"pointing_tol: within {localization.POINTING_TOLERANCE:.3f} of the side, Zhang et al.'s "
+        "15 px at 224 px):"
+    )
     print(localization_text)
     tracking.finish_run(run_dir, wandb_run)
     return run_dir

@@ -28,6 +28,7 @@ import urllib.parse
 import keras
 import wandb
 
+from cxr.localization import ALL_BOXES
 from cxr.metrics import macro_auroc
 
 CONFIG_FILE = "config.json"
@@ -267,7 +268,8 @@ def log_localization(run, table, prefix="test"):
 
     Args:
         run: The run from `init_wandb`; None does nothing.
-        table: label -> {"n", "pointing", "random/pointing", "iobb@T", "iou@T", ...}.
+        table: label -> {"n", "pointing", "random/pointing", "iobb@T", "iou@T", ...},
+            with the `ALL_BOXES` row last.
         prefix: The split the heatmaps were measured on.
     """
     if run is None:
@@ -277,3 +279,7 @@ def log_localization(run, table, prefix="test"):
     run.log({f"{prefix}/localization": wandb.Table(columns=["label", *keys], data=rows)})
     for label, row in table.items():
         run.summary[f"{prefix}/pointing/{label}"] = row["pointing"]
+    # The headline: every box, beside what a random heatmap scores.
+    for key in ("pointing", "pointing_tol"):
+        for source in ("", "random/"):
+            run.summary[f"{prefix}/{source}{key}"] = table[ALL_BOXES][f"{source}{key}"]

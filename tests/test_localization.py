@@ -55,26 +55,45 @@ def test_pointing_hit():
     assert not loc.pointing_hit(np.zeros((10, 10)), [0.0, 0.0, 1.0, 1.0])
 
 
+def test_pointing_hit_with_a_tolerance():
+    heatmap = np.zeros((10, 10))
+    heatmap[3, 4] = 1.0  # centre (0.35, 0.45)
+    right_of_it = [0.3, 0.5, 0.4, 0.6]  # 0.05 to the right
+    assert not loc.pointing_hit(heatmap, right_of_it)
+    assert loc.pointing_hit(heatmap, right_of_it, tolerance=0.05)
+    assert not loc.pointing_hit(heatmap, right_of_it, tolerance=0.049)
+    diagonal = [0.38, 0.49, 0.5, 0.6]  # corner 0.03 down and 0.04 right: 0.05 away
+    assert loc.pointing_hit(heatmap, diagonal, tolerance=0.0501)
+    assert not loc.pointing_hit(heatmap, diagonal, tolerance=0.045)
+    assert not loc.pointing_hit(np.ones((10, 10)), [0.0, 0.0, 1.0, 1.0], tolerance=1.0)
+
+
 def test_localization_table_counts_hits_per_label():
     truth = np.array([[0.2, 0.3, 0.5, 0.8], [0.2, 0.3, 0.5, 0.8], [0.0, 0.0, 0.3, 0.3]])
     heatmaps = np.stack([blob(), np.zeros((10, 10)), blob()])  # exact, nothing, elsewhere
     labels = np.array([LABELS.index("Mass"), LABELS.index("Mass"), LABELS.index("Nodule")])
     table = loc.localization_table(heatmaps, truth, labels, LABELS, random_draws=20)
 
-    assert list(table) == list(LABELS)
+    assert list(table) == [*LABELS, loc.ALL_BOXES]
     mass, nodule = table["Mass"], table["Nodule"]
     assert mass["n"] == 2 and nodule["n"] == 1
     assert mass["iou@0.7"] == mass["iobb@0.9"] == mass["pointing"] == 0.5
     # Blob box [0.2, 0.3, 0.5, 0.8] against [0, 0, 0.3, 0.3]: they only touch.
     assert nodule["iobb@0.1"] == nodule["iou@0.1"] == nodule["pointing"] == 0.0
     assert nodule["random/pointing"] == pytest.approx(0.09)  # 3 x 3 of 10 x 10 pixel centres
+    # The nodule's hottest pixel, (0.25, 0.35), is 0.05 right of its box.
+    assert nodule["pointing_tol"] == 1.0 and nodule["random/pointing_tol"] > 0.09
+    everything = table[loc.ALL_BOXES]
+    assert everything["n"] == 3 and everything["pointing"] == pytest.approx(1 / 3)
+    assert everything["random/pointing"] == pytest.approx((0.15 + 0.15 + 0.09) / 3)
     for key in ("n", "pointing", "iou@0.1", "random/iobb@0.5", "random/pointing"):
         assert key in table["Hernia"]
     assert table["Hernia"]["n"] == 0
     assert all(math.isnan(v) for k, v in table["Hernia"].items() if k != "n")
 
     text = loc.format_localization_table(table)
-    assert len(text.splitlines()) == 1 + len(LABELS)
+    assert len(text.splitlines()) == 1 + len(LABELS) + 1
+    assert text.splitlines()[-1].startswith(loc.ALL_BOXES)
     assert "0.50 (" in text and "n/a" in text
 
 
@@ -102,3 +121,16 @@ def test_random_pointing_rate_is_the_box_area_fraction():
     assert (
         table[LABELS[0]]["random/iobb@0.25"] == 0.0 and table[LABELS[0]]["random/iobb@0.1"] == 1.0
     )
+
+
+def test_random_tolerant_pointing_rate_is_the_dilated_box_area():
+    """A box dilated by t has area + perimeter * t + pi * t^2 (well inside the image)."""
+    box, t = np.array([[0.3, 0.4, 0.5, 0.7]]), 0.05
+    dilated = 0.2 * 0.3 + 2 * (0.2 + 0.3) * t + math.pi * t * t
+    table = loc.localization_table(
+        np.zeros((1, 128, 128)), box, [0], LABELS, pointing_tolerance=t
+    )
+    assert table[LABELS[0]]["random/pointing_tol"] == pytest.approx(dilated, abs=0.005)
+    rng = np.random.default_rng(2)
+    hits = [loc.pointing_hit(rng.random((128, 128)), box[0], t) for _ in range(3000)]
+    assert np.mean(hits) == pytest.approx(dilated, abs=0.025)

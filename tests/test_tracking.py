@@ -13,6 +13,7 @@ import wandb
 from conftest import rerun_under_the_other_backend
 from wandb.proto import wandb_internal_pb2
 
+from cxr import localization as loc
 from cxr import tracking
 from cxr.metrics import macro_auroc
 from cxr_tfds.labels import LABELS
@@ -198,6 +199,11 @@ def offline_run(tmp_path_factory):
         )
         test_aurocs = {label: 0.6 + 0.02 * i for i, label in enumerate(LABELS)}
         tracking.log_test_aurocs(run, test_aurocs)
+        boxes = np.array([[0.2, 0.3, 0.5, 0.8], [0.3, 0.0, 0.4, 0.4]])
+        heatmaps = np.zeros((2, 10, 10))
+        heatmaps[:, 3, 4] = 1.0  # inside the first box, 0.05 right of the second
+        localization = loc.localization_table(heatmaps, boxes, [9, 10], LABELS, random_draws=5)
+        tracking.log_localization(run, localization)
         (run_dir / tracking.MODEL_FILE).write_bytes(b"not really a model")
         tracking.log_model_artifact(run, run_dir / tracking.MODEL_FILE)
         sync_dir = run.settings.sync_dir
@@ -216,6 +222,7 @@ def offline_run(tmp_path_factory):
         fake=fake,
         history=history.history,
         test_aurocs=test_aurocs,
+        localization=localization,
     )
 
 
@@ -262,6 +269,21 @@ def test_offline_summary_holds_test_aurocs_table_and_model_artifact(offline_run)
     (model,) = [a for a in artifacts if a.type == "model"]
     assert "best" in model.aliases
     assert [entry.path for entry in model.manifest.contents] == [tracking.MODEL_FILE]
+
+
+def test_offline_summary_holds_the_pointing_game_beside_random(offline_run):
+    summary = {}
+    for update in items_of(offline_run["records"], "summary"):
+        summary.update(update)
+    table = offline_run["localization"]
+    assert summary["test/pointing"] == 0.5 and summary["test/pointing_tol"] == 1.0
+    everything = table[loc.ALL_BOXES]
+    assert summary["test/random/pointing"] == pytest.approx(everything["random/pointing"])
+    assert summary["test/random/pointing_tol"] == pytest.approx(everything["random/pointing_tol"])
+    assert summary["test/pointing/Mass"] == 1.0 and summary["test/pointing/Nodule"] == 0.0
+    (run_files,) = offline_run["run_dir"].glob("wandb/offline-run-*/files")
+    logged = json.loads((run_files / summary["test/localization.path"]).read_text())
+    assert [row[0] for row in logged["data"]] == [*LABELS, loc.ALL_BOXES]
 
 
 def test_this_file_passes_under_the_other_backend():
