@@ -22,6 +22,7 @@ from ml_collections import config_flags
 import experiments
 from cxr import data, evaluate, features, gallery, gradcam, localization, tracking, train
 from cxr import model as model_lib
+from cxr import report as report_lib
 
 
 def available() -> list[str]:
@@ -186,8 +187,8 @@ def run(config) -> pathlib.Path:
         official,
     )
     eval_dir = run_dir / tracking.EVAL_DIR
-    evaluate.write_report(report, eval_dir)
-    evaluate.log_report(wandb_run, report, eval_dir)
+    report_lib.write_report(report, eval_dir)
+    report_lib.log_report(wandb_run, report, eval_dir)
 
     # --- Grad-CAM: galleries and measured localization ---------------------------------
     gray = data.decode_images(test["png"])
@@ -221,13 +222,15 @@ def run(config) -> pathlib.Path:
         table = localization.localization_table(
             heatmaps(index, classes), boxes, classes, label_names, seed=config.seed
         )
-        (eval_dir / "localization.json").write_text(json.dumps(_nan_as_null(table), indent=2))
+        (eval_dir / "localization.json").write_text(
+            json.dumps(report_lib.json_safe(table), indent=2)
+        )
         tracking.log_localization(wandb_run, table)
         localization_text = localization.format_localization_table(table)
 
     # --- Report -----------------------------------------------------------------------
     tracking.log_model_artifact(wandb_run, run_dir / tracking.MODEL_FILE)
-    print(evaluate.format_report(report))
+    print(report_lib.format_report(report))
     print(
         f"Localization of {len(boxed)} test boxes (Grad-CAM; random heatmap in brackets; "
         f"pointing_tol: within {localization.POINTING_TOLERANCE:.3f} of the side, Zhang et al.'s "
@@ -236,13 +239,6 @@ def run(config) -> pathlib.Path:
     print(localization_text)
     tracking.finish_run(run_dir, wandb_run)
     return run_dir
-
-
-def _nan_as_null(table):
-    """Strict JSON for a {label: {key: number}} table: NaN becomes null."""
-    return {
-        label: {k: None if v != v else v for k, v in row.items()} for label, row in table.items()
-    }
 
 
 def _probabilities(model, batches) -> np.ndarray:

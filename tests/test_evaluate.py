@@ -13,6 +13,7 @@ import wandb
 from wandb.proto import wandb_internal_pb2
 
 from cxr import evaluate as ev
+from cxr import report as report_lib
 from cxr.published import CHEXNET, PUBLISHED, PUBLISHED_MACRO, WANG_2017
 from cxr_tfds.labels import LABELS
 
@@ -128,7 +129,7 @@ def test_degenerate_labels_are_nan_with_a_reason_and_left_out_of_the_macro():
     assert fibrosis_entry["reason"] is None and not math.isnan(fibrosis_entry["auroc"])
     for point in fibrosis_entry["operating_points"].values():
         assert math.isnan(point["threshold"]) and math.isnan(point["test"]["sensitivity"])
-    assert "no positive in test" in ev.format_report(report)
+    assert "no positive in test" in report_lib.format_report(report)
 
 
 def best_f1(labels, scores):
@@ -191,7 +192,9 @@ def test_published_numbers_cover_all_labels_and_go_in_official_reports():
         k: v["Mass"] for k, v in PUBLISHED.items()
     }
     assert official["macro"]["published"] == PUBLISHED_MACRO
-    assert "CheXNet" in ev.format_report(official) and "CheXNet" not in ev.format_report(plain)
+    assert "CheXNet" in report_lib.format_report(
+        official
+    ) and "CheXNet" not in report_lib.format_report(plain)
 
 
 @pytest.fixture(scope="module")
@@ -202,8 +205,8 @@ def official_report():
 
 
 def test_write_report_writes_strict_json_a_14_row_csv_and_two_plots(official_report, tmp_path):
-    paths = ev.write_report(official_report, tmp_path / "eval")
-    assert [p.name for p in paths] == list(ev.REPORT_FILES)
+    paths = report_lib.write_report(official_report, tmp_path / "eval")
+    assert [p.name for p in paths] == list(report_lib.REPORT_FILES)
 
     def no_nan(constant):
         raise ValueError(f"not strict JSON: {constant}")
@@ -248,11 +251,11 @@ def test_log_report_puts_table_plots_and_macro_in_an_offline_run(
     monkeypatch.setenv("WANDB_MODE", "offline")
     for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
         monkeypatch.setenv(var, str(tmp_path / var.lower()))
-    ev.log_report(None, official_report, tmp_path / "unused")  # no run: nothing at all
+    report_lib.log_report(None, official_report, tmp_path / "unused")  # no run: nothing at all
     assert not (tmp_path / "unused").exists()
 
     run = wandb.init(project="cxr-test", dir=str(tmp_path), mode="offline")
-    ev.log_report(run, official_report, tmp_path / "eval")
+    report_lib.log_report(run, official_report, tmp_path / "eval")
     run.finish()
     wandb.teardown()  # waits for wandb-core to flush the .wandb file
 

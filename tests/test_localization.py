@@ -127,9 +127,7 @@ def test_random_tolerant_pointing_rate_is_the_dilated_box_area():
     """A box dilated by t has area + perimeter * t + pi * t^2 (well inside the image)."""
     box, t = np.array([[0.3, 0.4, 0.5, 0.7]]), 0.05
     dilated = 0.2 * 0.3 + 2 * (0.2 + 0.3) * t + math.pi * t * t
-    table = loc.localization_table(
-        np.zeros((1, 128, 128)), box, [0], LABELS, pointing_tolerance=t
-    )
+    table = loc.localization_table(np.zeros((1, 128, 128)), box, [0], LABELS, pointing_tolerance=t)
     assert table[LABELS[0]]["random/pointing_tol"] == pytest.approx(dilated, abs=0.005)
     rng = np.random.default_rng(2)
     hits = [loc.pointing_hit(rng.random((128, 128)), box[0], t) for _ in range(3000)]
