@@ -50,7 +50,6 @@ def _none(value):
 def run(config) -> pathlib.Path:
     """Trains, evaluates and records one experiment; returns its run directory."""
     # --- Run directory: new, or the one named by run_id (resume) -------------------
-    keras.utils.set_random_seed(config.seed)
     backend = keras.backend.backend()
     if backend == "tensorflow":
         tf.config.experimental.enable_op_determinism()  # same seed, same run
@@ -85,6 +84,9 @@ def run(config) -> pathlib.Path:
     builder = data.prepare(
         config.data.name, _none(config.data.data_dir), _none(config.data.manual_dir)
     )
+    # Seeded after the build, which may draw from the global generators: a run that
+    # builds the dataset first then starts from the same weights as one that finds it built.
+    keras.utils.set_random_seed(config.seed)
     label_names = data.label_names(builder.info)
     image_size = builder.info.features["image"].shape[0]
     d = config.data
@@ -227,6 +229,7 @@ def run(config) -> pathlib.Path:
         )
         tracking.log_localization(wandb_run, table)
         localization_text = localization.format_localization_table(table)
+        localization_text += "\n" + localization.format_pointing_summary(table)
 
     # --- Report -----------------------------------------------------------------------
     tracking.log_model_artifact(wandb_run, run_dir / tracking.MODEL_FILE)

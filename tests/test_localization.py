@@ -2,6 +2,7 @@
 
 import math
 
+import keras
 import numpy as np
 import pytest
 
@@ -55,6 +56,21 @@ def test_pointing_hit():
     assert not loc.pointing_hit(np.zeros((10, 10)), [0.0, 0.0, 1.0, 1.0])
 
 
+def test_peak_of_an_upsampled_coarse_map_is_the_hot_cell_centre():
+    """Bilinear upsampling holds border cells flat out to the edge: the peak is still the cell."""
+    for row, col in [(0, 0), (0, 3), (3, 0), (3, 3), (1, 2)]:
+        cam = np.full((1, 4, 4, 1), 0.2, dtype=np.float32)
+        cam[0, row, col, 0] = 1.0
+        heatmap = np.asarray(keras.ops.image.resize(cam, (128, 128), interpolation="bilinear"))
+        y, x = loc.peak(heatmap[0, ..., 0])
+        # Pixel centres nearest the cell centre (i + 0.5) / 4 lie half a pixel from it.
+        assert y == pytest.approx((row + 0.5) / 4, abs=0.5 / 128 + 1e-9)
+        assert x == pytest.approx((col + 0.5) / 4, abs=0.5 / 128 + 1e-9)
+    # Ties elsewhere: the one nearest the image centre, then the first in row-major order.
+    assert loc.peak(np.ones((4, 4))) == (0.375, 0.375)
+    assert loc.peak(blob()) == (0.45, 0.45)
+
+
 def test_pointing_hit_with_a_tolerance():
     heatmap = np.zeros((10, 10))
     heatmap[3, 4] = 1.0  # centre (0.35, 0.45)
@@ -81,8 +97,8 @@ def test_localization_table_counts_hits_per_label():
     # Blob box [0.2, 0.3, 0.5, 0.8] against [0, 0, 0.3, 0.3]: they only touch.
     assert nodule["iobb@0.1"] == nodule["iou@0.1"] == nodule["pointing"] == 0.0
     assert nodule["random/pointing"] == pytest.approx(0.09)  # 3 x 3 of 10 x 10 pixel centres
-    # The nodule's hottest pixel, (0.25, 0.35), is 0.05 right of its box.
-    assert nodule["pointing_tol"] == 1.0 and nodule["random/pointing_tol"] > 0.09
+    # The blob's peak (ties: nearest the centre) is (0.45, 0.45), 0.21 from the nodule's box.
+    assert nodule["pointing_tol"] == 0.0 and nodule["random/pointing_tol"] > 0.09
     everything = table[loc.ALL_BOXES]
     assert everything["n"] == 3 and everything["pointing"] == pytest.approx(1 / 3)
     assert everything["random/pointing"] == pytest.approx((0.15 + 0.15 + 0.09) / 3)
@@ -132,3 +148,37 @@ def test_random_tolerant_pointing_rate_is_the_dilated_box_area():
     rng = np.random.default_rng(2)
     hits = [loc.pointing_hit(rng.random((128, 128)), box[0], t) for _ in range(3000)]
     assert np.mean(hits) == pytest.approx(dilated, abs=0.025)
+
+
+def test_chance_p_value_is_the_poisson_binomial_tail():
+    import scipy.stats
+
+    chance = np.full(20, 0.1)
+    for k in (0, 1, 2, 5, 20):
+        hits = np.arange(20) < k
+        expected = scipy.stats.binom.sf(k - 1, 20, 0.1)
+        assert loc.chance_p_value(hits, chance) == pytest.approx(expected, rel=1e-9)
+    # Unequal chances: brute force over all 2^4 outcomes.
+    chance = np.array([0.1, 0.5, 0.8, 0.3])
+    outcomes = np.array(np.meshgrid(*[[0, 1]] * 4)).reshape(4, -1).T
+    weights = np.prod(np.where(outcomes, chance, 1 - chance), axis=1)
+    for k in range(5):
+        hits = np.arange(4) < k
+        assert loc.chance_p_value(hits, chance) == pytest.approx(
+            weights[outcomes.sum(1) >= k].sum()
+        )
+    assert math.isnan(loc.chance_p_value([], []))
+
+
+def test_pointing_summary_line():
+    boxes = np.array([[0.0, 0.0, 0.5, 0.5]] * 4)
+    heatmaps = np.zeros((4, 8, 8))
+    heatmaps[:, 1, 1] = 1.0  # all four hit a quarter-image box
+    table = loc.localization_table(heatmaps, boxes, [0, 0, 1, 1], LABELS, random_draws=3)
+    assert table[LABELS[0]]["p/pointing"] == pytest.approx(0.25**2)
+    assert table[loc.ALL_BOXES]["p/pointing"] == pytest.approx(0.25**4)
+    line = loc.format_pointing_summary(table)
+    assert line.startswith("Pointing game over all 4 boxes: strict 1.00 vs 0.25")
+    assert "(p = 0.004)" in line
+    empty = loc.localization_table(np.zeros((0, 8, 8)), np.zeros((0, 4)), [], LABELS)
+    assert loc.format_pointing_summary(empty) == "Pointing game: no boxes."

@@ -280,6 +280,7 @@ def test_offline_summary_holds_the_pointing_game_beside_random(offline_run):
     everything = table[loc.ALL_BOXES]
     assert summary["test/random/pointing"] == pytest.approx(everything["random/pointing"])
     assert summary["test/random/pointing_tol"] == pytest.approx(everything["random/pointing_tol"])
+    assert summary["test/p/pointing"] == pytest.approx(everything["p/pointing"])
     assert summary["test/pointing/Mass"] == 1.0 and summary["test/pointing/Nodule"] == 0.0
     (run_files,) = offline_run["run_dir"].glob("wandb/offline-run-*/files")
     logged = json.loads((run_files / summary["test/localization.path"]).read_text())
