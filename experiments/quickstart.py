@@ -15,8 +15,9 @@ hinders the network afterwards (measured: fine-tuning from such a head reached
 shows that phase and its feature cache; its smoke variant runs offline.
 
 Runtime and result (2 CPU cores; the README's "quickstart" has the details):
-about 11 minutes, 1 minute per epoch; test macro AUROC 0.82, and a pointing game
-well above a random heatmap's.
+about 12 minutes, 1 minute per epoch; test macro AUROC 0.826 [0.787, 0.857]; pointing
+game 0.095 against 0.048 for a random heatmap (p = 0.001), 0.23 against 0.11 with
+Zhang et al.'s tolerance.
 """
 
 from experiments import common
