@@ -135,11 +135,16 @@ def pointing_hit(heatmap, box, tolerance=0.0):
         edges included, or within `tolerance` of it; False for a constant
         heatmap, which points nowhere.
     """
+    return bool(_peak_distance(heatmap, box) <= tolerance)
+
+
+def _peak_distance(heatmap, box):
+    """Distance of the heatmap's peak to the box; inf for a constant map (it points nowhere)."""
     heatmap = np.asarray(heatmap)
     if heatmap.max() == heatmap.min():
-        return False
+        return math.inf
     y, x = peak(heatmap)
-    return bool(_distance_to_box(y, x, np.asarray(box, dtype=np.float64)) <= tolerance)
+    return float(_distance_to_box(y, x, np.asarray(box, dtype=np.float64)))
 
 
 def peak(heatmap):
@@ -225,11 +230,14 @@ def localization_table(
     height, width = heatmaps.shape[1:] if heatmaps.ndim == 3 else (1, 1)
 
     detected = np.array([_box_or_empty(h, threshold) for h in heatmaps]).reshape(-1, 4)
+    peak_distance = np.array(
+        [_peak_distance(h, b) for h, b in zip(heatmaps, boxes, strict=True)], dtype=np.float64
+    )
     hits = {
         "iobb": iobb(detected, boxes),
         "iou": iou(detected, boxes),
-        "pointing": _pointing_hits(heatmaps, boxes, 0.0),
-        "pointing_tol": _pointing_hits(heatmaps, boxes, pointing_tolerance),
+        "pointing": peak_distance <= 0.0,
+        "pointing_tol": peak_distance <= pointing_tolerance,
     }
     rng = np.random.default_rng(seed)
     noise_boxes = np.array(
@@ -294,12 +302,6 @@ def format_pointing_summary(table):
     return f"Pointing game over all {row['n']} boxes: " + "; ".join(parts)
 
 
-def _pointing_hits(heatmaps, boxes, tolerance):
-    return np.array(
-        [pointing_hit(h, b, tolerance) for h, b in zip(heatmaps, boxes, strict=True)], dtype=bool
-    )
-
-
 def _box_or_empty(heatmap, threshold):
     """`heatmap_to_box`, with an empty box (scoring 0 everywhere) for no region."""
     box = heatmap_to_box(heatmap, threshold)
@@ -308,12 +310,8 @@ def _box_or_empty(heatmap, threshold):
 
 def _pixel_centre_fraction(boxes, height, width, tolerance):
     """Share of an (H, W) grid's pixel centres within `tolerance` of each box, (M,)."""
-    ys, xs = (np.arange(height) + 0.5) / height, (np.arange(width) + 0.5) / width
-    if tolerance == 0:  # separable: no (M, H, W) grid needed
-        in_y = (ys >= boxes[:, :1]) & (ys <= boxes[:, 2:3])
-        in_x = (xs >= boxes[:, 1:2]) & (xs <= boxes[:, 3:4])
-        return in_y.mean(axis=1) * in_x.mean(axis=1)
-    y, x = ys[:, None], xs[None, :]
+    y = (np.arange(height)[:, None] + 0.5) / height
+    x = (np.arange(width)[None, :] + 0.5) / width
     return np.array([(_distance_to_box(y, x, box) <= tolerance).mean() for box in boxes])
 
 
