@@ -9,11 +9,18 @@ NAME ?= quickstart
 ARGS ?=
 BACKEND ?= tensorflow
 PYTEST_ARGS ?=
+# make evaluate: the run, and optionally another dataset config and split.
+RUN ?=
+DATA ?=
+SPLIT ?=
+# make compare: two or more run (or evaluation) directories, and the output folder.
+RUNS ?=
+OUT ?=
 # Test processes (pytest-xdist): much of a smoke run is single-threaded tracing, so two
 # processes on two cores finish the suite well before one.
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test test-fast data experiment bench clean
+.PHONY: install test test-fast data experiment evaluate compare bench clean
 
 install: $(VENV)/.installed
 
@@ -38,6 +45,17 @@ data: install
 
 experiment: install
 	KERAS_BACKEND=$(BACKEND) $(BIN)/python -m cxr.experiment $(NAME) $(ARGS)
+
+# Re-evaluates a saved run (on its own backend unless BACKEND is given):
+# make evaluate RUN=runs/<name>/<id> [DATA=cxr14_subset/<config>] [SPLIT=test]
+evaluate: install
+	@test -n "$(RUN)" || { echo "error: set RUN to a run directory, e.g. make evaluate RUN=runs/quickstart/<run id>" >&2; exit 2; }
+	$(if $(filter command line environment,$(origin BACKEND)),KERAS_BACKEND=$(BACKEND)) $(BIN)/python -m cxr.evaluate --run $(RUN) $(if $(DATA),--data $(DATA)) $(if $(SPLIT),--split $(SPLIT)) $(ARGS)
+
+# Paired comparison of runs evaluated on the same images: make compare RUNS="runs/a/<id> runs/b/<id>" OUT=<dir>
+compare: install
+	@test -n "$(RUNS)" -a -n "$(OUT)" || { echo "error: set RUNS to two or more run directories and OUT to a folder, e.g. make compare RUNS=\"runs/a/<id> runs/b/<id>\" OUT=comparisons/ab" >&2; exit 2; }
+	$(BIN)/python -m cxr.compare $(RUNS) --out $(OUT) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

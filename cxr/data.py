@@ -18,6 +18,7 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import cxr_tfds  # noqa: F401  (registers cxr14_subset)
+from cxr.errors import UserError
 
 # ImageNet channel statistics on [0, 1] pixels, as Keras's DenseNet preprocessing uses them.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -37,17 +38,67 @@ def prepare(
         data_dir: TFDS data dir; None for TFDS's default (`~/tensorflow_datasets`).
         manual_dir: folder with the NIH files; None for TFDS's manual dir, then
             `$CXR14_DIR`. Not needed for `synthetic`.
+
+    Raises:
+        UserError: for an unknown dataset or config, or one that is not built and
+            has no files to build from.
     """
-    builder = tfds.builder(name, data_dir=data_dir)
-    builder.download_and_prepare(
-        download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
-    )
+    return build(find(name, data_dir), manual_dir)
+
+
+def find(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuilder:
+    """The builder of `name`, not built yet: its `info` (features, image size) is there.
+
+    Raises:
+        UserError: for an unknown dataset or config.
+    """
+    try:
+        return tfds.builder(name, data_dir=data_dir)
+    except (tfds.core.registered.DatasetNotFoundError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise UserError(f"no dataset {name!r} ({first}); use cxr14_subset/<config>") from None
+
+
+def build(builder: tfds.core.DatasetBuilder, manual_dir: str | None = None):
+    """Builds `builder`'s dataset unless it is built; returns the builder.
+
+    Raises:
+        UserError: when it is not built and there are no files to build it from.
+    """
+    try:
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
+        )
+    except FileNotFoundError as e:  # the builder names what is missing and where
+        raise UserError(f"{dataset_name(builder)} is not built and cannot be: {e}") from None
     return builder
+
+
+def dataset_name(builder: tfds.core.DatasetBuilder) -> str:
+    """`cxr14_subset/<config>`, as configs and folder names spell it."""
+    return f"{builder.name}/{builder.builder_config.name}"
+
+
+def image_size(builder: tfds.core.DatasetBuilder) -> int:
+    """The side of the dataset's square images, known before it is built."""
+    return builder.info.features["image"].shape[0]
 
 
 def label_names(info: tfds.core.DatasetInfo) -> tuple[str, ...]:
     """The label order of the `labels` vectors, read from the dataset itself."""
     return tuple(info.features["bboxes"]["label"].names)
+
+
+def check_split(builder: tfds.core.DatasetBuilder, split: str) -> None:
+    """Raises a `UserError` unless `split` is a readable split expression of the dataset."""
+    try:
+        builder.info.splits[split]
+    except (KeyError, ValueError, AssertionError) as e:
+        available = ", ".join(builder.info.splits) or "none"
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise UserError(
+            f"{dataset_name(builder)} has no split {split!r} ({first}); splits built: {available}"
+        ) from None
 
 
 def preprocess(images: tf.Tensor) -> tf.Tensor:
@@ -68,6 +119,7 @@ def num_batches(builder: tfds.core.DatasetBuilder, split: str, batch_size: int) 
 def batches(
     builder: tfds.core.DatasetBuilder,
     split: str,
+    *,
     batch_size: int = 32,
     training: bool = False,
     augment: Callable[[tf.Tensor], tf.Tensor] | None = None,
@@ -124,29 +176,72 @@ def batches(
     return ds.with_options(options).prefetch(AUTOTUNE)
 
 
-def split_metadata(builder: tfds.core.DatasetBuilder, split: str) -> dict:
-    """Per-image facts of a split, in the order `batches(..., training=False)` yields images.
+def split_labels(builder: tfds.core.DatasetBuilder, split: str) -> np.ndarray:
+    """The multi-hot labels `[N, 14]` float32 of a split, in order, without decoding images."""
+    ds = builder.as_dataset(
+        split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()}
+    )
+    labels = ds.map(lambda ex: ex["labels"], AUTOTUNE).batch(4096)
+    rows = [np.asarray(batch, np.float32) for batch in labels.as_numpy_iterator()]
+    width = len(label_names(builder.info))
+    return np.concatenate(rows) if rows else np.zeros((0, width), np.float32)
 
-    Returns:
-        A dict of numpy arrays: `image_id` (str), `patient_id` (int), `labels`
-        (`[N, 14]` float32), `png` (the encoded image, decoded on demand with
-        `decode_images`), and two lists of arrays: `boxes` (`[K, 4]` normalised
-        ymin, xmin, ymax, xmax) and `box_labels` (`[K]` label indices).
+
+def evaluation_batches(
+    builder: tfds.core.DatasetBuilder, split: str, batch_size: int
+) -> tf.data.Dataset:
+    """One ordered pass over a split: model inputs and every per-image fact, read once.
+
+    Yields dicts of a batch: `image` (preprocessed float32 `[B, S, S, 3]`),
+    `labels` (`[B, 14]` float32), `image_id` (bytes), `patient_id`, and the NIH boxes padded to the batch's most boxes: `boxes`
+    (`[B, K, 4]` normalised ymin, xmin, ymax, xmax) and `box_labels` (`[B, K]`,
+    -1 for padding). Images are decoded here and nowhere else, a batch at a time.
     """
     ds = builder.as_dataset(
         split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()}
     )
-    rows = list(tfds.as_numpy(ds))
-    return {
-        "image_id": np.array([r["image_id"].decode() for r in rows]),
-        "patient_id": np.array([r["patient_id"] for r in rows], dtype=np.int64),
-        "labels": np.array([r["labels"] for r in rows], dtype=np.float32).reshape(len(rows), -1),
-        "png": np.array([r["image"] for r in rows], dtype=object),
-        "boxes": [r["bboxes"]["bbox"] for r in rows],
-        "box_labels": [r["bboxes"]["label"] for r in rows],
-    }
+
+    def example(ex):
+        return {
+            "image": preprocess(tf.io.decode_png(ex["image"], channels=1)),
+            "labels": tf.cast(ex["labels"], tf.float32),
+            "image_id": ex["image_id"],
+            "patient_id": ex["patient_id"],
+            "boxes": ex["bboxes"]["bbox"],
+            "box_labels": ex["bboxes"]["label"],
+        }
+
+    ds = ds.map(example, AUTOTUNE).padded_batch(
+        batch_size, padding_values={"box_labels": tf.constant(-1, tf.int64)} | _ZERO_PADDING
+    )
+    options = tf.data.Options()
+    options.deterministic = True
+    return ds.with_options(options).prefetch(AUTOTUNE)
 
 
-def decode_images(pngs) -> np.ndarray:
-    """Decodes stored PNGs into uint8 gray images `[N, S, S]`."""
-    return np.stack([tf.io.decode_png(png, channels=1).numpy()[..., 0] for png in pngs])
+# padded_batch needs a padding value for every key once one is given.
+_ZERO_PADDING = {
+    "image": tf.constant(0, tf.float32),
+    "labels": tf.constant(0, tf.float32),
+    "image_id": tf.constant("", tf.string),
+    "patient_id": tf.constant(0, tf.int32),
+    "boxes": tf.constant(0, tf.float32),
+}
+
+
+def decode_selected(builder: tfds.core.DatasetBuilder, split: str, indices):
+    """Decodes only the images at `indices` (positions in the split's order).
+
+    Yields:
+        (index, uint8 gray image `[S, S]`) in the split's order, one at a time; the
+        other images are read but never decoded.
+    """
+    wanted = np.zeros(builder.info.splits[split].num_examples, dtype=bool)
+    wanted[np.asarray(indices, dtype=np.int64)] = True
+    ds = builder.as_dataset(
+        split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()}
+    )
+    ds = ds.enumerate().filter(lambda i, ex: tf.gather(wanted, i))
+    ds = ds.map(lambda i, ex: (i, tf.io.decode_png(ex["image"], channels=1)[..., 0]), AUTOTUNE)
+    for i, image in ds.as_numpy_iterator():
+        yield int(i), image

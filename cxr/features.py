@@ -8,6 +8,7 @@ or a rebuilt dataset never reuse stale features.
 """
 
 import hashlib
+import math
 import os
 import pathlib
 
@@ -65,3 +66,34 @@ def cache_file(cache_dir, builder, split, extractor) -> pathlib.Path:
     info = builder.info
     key = f"{info.full_name.replace('/', '_')}-{info.splits[split].num_examples}-{weights_digest(extractor)}"
     return pathlib.Path(cache_dir) / key / f"{split}.npz"
+
+
+class ShuffledArrays(keras.utils.PyDataset):
+    """Batches of in-memory arrays, epoch k shuffled with seed (seed, k).
+
+    Args:
+        x, y: arrays with the same first dimension.
+        batch_size: rows per batch; the last batch may be smaller.
+        seed: shuffle seed.
+        first_epoch: the epoch to start at (a resumed run's next epoch).
+    """
+
+    def __init__(self, x, y, batch_size, seed=0, first_epoch=0):
+        super().__init__()
+        self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+        self.epoch = first_epoch
+        self._order = self._permutation()
+
+    def _permutation(self):
+        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.x))
+
+    def __len__(self):
+        return math.ceil(len(self.x) / self.batch_size)
+
+    def __getitem__(self, index):
+        rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]
+        return self.x[rows], self.y[rows]
+
+    def on_epoch_end(self):
+        self.epoch += 1
+        self._order = self._permutation()

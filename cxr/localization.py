@@ -1,24 +1,34 @@
-"""Measured localization of heatmaps against NIH's boxes, as in Wang et al. (CVPR 2017).
+"""Localization of heatmaps against NIH's boxes, scored as Wang et al. (CVPR 2017) did.
 
-Wang et al. turn each heatmap into a box and count a box as correct when its
-overlap with the ground-truth box reaches a threshold T, for two overlaps:
+Wang et al.'s protocol (ChestX-ray8, arXiv:1705.02315 v5, Sections 3.2 and 4,
+Appendix A.3 and B; Tables 4 and 19 with IoBB, Table 7 with IoU):
 
-    IoU  = area(detected & truth) / area(detected | truth)
-    IoBB = area(detected & truth) / area(detected)
+- "The intensities in heatmaps are first normalized to [0, 255] and then
+  thresholded by {60, 180} individually. Finally, B-Boxes are generated to cover
+  the isolated regions in the resulting binary maps": a box around every
+  connected region (8-connected) at each level; the boxes of both levels
+  together are the heatmap's detections (their "two-level thresholding" gives
+  "1-3 bounding boxes" per heatmap and their tables one number per T).
+  Thresholding keeps pixels above the level, as OpenCV and MATLAB binarise.
+- A box localizes its truth when IoU > T(IoU) or, the other criterion,
+  IoBB > T(IoBB): strictly above; IoBB = area(detected & truth) / area(detected).
+- Accuracy ("Acc."): the share of a label's truth boxes that some detection
+  localizes. AFP: the label's detections that do not, divided by every box
+  scored, all labels: each AFP of their tables is a whole number over 984,
+  NIH's box count, not over the label's boxes (`cxr.published.NIH_BOXES`).
 
-IoBB forgives a detected box that lies inside a larger truth box. We also score
-the pointing game (Zhang et al., ECCV 2016): a hit when the heatmap's maximum
-lies inside the truth box; it needs no threshold and no box. Zhang et al.
-count a maximum within 15 pixels of the object as a hit too: we report that
-tolerant rate beside the strict one, the tolerance scaled to the image (15 px
-of a 224 px input). It matters for coarse maps: DenseNet121's last conv layer
-is 7 x 7 at 224 px and only 4 x 4 at 128 px, so an upsampled heatmap peaks at
-one of 16 cell centres, which a small box may not contain however well the
-model attends to it.
+Besides the protocol ("wang") each level is scored alone ("wang60", "wang180"),
+and every box gets the pointing game (`cxr.pointing`). A map without positive
+evidence (all zero) has no box and no peak: it misses, and the rows count it.
+The centre heatmap is scored beside all of them; the uniform random heatmap
+only in the pointing game: thresholded noise falls apart into specks (about
+2,500 above 180 at 224 px), one of which lies inside nearly any box (IoBB 1).
+Boxes are normalised `[ymin, xmin, ymax, xmax]`; NIH's list never has two boxes
+of one finding on one image, so box i is judged against its own truth alone.
 
-Boxes are normalised `[ymin, xmin, ymax, xmax]` in [0, 1], as the dataset's
-`bboxes` feature stores them. Plain numpy throughout: the boxes are few and
-come as numpy arrays, so no backend is involved.
+Streaming: `score_boxes` keeps per-box arrays of one batch, `concatenate_scores`
+joins batches, `localization_table` makes the per-label rows, and `summary`,
+`format_table`, `format_summary`, `format_published` report them.
 """
 
 import math
@@ -26,54 +36,309 @@ import math
 import numpy as np
 import scipy.ndimage
 
-IOBB_THRESHOLDS = (0.1, 0.25, 0.5, 0.75, 0.9)  # Wang et al., Table 3
-IOU_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
-# Zhang et al.'s 15 px, as a fraction of the side of a 224 px image.
-POINTING_TOLERANCE = 15 / 224
-ALL_BOXES = "all boxes"  # the table's last row: every box, whatever its label
-DEFAULT_COLUMNS = (
-    "pointing",
-    "pointing_tol",
-    "iobb@0.25",
-    "iobb@0.5",
-    "iou@0.1",
-    "iou@0.3",
-    "iou@0.5",
-)
+from cxr import pointing, published
+
+IOBB_THRESHOLDS = published.WANG_IOBB_THRESHOLDS  # Tables 4 and 19
+IOU_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)  # Table 7
+WANG_LEVELS = (60, 180)  # on the heatmap's [0, 255] scaling
+WANG_SETS = {"wang": WANG_LEVELS, "wang60": (60,), "wang180": (180,)}
+# (set, criterion, thresholds) scored: IoBB for every set, IoU for the protocol.
+WANG_COLUMNS = [(s, "iobb", IOBB_THRESHOLDS) for s in WANG_SETS] + [("wang", "iou", IOU_THRESHOLDS)]
+POINTING = ("pointing", "pointing_tol")  # strict; within the tolerance
+ALL_BOXES = "all boxes"  # row over every box: rates averaged over boxes
+LABEL_MEAN = "label mean"  # row averaging the rates of the labels with boxes
 
 # 8-connectivity: pixels touching at a corner belong to the same region.
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
 
 
-def heatmap_to_box(heatmap, threshold=0.5):
-    """Boxes the largest connected region of the heatmap at or above `threshold`.
+def rate_key(name, stat, criterion, threshold):
+    """A row key, T in percent: rate_key("wang", "acc", "iobb", 0.25) == "wang/acc@iobb25"."""
+    return f"{name}/{stat}@{criterion}{round(100 * threshold):02d}"
+
+
+def iou(a, b):
+    """Intersection over union of boxes (..., 4), broadcast; 0 where the union is empty."""
+    inter = _intersection(a, b)
+    union = _area(a) + _area(b) - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
+def iobb(detected, truth):
+    """Intersection over the detected box's area, boxes (..., 4) broadcast; 0 for an empty box."""
+    inter = _intersection(detected, truth)
+    area = np.broadcast_to(_area(detected), inter.shape)
+    return np.divide(inter, area, out=np.zeros_like(inter), where=area > 0)
+
+
+_OVERLAPS = {"iobb": iobb, "iou": iou}  # criterion -> overlap function
+
+
+def predicted_boxes(heatmap, threshold):
+    """Wang et al.'s boxes of one heatmap at one level.
 
     Args:
-        heatmap: (H, W) values in [0, 1] with their maximum at 1, as
-            `cxr.gradcam.gradcam` returns them.
-        threshold: Pixels >= threshold are "on". 0.5 keeps what is at least half
-            as hot as the hottest pixel.
+        heatmap: (H, W), any range: it is min-max scaled to [0, 255].
+        threshold: A level of that scaling (60 or 180); pixels above it are on.
 
     Returns:
-        The region's box `[ymin, xmin, ymax, xmax]` normalised by the heatmap's
-        size, with pixel edges as bounds (a single pixel (r, c) gives
-        `[r/H, c/W, (r+1)/H, (c+1)/W]`); None when no pixel is on. Among equally
-        large regions (8-connected) the first in row-major order wins.
+        (K, 4) boxes of its K connected regions, in row-major order of their
+        first pixel, pixel edges as bounds (pixel (r, c) gives `[r/H, c/W,
+        (r+1)/H, (c+1)/W]`); (0, 4) for an empty map.
     """
-    heatmap = np.asarray(heatmap)
-    regions, count = scipy.ndimage.label(heatmap >= threshold, structure=_EIGHT_CONNECTED)
-    if count == 0:
-        return None
-    largest = 1 + np.argmax(np.bincount(regions.ravel())[1:])
-    rows, cols = np.nonzero(regions == largest)
-    height, width = heatmap.shape
-    box = [
-        rows.min() / height,
-        cols.min() / width,
-        (rows.max() + 1) / height,
-        (cols.max() + 1) / width,
+    heatmap = np.asarray(heatmap, dtype=np.float64)
+    if pointing.is_empty(heatmap):
+        return np.zeros((0, 4))
+    low, high = heatmap.min(), heatmap.max()
+    on = 255 * (heatmap - low) / (high - low) > threshold
+    regions, _ = scipy.ndimage.label(on, structure=_EIGHT_CONNECTED)
+    h, w = heatmap.shape
+    boxes = [
+        (r.start / h, c.start / w, r.stop / h, c.stop / w)
+        for r, c in scipy.ndimage.find_objects(regions)
     ]
-    return np.array(box, dtype=np.float64)
+    return np.array(boxes, dtype=np.float64).reshape(-1, 4)
+
+
+def score_boxes(*, heatmaps, boxes, tolerance=pointing.ZHANG_TOLERANCE):
+    """Scores one batch: heatmap i against truth box i.
+
+    Args:
+        heatmaps: (M, H, W): heatmap i explains the label of box i on its image.
+        boxes: (M, 4) normalised truth boxes.
+        tolerance: Scalar or (M,): the tolerant pointing game's, as a fraction of
+            the image side; Zhang et al.'s 15 px of a 1024 px NIH image by default.
+
+    Returns:
+        Per-box arrays, M first: "box" (M, 4), "tolerance", "empty" (no evidence),
+        "pointing", "pointing_tol" (hits), and per (set S, criterion C, thresholds)
+        of `WANG_COLUMNS`: "S/boxes" (detections), "S/hit_C" (M, T) whether one
+        localizes at each T and "S/fp_C" (M, T) how many do not.
+    """
+    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
+    tolerance = np.broadcast_to(np.asarray(tolerance, dtype=np.float64), (len(boxes),))
+    rows = [_judge(_detect(h), b, t) for h, b, t in zip(heatmaps, boxes, tolerance, strict=True)]
+    return {**_stack(rows), "box": boxes.copy(), "tolerance": tolerance.copy()}
+
+
+def concatenate_scores(batches):
+    """Joins `score_boxes` outputs of several batches, in order; none gives no boxes."""
+    batches = list(batches) or [score_boxes(heatmaps=np.zeros((0, 1, 1)), boxes=np.zeros((0, 4)))]
+    return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
+
+
+def localization_table(scores, *, box_labels, label_names, heatmap_shape, seed=0, draws=10_000):
+    """Per-label rates of the scored boxes, beside the uniform random and centre baselines.
+
+    Args:
+        scores: `score_boxes` (or `concatenate_scores`) output for M boxes.
+        box_labels: (M,) label index of each box, into `label_names`.
+        label_names: All label names; each gets a row (NaN rates without boxes).
+        heatmap_shape: (H, W) of the heatmaps, for the baselines.
+        seed: Seed of the simulated p-values of the `LABEL_MEAN` row.
+        draws: How many simulations those take.
+
+    Returns:
+        label name -> row, then `ALL_BOXES` and `LABEL_MEAN`. A row: "n" boxes,
+        "empty" maps, "tolerance" (mean); per (S, C, thresholds) of
+        `WANG_COLUMNS` and T, "S/acc@CT" and "S/afp@CT" (`rate_key`), "S/boxes"
+        (detections per map), each again after "centre/" for the centre
+        heatmap (`cxr.pointing.centre_heatmap`); per game K of `POINTING`, the
+        keys of `cxr.pointing.game_rates`: p-values exact per label and over
+        all boxes, simulated for the label mean (`mean_rate_p_value`).
+    """
+    labels = np.asarray(box_labels, dtype=np.int64).reshape(-1)
+    centre = _judge_all(_detect(pointing.centre_heatmap(*heatmap_shape)), scores)
+    chance = {
+        "pointing": pointing.random_chance(scores["box"], 0.0, heatmap_shape),
+        "pointing_tol": pointing.random_chance(scores["box"], scores["tolerance"], heatmap_shape),
+    }
+    groups = {name: labels == index for index, name in enumerate(label_names)}
+    groups[ALL_BOXES] = np.ones(len(labels), dtype=bool)
+    table = {name: _row(scores, centre, chance, mine) for name, mine in groups.items()}
+    present = [table[name] for name in label_names if table[name]["n"]]
+    mean = {k: _mean([row[k] for row in present]) for k in table[ALL_BOXES]}
+    mean.update(n=sum(r["n"] for r in present), empty=sum(r["empty"] for r in present))
+    for kind in POINTING:
+        hits, centre_hits = scores[kind], centre[kind]
+        for source, null in (
+            ("random", chance[kind]),
+            ("centre", pointing.centre_null(hits, centre_hits)),
+        ):
+            mean[f"p_{source}/{kind}"] = pointing.mean_rate_p_value(
+                hits, null, labels, draws=draws, seed=seed
+            )
+    table[LABEL_MEAN] = mean
+    return table
+
+
+def summary(table):
+    """The headline numbers as a flat {key: float}, e.g. for a W&B run summary.
+
+    Keys, to be prefixed with the split: "localization/boxes",
+    "localization/empty_maps"; over all boxes "S/acc@iobbT", "S/afp@iobbT" per
+    set S and T(IoBB); per game K the `cxr.pointing.game_rates` keys over all
+    boxes and again after "label_mean/"; "pointing/<label>" per label with boxes.
+    """
+    every = table[ALL_BOXES]
+    out = {"localization/boxes": every["n"], "localization/empty_maps": every["empty"]}
+    for name in WANG_SETS:
+        for t in IOBB_THRESHOLDS:
+            for stat in ("acc", "afp"):
+                out[rate_key(name, stat, "iobb", t)] = every[rate_key(name, stat, "iobb", t)]
+    for name, prefix in ((ALL_BOXES, ""), (LABEL_MEAN, "label_mean/")):
+        for kind in POINTING:
+            for source in ("", "random/", "centre/", "p_random/", "p_centre/"):
+                out[f"{prefix}{source}{kind}"] = table[name][source + kind]
+    labels = [name for name in table if name not in (ALL_BOXES, LABEL_MEAN) and table[name]["n"]]
+    out.update({f"pointing/{name}": table[name]["pointing"] for name in labels})
+    return {k: float(v) for k, v in out.items()}
+
+
+def format_table(table, *, iobb=0.5, official=False):
+    """A compact terminal table per label with boxes, then the summary line.
+
+    Args:
+        table: From `localization_table`.
+        iobb: The T(IoBB) of the Wang columns (one of `IOBB_THRESHOLDS`).
+        official: True only when the boxes are NIH's whole official test list;
+            then Wang et al.'s published accuracies follow (`format_published`).
+    """
+    every = table[ALL_BOXES]
+    if not every["n"]:
+        return "No box: no localization measured."
+    lines = [
+        f"Wang et al.'s accuracy/AFP at T(IoBB) > {iobb:g} (AFP: a label's wrong boxes per box "
+        "scored, any label), boxes above 60, above 180 and both (their protocol) of the map "
+        "scaled to [0, 255].",
+        "Pointing: model (uniform random, centre); tolerant: within "
+        f"{every['tolerance'] * pointing.NIH_IMAGE_SIDE:.0f} px of the box in a "
+        f"{pointing.NIH_IMAGE_SIDE} px image. Empty maps miss.",
+        f"{'label':<19}{'n':>5}{'empty':>6}{'>60':>11}{'>180':>11}{'both':>11}{'pointing':>19}{'tolerant':>19}",
+    ]
+    for name, row in table.items():
+        if row["n"]:
+            wang = [
+                f"{row[rate_key(s, 'acc', 'iobb', iobb)]:.2f}/{row[rate_key(s, 'afp', 'iobb', iobb)]:.2f}"
+                for s in ("wang60", "wang180", "wang")
+            ]
+            games = [
+                f"{row[k]:.2f} ({row['random/' + k]:.2f}, {row['centre/' + k]:.2f})"
+                for k in POINTING
+            ]
+            cells = "".join(f"{c:>11}" for c in wang) + "".join(f"{c:>19}" for c in games)
+            lines.append(f"{name:<19}{row['n']:>5}{row['empty']:>6}{cells}")
+    lines.append(format_summary(table))
+    return "\n".join(lines + ([format_published(table)] if official else []))
+
+
+def format_summary(table):
+    """One line: boxes, empty maps, Wang et al.'s accuracy and AFP at T(IoBB) > 0.5, pointing."""
+    every = table[ALL_BOXES]
+    if not every["n"]:
+        return "Localization: no boxes."
+    acc, afp = (every[rate_key("wang", stat, "iobb", 0.5)] for stat in ("acc", "afp"))
+    return (
+        f"{every['n']} boxes, {every['empty']} empty maps: Wang et al. accuracy {acc:.2f}, AFP "
+        f"{afp:.2f} at T(IoBB) > 0.5; pointing per box {pointing.format_game(every, 'pointing')}, "
+        f"per label {pointing.format_game(table[LABEL_MEAN], 'pointing')}"
+    )
+
+
+def format_published(table):
+    """Wang et al.'s T(IoBB) accuracies (`cxr.published.WANG_LOCALIZATION`) beside ours ("wang").
+
+    Per label of theirs and their mean: ours, then each published table. Only
+    meaningful when the boxes are NIH's whole official test list.
+    """
+    sources, labels = published.WANG_LOCALIZATION, published.WANG_LOCALIZATION_LABELS
+    lines = [
+        "T(IoBB) accuracy: ours / Wang et al. 2017 (arXiv:1705.02315 v5) " + " / ".join(sources),
+        f"{'label':<19}{'n':>5}" + "".join(f"{'> ' + format(t, 'g'):>16}" for t in IOBB_THRESHOLDS),
+    ]
+
+    def cell(names, j):  # ours, then each published table, at the j-th T(IoBB)
+        ours = _mean([table[n][rate_key("wang", "acc", "iobb", IOBB_THRESHOLDS[j])] for n in names])
+        theirs = [_mean([s["accuracy"][n][j] for n in names]) for s in sources.values()]
+        return " ".join(f"{v:.2f}" for v in (ours, *theirs))
+
+    for title, names in [*((n, [n]) for n in labels), (f"mean of {len(labels)}", labels)]:
+        cells = "".join(f"{cell(names, j):>16}" for j in range(len(IOBB_THRESHOLDS)))
+        lines.append(f"{title:<19}{sum(table[n]['n'] for n in names):>5}{cells}")
+    return "\n".join(lines)
+
+
+def _detect(heatmap):
+    """Peak (None when empty) and the boxes at each of `WANG_LEVELS` of one heatmap."""
+    peak = None if pointing.is_empty(heatmap) else pointing.peak(heatmap)
+    return peak, {level: predicted_boxes(heatmap, level) for level in WANG_LEVELS}
+
+
+def _judge(detection, truth, tolerance):
+    """One detection against one truth box: per-box scalars and per-T rows."""
+    peak, level_boxes = detection
+    distance = math.inf if peak is None else float(pointing.distance_to_box(*peak, truth))
+    row = {
+        "empty": peak is None,
+        "pointing": distance <= 0.0,
+        "pointing_tol": distance <= tolerance,
+    }
+    for name, criterion, thresholds in WANG_COLUMNS:
+        detected = np.concatenate([level_boxes[level] for level in WANG_SETS[name]])
+        correct = _OVERLAPS[criterion](detected, truth)[:, None] > np.array(thresholds)
+        row[f"{name}/boxes"] = len(detected)
+        row[f"{name}/hit_{criterion}"] = correct.any(axis=0)
+        row[f"{name}/fp_{criterion}"] = (~correct).sum(axis=0)
+    return row
+
+
+def _stack(rows):
+    """Per-box dicts -> arrays, M first; no rows gives (0, ...) arrays of the same layout."""
+    if rows:
+        return {k: np.array([row[k] for row in rows]) for k in rows[0]}
+    template = _judge(_detect(np.zeros((1, 1))), np.zeros(4), 0.0)
+    return {k: np.zeros((0, *np.shape(v)), dtype=np.asarray(v).dtype) for k, v in template.items()}
+
+
+def _judge_all(detection, scores):
+    """One detection (the centre heatmap's) against every scored box."""
+    return _stack(
+        [_judge(detection, b, t) for b, t in zip(scores["box"], scores["tolerance"], strict=True)]
+    )
+
+
+def _row(scores, centre, chance, mine):
+    """The rates of the boxes `mine`; AFP divides by every box scored, as Wang et al. did."""
+    n, total = int(mine.sum()), len(mine)
+    row = {
+        "n": n,
+        "empty": int(scores["empty"][mine].sum()),
+        "tolerance": _mean(scores["tolerance"][mine]),
+    }
+    for prefix, source in (("", scores), ("centre/", centre)):
+        for name, criterion, thresholds in WANG_COLUMNS:
+            hits, false = (
+                source[f"{name}/hit_{criterion}"][mine],
+                source[f"{name}/fp_{criterion}"][mine],
+            )
+            for j, t in enumerate(thresholds):
+                row[prefix + rate_key(name, "acc", criterion, t)] = _mean(hits[:, j])
+                row[prefix + rate_key(name, "afp", criterion, t)] = (
+                    float(false[:, j].sum() / total) if n else math.nan
+                )
+            row[f"{prefix}{name}/boxes"] = _mean(source[f"{name}/boxes"][mine])
+    for kind in POINTING:
+        row.update(
+            pointing.game_rates(kind, scores[kind][mine], chance[kind][mine], centre[kind][mine])
+        )
+    return row
+
+
+def _mean(values):
+    """Mean as a Python float, NaNs left out; NaN for none, without numpy's warning."""
+    values = np.asarray(values, dtype=np.float64)
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if values.size else math.nan
 
 
 def _area(boxes):
@@ -85,262 +350,5 @@ def _area(boxes):
 
 def _intersection(a, b):
     a, b = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
-    lower = np.maximum(a[..., :2], b[..., :2])
-    upper = np.minimum(a[..., 2:], b[..., 2:])
+    lower, upper = np.maximum(a[..., :2], b[..., :2]), np.minimum(a[..., 2:], b[..., 2:])
     return _area(np.concatenate([lower, upper], axis=-1))
-
-
-def iou(a, b):
-    """Intersection over union of boxes `[ymin, xmin, ymax, xmax]`.
-
-    Args:
-        a, b: Boxes (..., 4); they broadcast against each other.
-
-    Returns:
-        The IoU (...) as float64; 0 where the union is empty.
-    """
-    inter = _intersection(a, b)
-    union = _area(a) + _area(b) - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
-def iobb(detected, truth):
-    """Intersection over the detected box's area (Wang et al.'s IoBB).
-
-    Args:
-        detected: Detected boxes (..., 4), `[ymin, xmin, ymax, xmax]`.
-        truth: Ground-truth boxes (..., 4); they broadcast against `detected`.
-
-    Returns:
-        area(detected & truth) / area(detected), (...) as float64; 0 where the
-        detected box is empty.
-    """
-    inter = _intersection(detected, truth)
-    area = np.broadcast_to(_area(detected), inter.shape)
-    return np.divide(inter, area, out=np.zeros_like(inter), where=area > 0)
-
-
-def pointing_hit(heatmap, box, tolerance=0.0):
-    """Whether the heatmap's maximum falls inside the box (the pointing game).
-
-    Args:
-        heatmap: (H, W) array.
-        box: Normalised `[ymin, xmin, ymax, xmax]`.
-        tolerance: A maximum at most this far from the box (in units of the
-            image side) is a hit too; 0 for the strict game,
-            `POINTING_TOLERANCE` for Zhang et al.'s.
-
-    Returns:
-        True if the centre of the hottest pixel (see `peak`) lies in the box,
-        edges included, or within `tolerance` of it; False for a constant
-        heatmap, which points nowhere.
-    """
-    return bool(_peak_distance(heatmap, box) <= tolerance)
-
-
-def _peak_distance(heatmap, box):
-    """Distance of the heatmap's peak to the box; inf for a constant map (it points nowhere)."""
-    heatmap = np.asarray(heatmap)
-    if heatmap.max() == heatmap.min():
-        return math.inf
-    y, x = peak(heatmap)
-    return float(_distance_to_box(y, x, np.asarray(box, dtype=np.float64)))
-
-
-def peak(heatmap):
-    """The normalised centre (y, x) of the heatmap's hottest pixel.
-
-    Ties go to the pixel nearest the image centre (then the first in row-major
-    order). That is where an upsampled coarse map peaks: bilinear upsampling
-    holds a border cell's value flat from the cell's centre out to the image
-    edge, so the tied plateau of a hot border cell runs from its centre to
-    the border, and its inner end is the cell's centre, not the image corner.
-
-    Args:
-        heatmap: (H, W) array.
-
-    Returns:
-        (y, x) in [0, 1], pixel centres at `(row + 0.5) / H`, `(col + 0.5) / W`.
-    """
-    heatmap = np.asarray(heatmap)
-    height, width = heatmap.shape
-    rows, cols = np.nonzero(heatmap == heatmap.max())
-    ys, xs = (rows + 0.5) / height, (cols + 0.5) / width
-    nearest = np.argmin((ys - 0.5) ** 2 + (xs - 0.5) ** 2)  # first of equals: row-major
-    return float(ys[nearest]), float(xs[nearest])
-
-
-def _distance_to_box(y, x, box):
-    """Euclidean distance of points (y, x) to boxes (..., 4); 0 inside and on the edges."""
-    dy = np.maximum(np.maximum(box[..., 0] - y, y - box[..., 2]), 0.0)
-    dx = np.maximum(np.maximum(box[..., 1] - x, x - box[..., 3]), 0.0)
-    return np.sqrt(dy * dy + dx * dx)
-
-
-def localization_table(
-    heatmaps,
-    boxes,
-    box_labels,
-    label_names,
-    threshold=0.5,
-    seed=0,
-    random_draws=100,
-    pointing_tolerance=POINTING_TOLERANCE,
-):
-    """Scores heatmaps against ground-truth boxes, per pathology, beside random heatmaps.
-
-    One row per ground-truth box: `heatmaps[i]` explains the label
-    `box_labels[i]` on the image that `boxes[i]` belongs to (compute them with
-    `cxr.gradcam.gradcam(model, images_of_boxes, box_labels)`).
-
-    The random baseline is a uniform random heatmap: every pixel i.i.d.
-    uniform in [0, 1], at the heatmaps' size. Its pointing rates are exact:
-    the maximum is a uniformly random pixel, so the rate is the share of pixel
-    centres inside the truth box (its area fraction, up to pixel rounding), or
-    within the tolerance of it. Its IoBB and IoU rates are averaged over
-    `random_draws` such maps drawn with `seed`, each boxed like the real
-    heatmaps and scored against every truth box. (At threshold 0.5 the
-    largest region of such noise spans nearly the whole image, so this is
-    what "the whole image" scores.)
-
-    Args:
-        heatmaps: (M, H, W) heatmaps in [0, 1], one per box.
-        boxes: (M, 4) normalised `[ymin, xmin, ymax, xmax]` truth boxes.
-        box_labels: (M,) label index of each box, into `label_names`.
-        label_names: All label names; every one gets a row.
-        threshold: Heatmap threshold of `heatmap_to_box`.
-        seed: Seed of the random heatmaps.
-        random_draws: How many random heatmaps the IoBB/IoU baseline averages.
-        pointing_tolerance: Tolerance of "pointing_tol", as a fraction of the
-            image side (see `pointing_hit`).
-
-    Returns:
-        A dict label name -> dict with "n" (boxes), "iobb@T" for T in
-        IOBB_THRESHOLDS, "iou@T" for T in IOU_THRESHOLDS, "pointing" and
-        "pointing_tol" (shares of boxes that are hits), and the same keys
-        prefixed "random/" for the baseline, and "p/pointing", "p/pointing_tol":
-        the chance that random heatmaps would hit at least as many boxes
-        (one-sided; see `chance_p_value`); then a last row `ALL_BOXES` over
-        every box (its rates are means over boxes, so frequent labels weigh
-        more). Rates of a row without boxes are NaN.
-    """
-    heatmaps = np.asarray(heatmaps)
-    boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
-    box_labels = np.asarray(box_labels, dtype=np.int64).reshape(-1)
-    height, width = heatmaps.shape[1:] if heatmaps.ndim == 3 else (1, 1)
-
-    detected = np.array([_box_or_empty(h, threshold) for h in heatmaps]).reshape(-1, 4)
-    peak_distance = np.array(
-        [_peak_distance(h, b) for h, b in zip(heatmaps, boxes, strict=True)], dtype=np.float64
-    )
-    hits = {
-        "iobb": iobb(detected, boxes),
-        "iou": iou(detected, boxes),
-        "pointing": peak_distance <= 0.0,
-        "pointing_tol": peak_distance <= pointing_tolerance,
-    }
-    rng = np.random.default_rng(seed)
-    noise_boxes = np.array(
-        [_box_or_empty(rng.random((height, width)), threshold) for _ in range(random_draws)]
-    )
-    random_hits = {  # (M, draws): every truth box against every random box
-        "iobb": iobb(noise_boxes[None], boxes[:, None]),
-        "iou": iou(noise_boxes[None], boxes[:, None]),
-        "pointing": _pixel_centre_fraction(boxes, height, width, 0.0),
-        "pointing_tol": _pixel_centre_fraction(boxes, height, width, pointing_tolerance),
-    }
-
-    rows = {name: box_labels == index for index, name in enumerate(label_names)}
-    rows[ALL_BOXES] = np.ones(len(boxes), dtype=bool)
-    table = {}
-    for name, mine in rows.items():
-        row = {"n": int(mine.sum())}
-        for prefix, scores in (("", hits), ("random/", random_hits)):
-            for kind, thresholds in (("iobb", IOBB_THRESHOLDS), ("iou", IOU_THRESHOLDS)):
-                for t in thresholds:
-                    row[f"{prefix}{kind}@{t}"] = _mean(scores[kind][mine] >= t)
-            for kind in ("pointing", "pointing_tol"):
-                row[f"{prefix}{kind}"] = _mean(scores[kind][mine])
-        for kind in ("pointing", "pointing_tol"):
-            row[f"p/{kind}"] = chance_p_value(hits[kind][mine], random_hits[kind][mine])
-        table[name] = row
-    return table
-
-
-def chance_p_value(hits, chance):
-    """P(a random heatmap per box hits at least as many boxes as `hits` did).
-
-    Box i is hit by chance with probability `chance[i]`, independently, so the
-    number of chance hits is Poisson-binomial; its upper tail is exact here.
-
-    Args:
-        hits: (M,) booleans, the model's hits.
-        chance: (M,) each box's chance rate (e.g. its "random/pointing").
-
-    Returns:
-        The one-sided p-value; NaN for no boxes.
-    """
-    hits, chance = np.asarray(hits, dtype=bool), np.asarray(chance, dtype=np.float64)
-    if not hits.size:
-        return math.nan
-    counts = np.array([1.0])  # distribution of the number of chance hits so far
-    for p in chance:
-        counts = np.concatenate([counts * (1 - p), [0.0]]) + np.concatenate([[0.0], counts * p])
-    return float(min(1.0, counts[int(hits.sum()) :].sum()))
-
-
-def format_pointing_summary(table):
-    """One line on the pointing game over all boxes, beside chance, with p-values."""
-    row = table[ALL_BOXES]
-    if not row["n"]:
-        return "Pointing game: no boxes."
-    parts = [
-        f"{name} {row[key]:.2f} vs {row['random/' + key]:.2f} for a random heatmap "
-        f"(p = {row['p/' + key]:.1g})"
-        for name, key in (("strict", "pointing"), ("tolerant", "pointing_tol"))
-    ]
-    return f"Pointing game over all {row['n']} boxes: " + "; ".join(parts)
-
-
-def _box_or_empty(heatmap, threshold):
-    """`heatmap_to_box`, with an empty box (scoring 0 everywhere) for no region."""
-    box = heatmap_to_box(heatmap, threshold)
-    return np.zeros(4) if box is None else box
-
-
-def _pixel_centre_fraction(boxes, height, width, tolerance):
-    """Share of an (H, W) grid's pixel centres within `tolerance` of each box, (M,)."""
-    y = (np.arange(height)[:, None] + 0.5) / height
-    x = (np.arange(width)[None, :] + 0.5) / width
-    return np.array([(_distance_to_box(y, x, box) <= tolerance).mean() for box in boxes])
-
-
-def _mean(values):
-    """Mean as a Python float; NaN for no values, without numpy's warning."""
-    values = np.asarray(values, dtype=np.float64)
-    return float(values.mean()) if values.size else math.nan
-
-
-def format_localization_table(table, columns=DEFAULT_COLUMNS):
-    """Formats a `localization_table` as text: "model (random)" per column.
-
-    Args:
-        table: The dict from `localization_table`.
-        columns: Which rates to show, e.g. "pointing", "iobb@0.5", "iou@0.3";
-            a few by default, since all 14 make a very wide table.
-
-    Returns:
-        A string with a header line, one line per label (n/a where it has no
-        boxes) and the `ALL_BOXES` line.
-    """
-    width = max(len(name) for name in table)
-    header = f"{'label':<{width}}  {'n':>4}  " + "  ".join(f"{c:>13}" for c in columns)
-    lines = [header]
-    for name, row in table.items():
-        cells = []
-        for column in columns:
-            value, chance = row[column], row[f"random/{column}"]
-            cell = "n/a" if math.isnan(value) else f"{value:.2f} ({chance:.2f})"
-            cells.append(f"{cell:>13}")
-        lines.append(f"{name:<{width}}  {row['n']:>4}  " + "  ".join(cells))
-    return "\n".join(lines)

@@ -24,8 +24,12 @@ there are no weights to copy back.
 """
 
 import os
+import pathlib
 
 import keras
+
+from cxr import losses  # noqa: F401  (registers the loss a saved model may name)
+from cxr.errors import UserError
 
 # Name of the file Keras downloads for `weights="imagenet"` (no classifier top).
 IMAGENET_NOTOP_FILE = "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -58,7 +62,8 @@ def build_model(
         num_labels: Number of sigmoid outputs; 14 for ChestX-ray14.
         image_size: Side S of the square input images (S, S, 3); at least 32.
             224 is what the ImageNet weights and CheXNet used.
-        weights: Backbone initialisation: `None` for random init, `"imagenet"`
+        weights: Backbone initialisation (a `UserError` when it cannot be loaded):
+            `None` for random init, `"imagenet"`
             for Keras's ImageNet weights (downloaded once to
             `~/.keras/models/`), or the path of a local notop DenseNet121
             weights file (`.h5`, e.g. the ImageNet file itself, or
@@ -96,18 +101,26 @@ def _densenet121(inputs, weights):
             # failure on <url>: ..."); anything else is not ours to rewrite.
             if "URL fetch failure" not in str(err):
                 raise
-            raise RuntimeError(
-                f"Could not download the ImageNet weights {IMAGENET_NOTOP_FILE} "
-                f"({err}). Offline? Get that file elsewhere and pass its local path, "
-                f"e.g. --config.model.weights=/path/to/{IMAGENET_NOTOP_FILE} "
-                "(or put it in ~/.keras/models/)."
+            reason = (str(err).strip().splitlines() or [""])[0]
+            raise UserError(
+                f"could not download the ImageNet weights {IMAGENET_NOTOP_FILE} ({reason}); "
+                f"pass a local copy with --config.model.weights=/path/to/{IMAGENET_NOTOP_FILE} "
+                "(or put it in ~/.keras/models/), or train from scratch with "
+                "--config.model.weights=None"
             ) from None
     path = os.fspath(weights)
     if not os.path.isfile(path):
-        raise FileNotFoundError(
-            f"weights={path!r} is neither None, 'imagenet' nor an existing file."
+        raise UserError(
+            f"weights {path!r} is neither None, 'imagenet' nor an existing file; pass the "
+            f"path of a notop DenseNet121 weights file ({IMAGENET_NOTOP_FILE})"
         )
-    return keras.applications.DenseNet121(weights=path, **kwargs)
+    try:
+        return keras.applications.DenseNet121(weights=path, **kwargs)
+    except (OSError, ValueError) as err:
+        reason = (str(err).strip().splitlines() or [""])[0]
+        raise UserError(
+            f"weights {path}: not notop DenseNet121 weights Keras can load ({reason})"
+        ) from None
 
 
 def backbone(model):
@@ -159,6 +172,18 @@ def head_model(model):
     return keras.Model(features, logits, name="head")
 
 
+def check_trainable(mode):
+    """Raises a `UserError` unless `mode` is one `set_trainable` takes."""
+    n = len(DENSE_BLOCK_STARTS)
+    if mode in ("head", "all"):
+        return
+    count = mode.split(":", 1)[1] if mode.startswith("last_blocks:") else ""
+    if not (count.isdigit() and 1 <= int(count) <= n):
+        raise UserError(
+            f"unfreeze mode {mode!r}: use 'head', 'all' or 'last_blocks:N', N in 1..{n}"
+        )
+
+
 def set_trainable(model, mode):
     """Chooses which layers of a `build_model` model train.
 
@@ -178,22 +203,46 @@ def set_trainable(model, mode):
             the stem and earlier blocks stay frozen).
 
     Raises:
-        ValueError: For an unknown mode.
+        UserError: For an unknown mode.
     """
+    check_trainable(mode)
     if mode == "head":
         first = FEATURES_LAYER
     elif mode == "all":
         first = model.layers[0].name
-    elif mode.startswith("last_blocks:"):
-        n = mode.split(":", 1)[1]
-        if not n.isdigit() or not 1 <= int(n) <= len(DENSE_BLOCK_STARTS):
-            raise ValueError(f"mode {mode!r}: N must be 1..{len(DENSE_BLOCK_STARTS)}.")
-        first = DENSE_BLOCK_STARTS[-int(n)]
     else:
-        raise ValueError(f"Unknown mode {mode!r}; use 'head', 'all' or 'last_blocks:N'.")
+        first = DENSE_BLOCK_STARTS[-int(mode.split(":", 1)[1])]
     # Functional layers are in topological order and DenseNet is a chain of
     # blocks, so every layer listed after `first` lies above it in the graph.
     first_index = [layer.name for layer in model.layers].index(first)
     model.trainable = True
     for index, layer in enumerate(model.layers):
         layer.trainable = index >= first_index
+
+
+def load_model(path, num_labels=None) -> keras.Model:
+    """Loads a saved cxr model (`model.keras`) in Keras safe mode, checked.
+
+    Args:
+        path: the `.keras` file.
+        num_labels: the number of logits it must have; None accepts any.
+
+    Raises:
+        UserError: when the file is missing, not a Keras model, or not a cxr model.
+    """
+    path = pathlib.Path(path)
+    if not path.is_file():
+        raise UserError(f"no model at {path}; pass the run directory of a finished run")
+    try:
+        model = keras.saving.load_model(path, safe_mode=True)
+    except Exception as e:  # any unreadable or foreign file
+        reason = (str(e).strip().splitlines() or [""])[0]
+        raise UserError(
+            f"{path} is not a Keras model cxr can load ({type(e).__name__}: {reason})"
+        ) from None
+    names = {layer.name for layer in model.layers}
+    wrong_head = num_labels is not None and model.output.shape[-1] != num_labels
+    if not {GRADCAM_LAYER, LOGITS_LAYER} <= names or wrong_head:
+        expected = f"a {num_labels}-label head" if num_labels else "a cxr head"
+        raise UserError(f"{path} is not a cxr model (DenseNet121 with {expected})")
+    return model

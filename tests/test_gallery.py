@@ -10,9 +10,10 @@ import wandb
 from PIL import Image
 from test_tracking import read_wandb_records
 
-from cxr import gallery
+from cxr import evaluate, evaluators, gallery, writer
 from cxr import model as cxr_model
 from cxr.gradcam import gradcam
+from cxr.rundir import EvalDir
 from cxr_tfds.labels import LABELS
 
 SIZE = 64
@@ -59,26 +60,63 @@ def fake_data(n=10, seed=0):
     return gray, labels, boxes, box_labels
 
 
-def test_gallery_from_a_tiny_model_writes_pngs(tmp_path):
+def predictions(gray, labels, boxes, box_labels, probs):
+    """What `cxr.evaluate.predict_split` gives the evaluators, for made-up data."""
+    n = len(gray)
+    return evaluate.Predictions(
+        probs=probs,
+        labels=labels,
+        image_id=np.array([f"{i:08d}_000.png" for i in range(n)]),
+        patient_id=np.arange(n),
+        boxes=boxes,
+        box_labels=box_labels,
+        label_names=LABELS,
+        dataset="made-up",
+        split="test",
+        official_images=0,
+    )
+
+
+def run_galleries(preds, gray, heatmap_of, per_kind, eval_dir):
+    """The evaluation stage's protocol: pairs, then each asked-for map, then the result."""
+    evaluator = evaluators.Galleries(per_kind=per_kind)
+    pairs = evaluator.pairs(preds)
+    for index, label in pairs:
+        evaluator.add(index=index, label=label, gray=gray[index], heatmap=heatmap_of(index, label))
+    return pairs, evaluator.result(preds=preds, val=None, eval_dir=eval_dir)
+
+
+def test_gallery_from_a_tiny_model_writes_one_png_per_label(tmp_path):
     keras.utils.set_random_seed(0)
     model = cxr_model.build_model(num_labels=len(LABELS), image_size=SIZE)
     gray, labels, boxes, box_labels = fake_data()
     x = (np.repeat(gray[..., None] / 255.0, 3, axis=-1) - IMAGENET_MEAN) / IMAGENET_STD
     probs = np.random.default_rng(1).random(labels.shape)  # saves compiling `predict`
-    calls = []
-
-    def heatmaps_fn(indices, classes):
-        calls.append(len(indices))
-        return gradcam(model, x[indices], classes)
-
-    paths = gallery.write_galleries(
-        tmp_path / "gradcam", gray, probs, labels, heatmaps_fn, boxes, box_labels, LABELS, 2
+    preds = predictions(gray, labels, boxes, box_labels, probs)
+    pairs, result = run_galleries(
+        preds, gray, lambda i, k: gradcam(model, x[i : i + 1], k)[0], 2, EvalDir(tmp_path)
     )
-    assert len(calls) == 1  # one batched Grad-CAM call for all labels
+    assert len(set(pairs)) == len(pairs)  # each (image, label) once
+    paths = writer.write([result])
     assert [p.name for p in paths] == [f"{name}.png" for name in LABELS]
+    assert all(p.parent == tmp_path / EvalDir.GALLERIES for p in paths)
     for path in paths:
         with Image.open(path) as image:
             assert image.format == "PNG" and image.width > image.height > 100
+
+
+def test_an_empty_map_is_marked_never_drawn_as_a_plain_xray(tmp_path):
+    gray, labels, boxes, box_labels = fake_data()
+    empty = np.zeros((SIZE, SIZE), np.float32)
+    marked = gallery.overlay(gray[0], empty)
+    assert marked.shape == (SIZE, SIZE, 3) and gallery.is_empty(empty)
+    assert not np.array_equal(marked, np.dstack([gray[0]] * 3))  # not the bare X-ray
+    probs = np.random.default_rng(1).random(labels.shape)
+    preds = predictions(gray, labels, boxes, box_labels, probs)
+    _, result = run_galleries(preds, gray, lambda i, k: empty, 1, EvalDir(tmp_path))
+    rows = result.log["gradcam/gallery"].rows
+    assert rows and all(row[-1].caption == f"Grad-CAM: {gallery.EMPTY_MAP}" for row in rows)
+    assert f"{len(rows)} of {len(rows)} maps hold no positive evidence" in result.text
 
 
 def test_gallery_table_in_an_offline_wandb_run(tmp_path, monkeypatch):
@@ -87,27 +125,13 @@ def test_gallery_table_in_an_offline_wandb_run(tmp_path, monkeypatch):
         monkeypatch.setenv(var, str(tmp_path / var.lower()))
     gray, labels, boxes, box_labels = fake_data()
     probs = np.random.default_rng(1).random(labels.shape)
-
-    def heatmaps_fn(indices, classes):  # a hot square; no model needed here
-        heatmaps = np.zeros((len(indices), SIZE, SIZE), dtype=np.float32)
-        heatmaps[:, 10:30, 20:40] = 1.0
-        return heatmaps
+    hot = np.zeros((SIZE, SIZE), dtype=np.float32)
+    hot[10:30, 20:40] = 1.0  # a hot square; no model needed here
+    preds = predictions(gray, labels, boxes, box_labels, probs)
+    _, result = run_galleries(preds, gray, lambda i, k: hot, 1, EvalDir(tmp_path / "eval"))
 
     run = wandb.init(project="cxr-test", dir=tmp_path)
-    ids = [f"{i:08d}_000.png" for i in range(len(gray))]
-    gallery.write_galleries(
-        tmp_path / "gradcam",
-        gray,
-        probs,
-        labels,
-        heatmaps_fn,
-        boxes,
-        box_labels,
-        LABELS,
-        1,
-        run,
-        ids,
-    )
+    writer.write([result], wandb_run=run, prefix="test")
     run.finish()
     wandb.teardown()  # flushes the .wandb file (see test_tracking.py)
 
@@ -117,10 +141,11 @@ def test_gallery_table_in_an_offline_wandb_run(tmp_path, monkeypatch):
     records = read_wandb_records(wandb_file)
     (artifact,) = [r.artifact for r in records if r.WhichOneof("record_type") == "artifact"]
     files = {entry.path: entry.local_path for entry in artifact.manifest.contents}
-    table = json.loads(pathlib.Path(files["gradcam/gallery.table.json"]).read_text())
+    table = json.loads(pathlib.Path(files["test/gradcam/gallery.table.json"]).read_text())
     assert table["columns"] == list(gallery.TABLE_COLUMNS)
     rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
     tp = next(r for r in rows if r["label"] == "Atelectasis" and r["kind"] == "true_positive")
+    ids = list(preds.image_id)
     assert tp["image_id"] in ids[:3] and tp["probability"] == pytest.approx(probs[:3, 0].max())
     for column in ("xray", "gradcam"):
         assert tp[column]["_type"] == "image-file" and tp[column]["path"] in files

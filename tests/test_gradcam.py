@@ -38,7 +38,10 @@ def test_gradcam_equals_cam_from_the_dense_weights(model):
     expected = np.divide(cam - low, span, out=np.zeros_like(cam), where=span > 0)
 
     assert (span > 0).sum() >= 3  # not trivial
-    np.testing.assert_allclose(heatmaps, expected, atol=1e-4)
+    # Gradient-weighted (TF or JAX) against numpy's einsum: float32 sums over 1,024
+    # channels in other orders, up to K * eps = 6e-5 of the summed magnitudes, which
+    # normalisation can magnify where channels cancel. A wrong map is off by ~0.1-1.
+    np.testing.assert_allclose(heatmaps, expected, atol=1e-3)
 
 
 def test_shape_range_and_batching(model):
@@ -48,13 +51,17 @@ def test_shape_range_and_batching(model):
     assert heatmaps.min() >= 0.0 and heatmaps.max() <= 1.0
     for peak in heatmaps.max(axis=(1, 2)):
         assert peak == pytest.approx(1.0) or peak == 0.0
-    np.testing.assert_allclose(gradcam(model, x, 4, batch_size=2), heatmaps, atol=1e-6)
+    # Another batch size lets oneDNN pick other conv kernels, so float32 sums over
+    # 1,024 channels round otherwise: 1.25e-6 seen on an AMD EPYC, 0 on an Intel Xeon;
+    # K * eps = 6e-5 bounds it on any x86 CPU, and a batching bug is off by far more.
+    tolerance = 1e-4
+    np.testing.assert_allclose(gradcam(model, x, 4, batch_size=2), heatmaps, atol=tolerance)
 
     classes = np.array([4, 1, 4, 1, 2])
     mixed = gradcam(model, x, classes, batch_size=2)
     for label in (1, 2, 4):
         np.testing.assert_allclose(
-            mixed[classes == label], gradcam(model, x, label)[classes == label], atol=1e-6
+            mixed[classes == label], gradcam(model, x, label)[classes == label], atol=tolerance
         )
     assert gradcam(model, x[:0], 0).shape == (0, SIZE, SIZE)
 
@@ -105,4 +112,6 @@ def test_tensorflow_and_jax_give_the_same_heatmaps(tmp_path):
     tf_maps = np.load(tmp_path / "heatmaps_tensorflow.npy")
     jax_maps = np.load(tmp_path / "heatmaps_jax.npy")
     assert tf_maps.shape == (6, SIZE, SIZE) and tf_maps.max(axis=(1, 2)).sum() >= 3
+    # Two backends' conv and resize kernels: float32 rounding of different sums, well
+    # under 1e-3 of the maximum (1) on any CPU; a real disagreement is of order 0.1.
     np.testing.assert_allclose(jax_maps, tf_maps, atol=1e-3)

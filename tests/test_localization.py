@@ -1,184 +1,313 @@
-"""Heatmap -> box, IoU, IoBB, pointing game and the per-pathology table, on hand-made cases."""
+"""Wang et al.'s boxes, AFP and T, the pointing game and its baselines, on hand-made heatmaps."""
 
+import itertools
 import math
 
-import keras
 import numpy as np
 import pytest
+import scipy.stats
 
 from cxr import localization as loc
+from cxr import pointing, published
 from cxr_tfds.labels import LABELS
 
+MASS, NODULE = LABELS.index("Mass"), LABELS.index("Nodule")
 
-def blob(size=10, rows=(2, 5), cols=(3, 8), value=1.0):
-    heatmap = np.zeros((size, size), dtype=np.float32)
+
+def blob(size=8, rows=(2, 4), cols=(2, 4), value=1.0, heatmap=None):
+    heatmap = np.zeros((size, size)) if heatmap is None else heatmap
     heatmap[rows[0] : rows[1], cols[0] : cols[1]] = value
     return heatmap
 
 
-def test_heatmap_to_box_uses_pixel_edges_and_the_threshold():
-    heatmap = blob()
-    np.testing.assert_allclose(loc.heatmap_to_box(heatmap), [0.2, 0.3, 0.5, 0.8])
-    heatmap[9, 9] = 0.4  # below the threshold: ignored ...
-    np.testing.assert_allclose(loc.heatmap_to_box(heatmap), [0.2, 0.3, 0.5, 0.8])
-    # ... unless the threshold is lower; then it is a separate, smaller region.
-    np.testing.assert_allclose(loc.heatmap_to_box(heatmap, threshold=0.3), [0.2, 0.3, 0.5, 0.8])
-    heatmap[5:9, 8:9] = 0.4  # now it joins the blob at a corner (8-connected)
-    np.testing.assert_allclose(loc.heatmap_to_box(heatmap, threshold=0.3), [0.2, 0.3, 1.0, 1.0])
-    assert loc.heatmap_to_box(np.zeros((10, 10))) is None
+def score(heatmaps, boxes, **kwargs):
+    return loc.score_boxes(heatmaps=np.asarray(heatmaps), boxes=np.asarray(boxes), **kwargs)
 
 
-def test_heatmap_to_box_takes_the_largest_region():
-    heatmap = blob(rows=(0, 2), cols=(0, 2), value=1.0)  # 4 pixels, the hottest
-    heatmap[5:9, 4:10] = 0.7  # 24 pixels
-    np.testing.assert_allclose(loc.heatmap_to_box(heatmap), [0.5, 0.4, 0.9, 1.0])
+def bilinear(cam, size):
+    """Half-pixel-centre bilinear upsampling, as Grad-CAM's resize does; edges held flat."""
+    src = (np.arange(size) + 0.5) * cam.shape[0] / size - 0.5
+    grid = np.arange(cam.shape[0])
+    rows = np.stack([np.interp(src, grid, column) for column in cam.T], axis=1)
+    return np.stack([np.interp(src, grid, row) for row in rows])
 
 
-def test_iou_and_iobb_by_hand():
-    detected = np.array([0.0, 0.0, 0.5, 0.5])  # area 0.25
-    truth = np.array([0.25, 0.25, 1.0, 1.0])  # area 0.5625, overlap 0.0625
+# --- Wang et al.'s boxes ------------------------------------------------------------------
+
+
+def test_two_separate_blobs_give_two_boxes_with_pixel_edges():
+    heatmap = blob(rows=(0, 2), cols=(0, 2), heatmap=blob(rows=(5, 7), cols=(4, 8)))
+    np.testing.assert_array_equal(
+        loc.predicted_boxes(heatmap, 60), [[0, 0, 0.25, 0.25], [0.625, 0.5, 0.875, 1.0]]
+    )
+    heatmap[2, 2] = heatmap[3:5, 3] = (
+        1.0  # a chain touching both at corners: 8-connected, one region
+    )
+    np.testing.assert_array_equal(loc.predicted_boxes(heatmap, 60), [[0, 0, 0.875, 1.0]])
+    assert loc.predicted_boxes(np.zeros((8, 8)), 60).shape == (0, 4)
+
+
+def test_the_map_is_scaled_to_0_255_and_each_level_keeps_what_is_above_it():
+    heatmap = np.full((8, 8), 100.0)  # any range: min-max scaled, so 100 -> 0 and 355 -> 255
+    heatmap[0, 0], heatmap[0, 7], heatmap[7, 0], heatmap[7, 7] = 355.0, 160.0, 161.0, 280.0
+    # Scaled: (0, 0) 255, (0, 7) 60 (not above 60), (7, 0) 61, (7, 7) 180 (not above 180).
+    assert len(loc.predicted_boxes(heatmap, 60)) == 3  # 255, 61 and 180
+    np.testing.assert_array_equal(loc.predicted_boxes(heatmap, 180), [[0, 0, 0.125, 0.125]])
+
+
+def test_overlaps_by_hand():
+    detected, truth = np.array([0.0, 0.0, 0.5, 0.5]), np.array([0.25, 0.25, 1.0, 1.0])
     assert loc.iou(detected, truth) == pytest.approx(0.0625 / (0.25 + 0.5625 - 0.0625))
     assert loc.iobb(detected, truth) == pytest.approx(0.0625 / 0.25)
     inside = np.array([0.5, 0.5, 0.75, 0.75])
     assert loc.iobb(inside, truth) == 1.0 and loc.iou(inside, truth) == pytest.approx(1 / 9)
-    assert loc.iou(truth, truth) == 1.0
-    assert loc.iou(detected, [0.6, 0.6, 0.9, 0.9]) == 0.0
-    assert loc.iobb(np.zeros(4), truth) == 0.0  # empty detection: no overlap, no NaN
-    np.testing.assert_allclose(loc.iou(np.stack([detected, truth]), truth), [0.0625 / 0.75, 1.0])
+    assert loc.iobb(np.zeros(4), truth) == 0.0 and loc.iou(detected, [0.6, 0.6, 0.9, 0.9]) == 0.0
 
 
-def test_pointing_hit():
-    heatmap = blob() * 0.5
-    heatmap[3, 4] = 1.0  # centre (0.35, 0.45)
-    assert loc.pointing_hit(heatmap, [0.2, 0.3, 0.5, 0.8])
-    assert loc.pointing_hit(heatmap, [0.35, 0.45, 0.4, 0.5])  # edges count
-    assert not loc.pointing_hit(heatmap, [0.5, 0.5, 1.0, 1.0])
-    assert not loc.pointing_hit(np.zeros((10, 10)), [0.0, 0.0, 1.0, 1.0])
+def test_a_hit_needs_iobb_strictly_above_t():
+    """The detected box is [0.25, 0.25, 0.5, 0.5]; the truth covers its left half: IoBB = 0.5 exactly."""
+    s = score([blob()], [[0.25, 0.25, 0.5, 0.375]])
+    hits = dict(zip(loc.IOBB_THRESHOLDS, s["wang/hit_iobb"][0], strict=True))
+    assert hits == {0.1: True, 0.25: True, 0.5: False, 0.75: False, 0.9: False}
+    # Both levels box the blob, so the protocol has two detections; each not above T is a false positive.
+    np.testing.assert_array_equal(s["wang/fp_iobb"][0], [0, 0, 2, 2, 2])
+    np.testing.assert_array_equal(s["wang60/fp_iobb"][0], [0, 0, 1, 1, 1])
+    assert s["wang/boxes"][0] == 2 and s["wang180/boxes"][0] == 1
+    iou = dict(zip(loc.IOU_THRESHOLDS, s["wang/hit_iou"][0], strict=True))  # IoU = 0.5 exactly
+    assert iou[0.4] and not iou[0.5]
 
 
-def test_peak_of_an_upsampled_coarse_map_is_the_hot_cell_centre():
-    """Bilinear upsampling holds border cells flat out to the edge: the peak is still the cell."""
-    for row, col in [(0, 0), (0, 3), (3, 0), (3, 3), (1, 2)]:
-        cam = np.full((1, 4, 4, 1), 0.2, dtype=np.float32)
-        cam[0, row, col, 0] = 1.0
-        heatmap = np.asarray(keras.ops.image.resize(cam, (128, 128), interpolation="bilinear"))
-        y, x = loc.peak(heatmap[0, ..., 0])
-        # Pixel centres nearest the cell centre (i + 0.5) / 4 lie half a pixel from it.
-        assert y == pytest.approx((row + 0.5) / 4, abs=0.5 / 128 + 1e-9)
-        assert x == pytest.approx((col + 0.5) / 4, abs=0.5 / 128 + 1e-9)
-    # Ties elsewhere: the one nearest the image centre, then the first in row-major order.
-    assert loc.peak(np.ones((4, 4))) == (0.375, 0.375)
-    assert loc.peak(blob()) == (0.45, 0.45)
+def test_every_region_is_a_detection_and_the_others_are_false_positives():
+    heatmap = blob(rows=(5, 7), cols=(5, 7), heatmap=blob(value=0.5))  # scaled: 127.5 and 255
+    s = score([heatmap], [[0.25, 0.25, 0.5, 0.5]])  # the truth is the dimmer blob
+    assert s["wang60/boxes"][0] == 2 and s["wang180/boxes"][0] == 1
+    assert s["wang60/hit_iobb"][0].all() and s["wang60/fp_iobb"][0].tolist() == [1] * 5
+    assert not s["wang180/hit_iobb"][0].any() and s["wang180/fp_iobb"][0].tolist() == [1] * 5
+    assert s["wang/hit_iobb"][0].all() and s["wang/fp_iobb"][0].tolist() == [2] * 5
+    assert s["pointing"][0] == 0  # the peak is the hot blob
 
 
-def test_pointing_hit_with_a_tolerance():
-    heatmap = np.zeros((10, 10))
-    heatmap[3, 4] = 1.0  # centre (0.35, 0.45)
-    right_of_it = [0.3, 0.5, 0.4, 0.6]  # 0.05 to the right
-    assert not loc.pointing_hit(heatmap, right_of_it)
-    assert loc.pointing_hit(heatmap, right_of_it, tolerance=0.05)
-    assert not loc.pointing_hit(heatmap, right_of_it, tolerance=0.049)
-    diagonal = [0.38, 0.49, 0.5, 0.6]  # corner 0.03 down and 0.04 right: 0.05 away
-    assert loc.pointing_hit(heatmap, diagonal, tolerance=0.0501)
-    assert not loc.pointing_hit(heatmap, diagonal, tolerance=0.045)
-    assert not loc.pointing_hit(np.ones((10, 10)), [0.0, 0.0, 1.0, 1.0], tolerance=1.0)
+def test_an_empty_map_misses_everything_and_is_counted():
+    s = score([np.zeros((8, 8)), blob()], [[0, 0, 1, 1]] * 2)
+    np.testing.assert_array_equal(s["empty"], [True, False])
+    assert not s["pointing"][0] and not s["pointing_tol"][0] and s["pointing"][1]
+    assert not s["wang/hit_iobb"][0].any() and not s["wang/fp_iobb"][0].any()
+    assert s["wang/boxes"][0] == 0 and s["wang/hit_iobb"][1].all()
 
 
-def test_localization_table_counts_hits_per_label():
-    truth = np.array([[0.2, 0.3, 0.5, 0.8], [0.2, 0.3, 0.5, 0.8], [0.0, 0.0, 0.3, 0.3]])
-    heatmaps = np.stack([blob(), np.zeros((10, 10)), blob()])  # exact, nothing, elsewhere
-    labels = np.array([LABELS.index("Mass"), LABELS.index("Mass"), LABELS.index("Nodule")])
-    table = loc.localization_table(heatmaps, truth, labels, LABELS, random_draws=20)
-
-    assert list(table) == [*LABELS, loc.ALL_BOXES]
-    mass, nodule = table["Mass"], table["Nodule"]
-    assert mass["n"] == 2 and nodule["n"] == 1
-    assert mass["iou@0.7"] == mass["iobb@0.9"] == mass["pointing"] == 0.5
-    # Blob box [0.2, 0.3, 0.5, 0.8] against [0, 0, 0.3, 0.3]: they only touch.
-    assert nodule["iobb@0.1"] == nodule["iou@0.1"] == nodule["pointing"] == 0.0
-    assert nodule["random/pointing"] == pytest.approx(0.09)  # 3 x 3 of 10 x 10 pixel centres
-    # The blob's peak (ties: nearest the centre) is (0.45, 0.45), 0.21 from the nodule's box.
-    assert nodule["pointing_tol"] == 0.0 and nodule["random/pointing_tol"] > 0.09
-    everything = table[loc.ALL_BOXES]
-    assert everything["n"] == 3 and everything["pointing"] == pytest.approx(1 / 3)
-    assert everything["random/pointing"] == pytest.approx((0.15 + 0.15 + 0.09) / 3)
-    for key in ("n", "pointing", "iou@0.1", "random/iobb@0.5", "random/pointing"):
-        assert key in table["Hernia"]
-    assert table["Hernia"]["n"] == 0
-    assert all(math.isnan(v) for k, v in table["Hernia"].items() if k != "n")
-
-    text = loc.format_localization_table(table)
-    assert len(text.splitlines()) == 1 + len(LABELS) + 1
-    assert text.splitlines()[-1].startswith(loc.ALL_BOXES)
-    assert "0.50 (" in text and "n/a" in text
+# --- Streaming ----------------------------------------------------------------------------
 
 
-def test_empty_input_gives_nan_rows():
-    table = loc.localization_table(np.zeros((0, 8, 8)), np.zeros((0, 4)), [], LABELS)
-    assert all(row["n"] == 0 and math.isnan(row["iou@0.5"]) for row in table.values())
+def test_batches_concatenate_to_scoring_all_at_once():
+    rng = np.random.default_rng(0)
+    heatmaps = rng.random((5, 8, 8)) ** 4
+    heatmaps[2] = 0.0
+    corners = np.sort(rng.random((5, 2, 2)), axis=1)
+    boxes = np.concatenate([corners[:, 0], corners[:, 1]], axis=1)
+    whole = score(heatmaps, boxes, tolerance=0.1)
+    parts = loc.concatenate_scores(
+        [
+            score(heatmaps[:2], boxes[:2], tolerance=0.1),
+            score(heatmaps[2:], boxes[2:], tolerance=0.1),
+        ]
+    )
+    assert parts.keys() == whole.keys()
+    for k in whole:
+        np.testing.assert_array_equal(parts[k], whole[k], err_msg=k)
+    empty = loc.concatenate_scores([])
+    assert empty.keys() == whole.keys()
+    assert all(empty[k].shape == (0, *whole[k].shape[1:]) for k in whole)
 
 
-def test_random_pointing_rate_is_the_box_area_fraction():
-    boxes = np.array([[0.1, 0.2, 0.6, 0.5], [0.0, 0.0, 1.0, 1.0], [0.4, 0.4, 0.5, 0.7]])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    labels = np.arange(len(boxes))
-    table = loc.localization_table(np.zeros((3, 64, 64)), boxes, labels, LABELS)
-    for index, area in enumerate(areas):
-        assert table[LABELS[index]]["random/pointing"] == pytest.approx(area, abs=0.02)
+# --- The table ----------------------------------------------------------------------------
 
-    # The analytic rate is what random heatmaps score in the pointing game.
-    rng = np.random.default_rng(1)
-    for box, area in zip(boxes, areas, strict=True):
-        hits = [loc.pointing_hit(rng.random((64, 64)), box) for _ in range(2000)]
-        assert np.mean(hits) == pytest.approx(area, abs=0.03)
 
-    # Thresholded noise spans about the whole image: random IoBB ~ area fraction.
-    assert table[LABELS[1]]["random/iobb@0.9"] == table[LABELS[1]]["random/iou@0.7"] == 1.0
-    assert (
-        table[LABELS[0]]["random/iobb@0.25"] == 0.0 and table[LABELS[0]]["random/iobb@0.1"] == 1.0
+def table_of(heatmaps, boxes, labels, **kwargs):
+    s = score(heatmaps, boxes, **kwargs)
+    shape = np.shape(heatmaps)[1:] or (8, 8)
+    return loc.localization_table(
+        s, box_labels=labels, label_names=LABELS, heatmap_shape=shape, draws=2000
     )
 
 
-def test_random_tolerant_pointing_rate_is_the_dilated_box_area():
-    """A box dilated by t has area + perimeter * t + pi * t^2 (well inside the image)."""
+def test_afp_divides_by_every_box_and_rows_average_as_named():
+    """Mass: one hit (one detection), one empty map; Nodule: two misses of one detection each."""
+    on_blob, elsewhere = [0.25, 0.25, 0.5, 0.5], [0.75, 0.75, 1.0, 1.0]
+    heatmaps = [blob(), np.zeros((8, 8)), blob(), blob()]
+    boxes = [on_blob, on_blob, elsewhere, elsewhere]
+    table = table_of(heatmaps, boxes, [MASS, MASS, NODULE, NODULE])
+    mass, nodule, every, mean = (
+        table[k] for k in ("Mass", "Nodule", loc.ALL_BOXES, loc.LABEL_MEAN)
+    )
+    assert (mass["n"], mass["empty"], nodule["n"], every["empty"], mean["empty"]) == (2, 1, 2, 1, 1)
+    key = loc.rate_key("wang180", "acc", "iobb", 0.5)
+    assert (mass[key], nodule[key], every[key], mean[key]) == (0.5, 0.0, 0.25, 0.25)
+    afp = loc.rate_key("wang180", "afp", "iobb", 0.5)
+    assert (mass[afp], nodule[afp], every[afp]) == (0 / 4, 2 / 4, 2 / 4)  # over all 4 boxes
+    assert mass[loc.rate_key("wang", "afp", "iobb", 0.5)] == 0.0  # both levels' boxes are hits
+    assert nodule["wang/boxes"] == 2.0 and mass["wang/boxes"] == 1.0
+    assert table["Hernia"]["n"] == 0 and math.isnan(table["Hernia"][key])
+    assert math.isnan(table["Hernia"][afp]) and math.isnan(table["Hernia"]["p_centre/pointing"])
+
+
+def test_label_mean_and_box_mean_differ_when_labels_have_different_counts():
+    on_blob = [0.25, 0.25, 0.5, 0.5]
+    table = table_of(
+        [blob()] * 4, [on_blob, *[[0.75, 0.75, 1, 1]] * 3], [MASS, NODULE, NODULE, NODULE]
+    )
+    assert table[loc.ALL_BOXES]["pointing"] == 0.25 and table[loc.LABEL_MEAN]["pointing"] == 0.5
+    assert table[loc.LABEL_MEAN]["n"] == 4
+
+
+def test_random_baseline_is_the_share_of_pixel_centres_near_the_box():
+    boxes = np.array([[0.1, 0.2, 0.6, 0.5], [0.0, 0.0, 1.0, 1.0], [0.4, 0.4, 0.5, 0.7]])
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    np.testing.assert_allclose(pointing.random_chance(boxes, 0.0, (64, 64)), areas, atol=0.02)
+    rng = np.random.default_rng(1)  # and it is what random heatmaps score
+    hits = [pointing.pointing_hit(rng.random((64, 64)), boxes[0]) for _ in range(2000)]
+    assert np.mean(hits) == pytest.approx(areas[0], abs=0.03)
+    # A box dilated by t, well inside the image: area + perimeter * t + pi * t^2.
     box, t = np.array([[0.3, 0.4, 0.5, 0.7]]), 0.05
     dilated = 0.2 * 0.3 + 2 * (0.2 + 0.3) * t + math.pi * t * t
-    table = loc.localization_table(np.zeros((1, 128, 128)), box, [0], LABELS, pointing_tolerance=t)
-    assert table[LABELS[0]]["random/pointing_tol"] == pytest.approx(dilated, abs=0.005)
-    rng = np.random.default_rng(2)
-    hits = [loc.pointing_hit(rng.random((128, 128)), box[0], t) for _ in range(3000)]
-    assert np.mean(hits) == pytest.approx(dilated, abs=0.025)
+    assert pointing.random_chance(box, t, (128, 128))[0] == pytest.approx(dilated, abs=0.005)
+
+
+def test_centre_baseline_on_hand_made_boxes():
+    centre = pointing.centre_heatmap(64, 64)
+    assert centre.max() == 1.0 and centre.min() == 0.0
+    assert pointing.peak(centre) == (31.5 / 64, 31.5 / 64)  # the first of the four central pixels
+    np.testing.assert_array_equal(loc.predicted_boxes(centre, 60), [[0, 0, 1, 1]])
+    (square,) = loc.predicted_boxes(centre, 180)  # 0.41 of the side, up to pixel edges
+    assert square[2] - square[0] == pytest.approx(0.41, abs=1 / 32) and square[0] + square[2] == 1.0
+    around, beside, near = [0.4, 0.4, 0.6, 0.6], [0.0, 0.7, 0.3, 1.0], [0.51, 0.51, 0.7, 0.7]
+    table = table_of(np.zeros((3, 64, 64)), [around, beside, near], [MASS] * 3, tolerance=0.05)
+    mass = table["Mass"]
+    assert mass["centre/pointing"] == pytest.approx(1 / 3)  # only `around` holds the centre
+    assert mass["centre/pointing_tol"] == pytest.approx(2 / 3)  # `near` is 0.014 away
+    assert mass["pointing"] == 0.0 and mass["empty"] == 3
+    assert mass["p_centre/pointing"] == 1.0 and mass["p_random/pointing"] == 1.0
+    # At 60 the whole image: its IoBB is the truth's area, under 0.1 for all three boxes.
+    assert mass[loc.rate_key("centre/wang60", "acc", "iobb", 0.1)] == 0.0
+    assert mass[loc.rate_key("centre/wang180", "acc", "iobb", 0.1)] == pytest.approx(2 / 3)
+    assert mass[loc.rate_key("centre/wang", "afp", "iobb", 0.1)] == pytest.approx((1 + 2 + 1) / 3)
+
+
+# --- p-values -----------------------------------------------------------------------------
 
 
 def test_chance_p_value_is_the_poisson_binomial_tail():
-    import scipy.stats
-
-    chance = np.full(20, 0.1)
     for k in (0, 1, 2, 5, 20):
-        hits = np.arange(20) < k
         expected = scipy.stats.binom.sf(k - 1, 20, 0.1)
-        assert loc.chance_p_value(hits, chance) == pytest.approx(expected, rel=1e-9)
-    # Unequal chances: brute force over all 2^4 outcomes.
-    chance = np.array([0.1, 0.5, 0.8, 0.3])
-    outcomes = np.array(np.meshgrid(*[[0, 1]] * 4)).reshape(4, -1).T
+        assert pointing.chance_p_value(np.arange(20) < k, np.full(20, 0.1)) == pytest.approx(
+            expected, rel=1e-9
+        )
+    chance = np.array([0.1, 0.5, 0.8, 0.3])  # unequal chances: brute force over all 2^4 outcomes
+    outcomes = np.array(list(itertools.product([0, 1], repeat=4)))
     weights = np.prod(np.where(outcomes, chance, 1 - chance), axis=1)
     for k in range(5):
-        hits = np.arange(4) < k
-        assert loc.chance_p_value(hits, chance) == pytest.approx(
-            weights[outcomes.sum(1) >= k].sum()
-        )
-    assert math.isnan(loc.chance_p_value([], []))
+        tail = weights[outcomes.sum(1) >= k].sum()
+        assert pointing.chance_p_value(np.arange(4) < k, chance) == pytest.approx(tail)
+    assert math.isnan(pointing.chance_p_value([], []))
 
 
-def test_pointing_summary_line():
-    boxes = np.array([[0.0, 0.0, 0.5, 0.5]] * 4)
+def test_p_value_against_the_centre_is_the_exact_mcnemar_test():
+    model = np.array([1, 1, 1, 1, 1, 0, 0, 1, 0, 0], dtype=bool)
+    centre = np.array([1, 0, 0, 0, 0, 1, 0, 1, 0, 0], dtype=bool)  # model only: 4; centre only: 1
+    p = pointing.chance_p_value(model, pointing.centre_null(model, centre))
+    assert p == pytest.approx(scipy.stats.binomtest(4, 5, 0.5, alternative="greater").pvalue)
+    assert pointing.chance_p_value(model, pointing.centre_null(model, model)) == 1.0
+
+
+def test_label_mean_p_value_simulates_the_weighted_tail():
+    hits = np.array([1, 0, 1, 1, 0, 0], dtype=bool)
+    chance = np.array([0.2, 0.5, 0.3, 0.1, 0.6, 0.4])
+    labels = np.array([0, 0, 1, 1, 1, 1])  # weights 1/4 and 1/8
+    outcomes = np.array(list(itertools.product([0, 1], repeat=6)))
+    weights = np.prod(np.where(outcomes, chance, 1 - chance), axis=1)
+    means = outcomes[:, :2].mean(1) / 2 + outcomes[:, 2:].mean(1) / 2
+    exact = weights[means >= hits[:2].mean() / 2 + hits[2:].mean() / 2 - 1e-12].sum()
+    simulated = pointing.mean_rate_p_value(hits, chance, labels, draws=20_000, seed=0)
+    assert simulated == pytest.approx(exact, abs=0.01)
+    # With equal counts per label the label mean is the box mean: the exact tail again.
+    same = pointing.mean_rate_p_value(hits, chance, [0, 0, 0, 1, 1, 1], draws=20_000, seed=0)
+    assert same == pytest.approx(pointing.chance_p_value(hits, chance), abs=0.01)
+
+
+def test_p_values_in_the_table():
+    corner = [[0.0, 0.0, 0.4, 0.4]] * 4  # holds 3 x 3 of the 8 x 8 pixel centres
     heatmaps = np.zeros((4, 8, 8))
-    heatmaps[:, 1, 1] = 1.0  # all four hit a quarter-image box
-    table = loc.localization_table(heatmaps, boxes, [0, 0, 1, 1], LABELS, random_draws=3)
-    assert table[LABELS[0]]["p/pointing"] == pytest.approx(0.25**2)
-    assert table[loc.ALL_BOXES]["p/pointing"] == pytest.approx(0.25**4)
-    line = loc.format_pointing_summary(table)
-    assert line.startswith("Pointing game over all 4 boxes: strict 1.00 vs 0.25")
-    assert "(p = 0.004)" in line
-    empty = loc.localization_table(np.zeros((0, 8, 8)), np.zeros((0, 4)), [], LABELS)
-    assert loc.format_pointing_summary(empty) == "Pointing game: no boxes."
+    heatmaps[:, 1, 1] = 1.0  # all four hit; the centre, pixel (3, 3), misses them all
+    table = table_of(heatmaps, corner, [MASS, MASS, NODULE, NODULE])
+    chance = 9 / 64
+    assert table["Mass"]["random/pointing"] == chance and table["Mass"]["centre/pointing"] == 0.0
+    assert table["Mass"]["p_random/pointing"] == pytest.approx(chance**2)
+    assert table[loc.ALL_BOXES]["p_random/pointing"] == pytest.approx(chance**4)
+    assert table[loc.ALL_BOXES]["p_centre/pointing"] == pytest.approx(0.5**4)  # 4 wins, no loss
+    # Simulated: (1 + draws at least as good) / (1 + 2000 draws).
+    assert table[loc.LABEL_MEAN]["p_random/pointing"] == pytest.approx(chance**4, abs=2 / 2001)
+    assert table[loc.LABEL_MEAN]["p_centre/pointing"] == pytest.approx(0.5**4, abs=0.02)
+
+
+# --- Pointing game ------------------------------------------------------------------------
+
+
+def test_zhang_tolerance_is_15_pixels_of_the_1024_pixel_image():
+    assert pointing.ZHANG_TOLERANCE == 15 / 1024
+    heatmap = np.zeros((10, 10))
+    heatmap[3, 4] = 1.0  # peak at (0.35, 0.45)
+    right_of_it = [0.3, 0.5, 0.4, 0.6]  # 0.05 to the right
+    assert not pointing.pointing_hit(heatmap, right_of_it)
+    assert pointing.pointing_hit(heatmap, right_of_it, tolerance=0.05)
+    assert not pointing.pointing_hit(heatmap, right_of_it, tolerance=0.049)
+    assert not pointing.pointing_hit(np.ones((10, 10)), [0.0, 0.0, 1.0, 1.0], tolerance=1.0)
+
+
+def test_peak_of_an_upsampled_coarse_map_is_the_hot_cell_centre():
+    for row, col in [(0, 0), (0, 3), (3, 0), (3, 3), (1, 2)]:
+        cam = np.full((4, 4), 0.2)
+        cam[row, col] = 1.0
+        y, x = pointing.peak(bilinear(cam, 128))
+        assert y == pytest.approx((row + 0.5) / 4, abs=0.5 / 128 + 1e-9)
+        assert x == pytest.approx((col + 0.5) / 4, abs=0.5 / 128 + 1e-9)
+    assert pointing.peak(np.ones((4, 4))) == (0.375, 0.375)  # ties: nearest the centre, row-major
+
+
+# --- Reports and published numbers -------------------------------------------------------
+
+
+def test_reports_summary_and_published_rows():
+    table = table_of([blob(), np.zeros((8, 8))], [[0.25, 0.25, 0.5, 0.5]] * 2, [MASS, NODULE])
+    flat = loc.summary(table)
+    assert flat["localization/boxes"] == 2.0 and flat["localization/empty_maps"] == 1.0
+    assert (
+        flat["wang/acc@iobb50"] == 0.5
+        and flat["pointing/Mass"] == 1.0
+        and "pointing/Hernia" not in flat
+    )
+    assert {"label_mean/p_centre/pointing_tol", "wang180/afp@iobb90"} <= flat.keys()
+    assert all(isinstance(v, float) for v in flat.values())
+    text = loc.format_table(table)
+    assert [line.split()[0] for line in text.splitlines()[3:6]] == ["Mass", "Nodule", "all"]
+    assert "Table 19" not in text and "2 boxes, 1 empty maps" in text
+    published_text = loc.format_table(table, official=True).split("T(IoBB) accuracy: ")[1]
+    assert "Table 19 (ChestX-ray14) / Table 4 (ChestX-ray8)" in published_text
+    assert "1.00 0.59 0.44" in published_text.splitlines()[6]  # Mass at T > 0.1
+    assert loc.format_table(table_of(np.zeros((0, 8, 8)), np.zeros((0, 4)), [])) == (
+        "No box: no localization measured."
+    )
+
+
+def test_published_localization_is_whole_boxes_and_afp_is_over_all_984():
+    """Guards the transcription and records why AFP divides by every box (see cxr.published)."""
+    total = sum(published.NIH_BOXES.values())
+    assert total == 984 and set(published.NIH_BOXES) == set(published.WANG_LOCALIZATION_LABELS)
+    for tables in published.WANG_LOCALIZATION.values():
+        for label in published.WANG_LOCALIZATION_LABELS:
+            for acc in tables["accuracy"][label]:  # printed to 4 decimals, some truncated
+                assert (
+                    abs(round(acc * published.NIH_BOXES[label]) / published.NIH_BOXES[label] - acc)
+                    <= 1e-4
+                )
+            for afp in tables["afp"][label]:
+                assert abs(round(afp * total) / total - afp) <= 1e-4
+    assert published.OFFICIAL_TEST_IMAGES == 25_596

@@ -11,6 +11,7 @@ import pytest
 from conftest import rerun_under_the_other_backend
 
 from cxr import model as cxr_model
+from cxr.errors import UserError
 from cxr_tfds.labels import LABELS
 
 SIZE = 32  # smallest input DenseNet121 accepts; keeps every test fast
@@ -42,7 +43,9 @@ def test_forward_pass_is_flat_and_outputs_logits():
     )
     conv, gradcam_logits = gradcam(images())
     assert tuple(conv.shape) == (4, SIZE // 32, SIZE // 32, 1024)
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(gradcam_logits), logits, atol=1e-5)
+    # The same float32 ops in another graph, which oneDNN may fuse or order differently;
+    # each logit sums 1,024 features (~1e-6 apart on one CPU), 1e-4 holds on any x86 CPU.
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(gradcam_logits), logits, atol=1e-4)
 
 
 def test_head_model_trains_the_full_models_head():
@@ -62,6 +65,8 @@ def test_head_model_trains_the_full_models_head():
     after = weights_by_path(model)
     changed = {path for path in before if not np.array_equal(before[path], after[path])}
     assert changed == {"logits/kernel", "logits/bias"}
+    # The whole model against backbone-then-head: the same float32 ops in two graphs
+    # (sums over 1,024 features), equal up to their rounding on any x86 CPU.
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(model(x)),
         keras.ops.convert_to_numpy(head(features)),
@@ -78,7 +83,9 @@ def test_frozen_batchnorm_runs_in_inference_mode(mode, same):
     x = images(8)
     train = keras.ops.convert_to_numpy(extractor(x, training=True))
     infer = keras.ops.convert_to_numpy(extractor(x, training=False))
-    assert np.allclose(train, infer, atol=1e-5) == same
+    # Frozen: the very same inference ops, equal; trainable: batch statistics instead of
+    # the stored ones, differences of order 1. 1e-3 separates the two on any CPU.
+    assert np.allclose(train, infer, atol=1e-3) == same
 
 
 def test_set_trainable_modes():
@@ -101,7 +108,7 @@ def test_set_trainable_modes():
     counts = [len(trainable(f"last_blocks:{n}")) for n in range(1, 5)]
     assert counts == sorted(set(counts))
     for bad in ("last_blocks:0", "last_blocks:5", "last_blocks:x", "backbone"):
-        with pytest.raises(ValueError):
+        with pytest.raises(UserError):
             cxr_model.set_trainable(model, bad)
 
 
@@ -128,7 +135,7 @@ def test_local_weights_file_loads_the_backbone(tmp_path, suffix):
 
 
 def test_missing_weights_file_raises(tmp_path):
-    with pytest.raises(FileNotFoundError, match="nope.h5"):
+    with pytest.raises(UserError, match="nope.h5"):
         cxr_model.build_model(image_size=SIZE, weights=tmp_path / "nope.h5")
 
 
@@ -141,7 +148,7 @@ def test_imagenet_offline_error_names_the_file_and_the_alternative(monkeypatch):
         raise urllib.error.URLError("simulated: no network")
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
-    with pytest.raises(RuntimeError) as error:
+    with pytest.raises(UserError) as error:
         cxr_model.build_model(image_size=SIZE, weights="imagenet")
     message = str(error.value)
     assert "\n" not in message
@@ -157,7 +164,7 @@ def test_saved_model_loads_back(tmp_path):
     np.testing.assert_allclose(
         keras.ops.convert_to_numpy(loaded(images())),
         keras.ops.convert_to_numpy(model(images())),
-        atol=1e-5,
+        atol=1e-4,  # the same weights and ops; only a different fusion could round otherwise
     )
     assert loaded.get_layer(cxr_model.GRADCAM_LAYER).name == "relu"
 

@@ -1,9 +1,12 @@
-"""`python -m cxr.predict`: any image mode in, sorted probabilities and overlays out, clean errors."""
+"""`cxr-predict`: files and folders of any image kind in, CSV and overlays out, clean errors."""
+
+import csv
 
 import keras
 import numpy as np
 import pytest
 from PIL import Image
+from test_dicom import make_dataset, save
 
 from cxr import model as model_lib
 from cxr import predict
@@ -23,64 +26,147 @@ def write(path, array, fmt="PNG"):
     return str(path)
 
 
+GRAY = np.random.default_rng(0).integers(0, 256, (300, 250), dtype=np.uint8)
+
+
 @pytest.fixture(scope="module")
 def image_files(tmp_path_factory):
     folder = tmp_path_factory.mktemp("images")
-    gray = np.random.default_rng(0).integers(0, 256, (300, 250), dtype=np.uint8)
+    # min-max of an 8-bit DICOM spanning 0..255 is the identity: the same pixels as gray.png.
+    assert GRAY.min() == 0 and GRAY.max() == 255
     return [
-        write(folder / "gray.png", gray),
-        write(folder / "rgb.jpg", np.dstack([gray] * 3), "JPEG"),
-        write(folder / "rgba.png", np.dstack([gray] * 3 + [np.full_like(gray, 255)])),
-        write(folder / "deep.png", gray.astype(np.uint16) * 257),
+        write(folder / "gray.png", GRAY),
+        write(folder / "rgb.jpg", np.dstack([GRAY] * 3), "JPEG"),
+        write(folder / "rgba.png", np.dstack([GRAY] * 3 + [np.full_like(GRAY, 255)])),
+        write(folder / "deep.png", GRAY.astype(np.uint16) * 257),
+        str(save(make_dataset(GRAY, bits_stored=8), folder / "mono2.dcm")),
+        str(
+            save(
+                make_dataset(255 - GRAY, bits_stored=8, photometric="MONOCHROME1"),
+                folder / "mono1.dcm",
+            )
+        ),
     ]
 
 
-def test_prints_sorted_probabilities_and_writes_overlays(run_dir, image_files, tmp_path, capsys):
-    assert (
-        predict.main([*image_files, "--run", str(run_dir), "--out", str(tmp_path), "--top", "2"])
-        == 0
-    )
+def main(*argv):
+    """The exit code of `cxr-predict argv` (0, or the `SystemExit` code)."""
+    try:
+        return predict.main([str(a) for a in argv])
+    except SystemExit as e:
+        return e.code
+
+
+def test_prints_sorted_probabilities_and_writes_csv_and_overlays(
+    run_dir, image_files, tmp_path, capsys
+):
+    assert main(*image_files, "--run", run_dir, "--out", tmp_path, "--top", "2") == 0
     out = capsys.readouterr().out
     block = out.split(image_files[0])[1].split(image_files[1])[0]
-    probs = [float(line.split()[-1]) for line in block.strip().splitlines()]
-    assert len(probs) == len(LABELS) and probs == sorted(probs, reverse=True)
+    printed = {line.split()[0]: float(line.split()[1]) for line in block.strip().splitlines()}
+    assert list(printed.values()) == sorted(printed.values(), reverse=True)
+    with open(tmp_path / predict.PREDICTIONS_CSV) as f:
+        rows = list(csv.reader(f))
+    assert rows[0] == ["path", *LABELS] and [r[0] for r in rows[1:]] == image_files
+    in_csv = {k: float(v) for k, v in zip(LABELS, rows[1][1:], strict=True)}
+    assert in_csv == pytest.approx(printed, abs=5e-4)  # printed with 3 decimals
     overlays = sorted(tmp_path.glob("*.png"))
     assert len(overlays) == 2 * len(image_files)
     assert Image.open(overlays[0]).size == (64, 64) and Image.open(overlays[0]).mode == "RGB"
 
 
-def test_gray_and_16bit_give_the_same_prediction(run_dir, image_files, tmp_path):
+def test_every_kind_of_the_same_image_gives_the_same_prediction(run_dir, image_files, tmp_path):
     results = predict.predict(image_files, str(run_dir), str(tmp_path), top=1)
-    gray, deep = results[image_files[0]], results[image_files[3]]
-    assert gray == pytest.approx(deep, abs=1e-4)
+    gray = results[image_files[0]]
+    for other in image_files[3:]:  # 16-bit PNG, MONOCHROME2 and inverted MONOCHROME1 DICOM
+        assert results[other] == pytest.approx(gray, abs=1e-4), other
+
+
+def test_folders_give_their_images_sorted_and_skip_unreadable_ones(
+    run_dir, image_files, tmp_path, capsys
+):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "b.png").write_bytes(open(image_files[0], "rb").read())
+    (folder / "a.dcm").write_bytes(open(image_files[4], "rb").read())
+    (folder / "c.dcm").write_bytes(b"not DICOM")
+    (folder / "notes.txt").write_text("not an image, and not looked at")
+    out = tmp_path / "out"
+    assert main(folder, tmp_path / "missing.png", "--run", run_dir, "--out", out, "--top", "1") == 0
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f"skipped {tmp_path / 'missing.png'}: no such file or folder",
+        f"skipped {folder / 'c.dcm'}: not a DICOM file (no DICM header); pass a DICOM, PNG or JPEG image",
+    ]
+    rows = list(csv.reader(open(out / predict.PREDICTIONS_CSV)))
+    assert [r[0] for r in rows[1:]] == [str(folder / "a.dcm"), str(folder / "b.png")]
+    assert "2 images; 2 skipped" in captured.out
+
+
+def test_same_names_from_two_folders_get_their_own_overlays(run_dir, image_files, tmp_path):
+    for name in ("x", "y"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "img.png").write_bytes(open(image_files[0], "rb").read())
+    predict.predict([tmp_path / "x", tmp_path / "y"], run_dir, tmp_path / "out", top=1)
+    names = sorted(p.name for p in (tmp_path / "out").glob("*.png"))
+    assert len(names) == 2 and names[0].startswith("img_2_") and not names[1].startswith("img_2")
 
 
 @pytest.mark.parametrize(
-    "make, message",
+    "name, make, message",
     [
-        (lambda p: p.write_bytes(b"not an image"), "not a PNG or JPEG image"),
-        (lambda p: p.write_bytes(b""), "empty file"),
-        (lambda p: Image.new("L", (8, 8)).save(p, "GIF"), "not a PNG or JPEG (GIF)"),
+        ("bad.png", lambda p: p.write_bytes(b"not an image"), "not a PNG or JPEG image"),
+        ("bad.png", lambda p: p.write_bytes(b""), "empty file"),
+        ("bad.png", lambda p: Image.new("L", (8, 8)).save(p, "GIF"), "not a PNG or JPEG (GIF)"),
+        ("bad.dcm", lambda p: p.write_bytes(b"DICM but not at 128"), "not a DICOM file"),
     ],
 )
-def test_bad_image_is_one_line_and_exit_2(run_dir, tmp_path, capsys, make, message):
-    bad = tmp_path / "bad.png"
+def test_nothing_readable_is_exit_2_with_one_line_per_file(
+    run_dir, tmp_path, capsys, name, make, message
+):
+    bad = tmp_path / name
     make(bad)
-    assert predict.main([str(bad), "--run", str(run_dir), "--out", str(tmp_path)]) == 2
-    err = capsys.readouterr().err
-    assert err.count("\n") == 1 and message in err and "bad.png" in err
+    assert main(bad, "--run", run_dir, "--out", tmp_path / "out") == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert len(lines) == 2 and message in lines[0] and name in lines[0]
+    assert lines[1] == "error: no image could be read (1 skipped, listed above)"
 
 
 def test_missing_or_foreign_model_is_one_line_and_exit_2(image_files, tmp_path, capsys):
-    assert (
-        predict.main([image_files[0], "--run", str(tmp_path / "nope"), "--out", str(tmp_path)]) == 2
-    )
+    assert main(image_files[0], "--run", tmp_path / "nope", "--out", tmp_path) == 2
     assert "no model at" in capsys.readouterr().err
     foreign = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2)])
     foreign.save(tmp_path / "model.keras")
-    assert predict.main([image_files[0], "--run", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert main(image_files[0], "--run", tmp_path, "--out", tmp_path) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "is not a cxr model" in err
     (tmp_path / "model.keras").write_bytes(b"junk")
-    assert predict.main([image_files[0], "--run", str(tmp_path), "--out", str(tmp_path)]) == 2
+    assert main(image_files[0], "--run", tmp_path, "--out", tmp_path) == 2
     assert "is not a Keras model cxr can load" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def frozen_run(run_dir, tmp_path_factory):
+    """The run's model with an all-zero logits kernel: no label has positive evidence."""
+    model = keras.saving.load_model(run_dir / "model.keras")
+    logits = model.get_layer(model_lib.LOGITS_LAYER)
+    logits.kernel.assign(np.zeros(logits.kernel.shape, dtype="float32"))
+    run = tmp_path_factory.mktemp("frozen")
+    model.save(run / "model.keras")
+    return run
+
+
+def test_empty_gradcam_is_a_notice_not_a_bare_xray(frozen_run, image_files, tmp_path, capsys):
+    assert main(image_files[0], "--run", frozen_run, "--out", tmp_path, "--top", "3") == 0
+    out = capsys.readouterr().out
+    assert out.count("no positive Grad-CAM evidence for") == 3
+    pngs = sorted(tmp_path.glob("*.png"))
+    assert len(pngs) == 3
+    notices = [np.asarray(Image.open(p)) for p in pngs]
+    for notice in notices:
+        # Wider than the 64-pixel input (legible text) and topped by a red band,
+        # so it cannot pass for an overlay of the bare X-ray.
+        assert notice.shape[1] >= predict.NOTICE_WIDTH and notice.shape[0] > notice.shape[1]
+        assert tuple(notice[1, -2]) == (170, 0, 0)
+    # Each names its label: no two of the three are the same picture.
+    assert not np.array_equal(notices[0], notices[1]) and not np.array_equal(notices[1], notices[2])

@@ -13,9 +13,10 @@ import wandb
 from conftest import rerun_under_the_other_backend
 from wandb.proto import wandb_internal_pb2
 
-from cxr import localization as loc
-from cxr import tracking
+from cxr import callbacks, tracking, writer
+from cxr.errors import UserError
 from cxr.metrics import macro_auroc
+from cxr.rundir import RunDir
 from cxr_tfds.labels import LABELS
 
 
@@ -49,20 +50,43 @@ class FakeAuroc(keras.callbacks.Callback):
         self.logged.append(dict(logs))
 
 
-def test_create_run_dir(tmp_path):
+def test_run_dir_owns_its_files(tmp_path):
     config = {"lr": 0.1, "labels": LABELS, "data_dir": tmp_path}
-    run_dir = tracking.create_run_dir("quick", config, root=tmp_path)
-    assert run_dir.parent == tmp_path / "quick"
-    assert (run_dir / tracking.CHECKPOINTS_DIR).is_dir() and (run_dir / tracking.EVAL_DIR).is_dir()
-    saved = json.loads((run_dir / tracking.CONFIG_FILE).read_text())
+    run = RunDir.locate(tmp_path, "quick", None).create(config)
+    assert run.path.parent == tmp_path / "quick" and run.checkpoints_dir.is_dir()
+    saved = json.loads(run.config_file.read_text())
     assert saved == {"lr": 0.1, "labels": list(LABELS), "data_dir": str(tmp_path)}
-    assert tracking.create_run_dir("quick", root=tmp_path) != run_dir
+    assert RunDir.open(run.path).config() == saved
+    assert RunDir.locate(tmp_path, "quick", None).path != run.path
     with pytest.raises(FileExistsError):
-        tracking.create_run_dir("quick", root=tmp_path, run_id=run_dir.name)
+        RunDir.locate(tmp_path, "quick", run.name).create(config)
+    with pytest.raises(UserError, match=f"{tmp_path} is not a run directory"):
+        RunDir.open(tmp_path)
+    # The run's own evaluation and re-evaluations never share a folder.
+    own, other = run.evaluation(), run.evaluation("cxr14_subset/synthetic", "test[:16]")
+    assert own.path == run.path / "eval"
+    assert other.path == run.path / "evaluations" / "cxr14_subset_synthetic" / "test_16"
 
 
-def test_jsonl_callback_writes_every_epoch_as_it_ends(tmp_path):
-    path = tmp_path / tracking.METRICS_FILE
+def test_state_and_metrics_survive_a_repeated_epoch(tmp_path):
+    run = RunDir.locate(tmp_path, "quick", "r").create({})
+    assert run.load_state() is None and run.read_metrics() == []
+    for phase, epoch in [("head", 1), ("head", 2), ("head", 3), ("finetune", 1)]:
+        run.append_metrics({"phase": phase, "epoch": epoch})
+    run.save_state({"phase": "head", "epoch": 2})
+    run.truncate_metrics("head", 2)  # head epoch 3 was logged, never checkpointed
+    assert [(r["phase"], r["epoch"]) for r in run.read_metrics()] == [
+        ("head", 1),
+        ("head", 2),
+        ("finetune", 1),
+    ]
+    assert run.load_state() == {"phase": "head", "epoch": 2}
+    assert not list(run.checkpoints_dir.glob(".*tmp*"))  # atomic writes leave no temp file
+
+
+def test_epoch_log_writes_every_epoch_as_it_ends(tmp_path):
+    run = RunDir.locate(tmp_path, "quick", "r").create({})
+    path = run.metrics_file
     schedule = keras.optimizers.schedules.ExponentialDecay(0.1, decay_steps=1, decay_rate=0.5)
     model = tiny_model(schedule)
     lines_seen = []
@@ -77,7 +101,7 @@ def test_jsonl_callback_writes_every_epoch_as_it_ends(tmp_path):
         batch_size=8,
         epochs=2,
         verbose=0,
-        callbacks=[fake, tracking.JsonlMetricsCallback(path), count_lines],
+        callbacks=[fake, callbacks.EpochLog(run.append_metrics, finite=True), count_lines],
     )
 
     assert lines_seen == [1, 2]  # each line is on disk when its epoch ends
@@ -116,12 +140,9 @@ def test_resolve_wandb_mode(monkeypatch, tmp_path):
 
 def test_disabled_wandb_is_a_no_op(monkeypatch, tmp_path):
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    run = tracking.init_wandb({"lr": 0.1}, "quick", tmp_path)
+    run = tracking.init_wandb(config={"lr": 0.1}, name="quick", run_dir=tmp_path)
     assert run is None and not (tmp_path / "wandb").exists()
-    x, y = tiny_data()
-    callback = tracking.WandbMetricsCallback(run)
-    tiny_model().fit(x, y, epochs=1, verbose=0, callbacks=[callback])
-    tracking.log_test_aurocs(run, {"Mass": 0.7})
+    writer.write([writer.Result(summary={"macro_auroc": 0.7}, text="printed")], wandb_run=run)
     tracking.log_model_artifact(run, tmp_path / "missing.keras")
 
 
@@ -170,19 +191,19 @@ def items_of(records, kind):
 
 @pytest.fixture(scope="module")
 def offline_run(tmp_path_factory):
-    """One offline W&B run with everything the trainer logs, read back from disk."""
+    """One offline W&B run with epoch records, a result and a model, read back from disk."""
     tmp = tmp_path_factory.mktemp("wandb")
     with pytest.MonkeyPatch.context() as env:
         env.setenv("WANDB_MODE", "offline")
         for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
             env.setenv(var, str(tmp / var.lower()))
-        run_dir = tracking.create_run_dir("quick", root=tmp / "runs")
+        run_dir = RunDir.locate(tmp / "runs", "quick", None).create({})
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
             run = tracking.init_wandb(
-                {"lr": 0.1, "image_size": 224},
-                "quick",
-                run_dir,
+                config={"lr": 0.1, "image_size": 224},
+                name="quick",
+                run_dir=run_dir.path,
                 tags=("test",),
                 group="tests",
                 run_id=run_dir.name,
@@ -195,34 +216,37 @@ def offline_run(tmp_path_factory):
             validation_data=(x, y),
             epochs=2,
             verbose=0,
-            callbacks=[fake, tracking.WandbMetricsCallback(run)],
+            callbacks=[fake, callbacks.EpochLog(run.log)],
         )
         test_aurocs = {label: 0.6 + 0.02 * i for i, label in enumerate(LABELS)}
-        tracking.log_test_aurocs(run, test_aurocs)
-        boxes = np.array([[0.2, 0.3, 0.5, 0.8], [0.3, 0.0, 0.4, 0.4]])
-        heatmaps = np.zeros((2, 10, 10))
-        heatmaps[:, 3, 4] = 1.0  # inside the first box, 0.05 right of the second
-        localization = loc.localization_table(heatmaps, boxes, [9, 10], LABELS, random_draws=5)
-        tracking.log_localization(run, localization)
-        (run_dir / tracking.MODEL_FILE).write_bytes(b"not really a model")
-        tracking.log_model_artifact(run, run_dir / tracking.MODEL_FILE)
+        result = writer.Result(
+            log={
+                "auroc_table": writer.Table(
+                    ["label", "auroc"], list(map(list, test_aurocs.items()))
+                )
+            },
+            summary={"macro_auroc": macro_auroc(test_aurocs)},
+        )
+        with contextlib.redirect_stdout(printed):
+            writer.write([result], wandb_run=run, prefix="test")
+        run_dir.model_file.write_bytes(b"not really a model")
+        tracking.log_model_artifact(run, run_dir.model_file)
         sync_dir = run.settings.sync_dir
-        tracking.finish_run(run_dir, run)
+        run.finish()
         # finish() can return before wandb-core has flushed the .wandb file (seen
         # once under load); stopping the core process waits for it.
         wandb.teardown()
-    (wandb_file,) = (run_dir / "wandb").glob("offline-run-*/run-*.wandb")
+    (wandb_file,) = run_dir.wandb_dir.glob("offline-run-*/run-*.wandb")
     records = read_wandb_records(wandb_file)
     assert any(r.WhichOneof("record_type") == "exit" for r in records), "incomplete .wandb file"
     return dict(
         records=records,
-        run_dir=run_dir,
+        run_dir=run_dir.path,
         printed=printed.getvalue(),
         sync_dir=sync_dir,
         fake=fake,
         history=history.history,
         test_aurocs=test_aurocs,
-        localization=localization,
     )
 
 
@@ -248,14 +272,12 @@ def test_offline_history_holds_every_epoch_metric(offline_run):
         assert row["learning_rate"] == pytest.approx(0.1)
 
 
-def test_offline_summary_holds_test_aurocs_table_and_model_artifact(offline_run):
+def test_offline_summary_holds_written_results_and_the_model_artifact(offline_run):
     summary = {}
     for update in items_of(offline_run["records"], "summary"):
         summary.update(update)
     aurocs = offline_run["test_aurocs"]
     assert summary["test/macro_auroc"] == pytest.approx(macro_auroc(aurocs))
-    for label, value in aurocs.items():
-        assert summary[f"test/auroc/{label}"] == pytest.approx(value)
 
     table_path = summary["test/auroc_table.path"]
     (run_files,) = offline_run["run_dir"].glob("wandb/offline-run-*/files")
@@ -268,23 +290,7 @@ def test_offline_summary_holds_test_aurocs_table_and_model_artifact(offline_run)
     ]
     (model,) = [a for a in artifacts if a.type == "model"]
     assert "best" in model.aliases
-    assert [entry.path for entry in model.manifest.contents] == [tracking.MODEL_FILE]
-
-
-def test_offline_summary_holds_the_pointing_game_beside_random(offline_run):
-    summary = {}
-    for update in items_of(offline_run["records"], "summary"):
-        summary.update(update)
-    table = offline_run["localization"]
-    assert summary["test/pointing"] == 0.5 and summary["test/pointing_tol"] == 1.0
-    everything = table[loc.ALL_BOXES]
-    assert summary["test/random/pointing"] == pytest.approx(everything["random/pointing"])
-    assert summary["test/random/pointing_tol"] == pytest.approx(everything["random/pointing_tol"])
-    assert summary["test/p/pointing"] == pytest.approx(everything["p/pointing"])
-    assert summary["test/pointing/Mass"] == 1.0 and summary["test/pointing/Nodule"] == 0.0
-    (run_files,) = offline_run["run_dir"].glob("wandb/offline-run-*/files")
-    logged = json.loads((run_files / summary["test/localization.path"]).read_text())
-    assert [row[0] for row in logged["data"]] == [*LABELS, loc.ALL_BOXES]
+    assert [entry.path for entry in model.manifest.contents] == [RunDir.MODEL]
 
 
 def test_this_file_passes_under_the_other_backend():

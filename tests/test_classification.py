@@ -1,6 +1,8 @@
-"""Evaluation: exact AUROCs, patient bootstrap CIs, validation thresholds, report files, W&B."""
+"""The classification report: exact AUROCs, patient bootstrap CIs, validation thresholds,
+comparability with published numbers, and its files, W&B items and text."""
 
 import csv
+import functools
 import json
 import math
 import struct
@@ -12,10 +14,24 @@ import sklearn.metrics
 import wandb
 from wandb.proto import wandb_internal_pb2
 
-from cxr import evaluate as ev
+from cxr import bootstrap, classification, writer
 from cxr import report as report_lib
-from cxr.published import CHEXNET, PUBLISHED, PUBLISHED_MACRO, WANG_2017
+from cxr.published import CHEXNET, OFFICIAL_TEST_IMAGES, PUBLISHED, PUBLISHED_MACRO, WANG_2017
+from cxr.rundir import EvalDir
 from cxr_tfds.labels import LABELS
+
+
+def make_report(test, val, **kwargs):
+    """`classification.report` of (probs, labels, patients) and (probs, labels[, _])."""
+    return classification.report(
+        test_probs=test[0],
+        test_labels=test[1],
+        test_patients=test[2],
+        val_probs=val[0],
+        val_labels=val[1],
+        label_names=kwargs.pop("label_names", LABELS),
+        **kwargs,
+    )
 
 
 def make_split(num_patients, images_per_patient=3, seed=0, num_labels=None):
@@ -41,7 +57,7 @@ def explicit_resample_auroc(scores, labels, patient_index, counts):
 def test_aurocs_match_sklearn_on_the_split_and_on_every_patient_resample():
     probs, labels, patients = make_split(40, seed=1)
     patients = np.array([f"p{p:03d}" for p in patients])[::-1]  # any id type, any order
-    report = ev.evaluate(probs, labels, patients, probs, labels, num_bootstrap=20)
+    report = make_report((probs, labels, patients), (probs, labels), num_bootstrap=20)
     for i, label in enumerate(LABELS):
         entry = report["per_label"][label]
         assert entry["auroc"] == pytest.approx(
@@ -53,10 +69,10 @@ def test_aurocs_match_sklearn_on_the_split_and_on_every_patient_resample():
         assert entry["prevalence"] == pytest.approx(labels[:, i].mean())
 
     # The bootstrap's AUROCs are those of explicitly resampled patients.
-    boot = ev.bootstrap_aurocs(probs, labels, patients, num_bootstrap=20, seed=3)
+    boot = bootstrap.bootstrap_aurocs(probs, labels, patients, num_bootstrap=20, seed=3)
     _, patient_index = np.unique(patients, return_inverse=True)
     # The bootstrap's draws: 20 resamples fit in one of its chunks, drawn from default_rng(seed).
-    counts = ev.resample_patients(40, 20, np.random.default_rng(3))
+    counts = bootstrap.resample_patients(40, 20, np.random.default_rng(3))
     assert (counts.sum(axis=1) == 40).all()
     for b in range(20):
         for i in (0, 7):
@@ -68,7 +84,7 @@ def test_ci_contains_the_estimate_and_narrows_with_more_patients():
     widths = []
     for num_patients in (60, 1500):
         probs, labels, patients = make_split(num_patients, seed=num_patients)
-        report = ev.evaluate(probs, labels, patients, probs, labels, num_bootstrap=200)
+        report = make_report((probs, labels, patients), (probs, labels), num_bootstrap=200)
         entries = [*report["per_label"].values(), report["macro"]]
         for entry in entries:
             assert entry["ci_low"] <= entry["auroc"] <= entry["ci_high"]
@@ -83,9 +99,10 @@ def test_patient_bootstrap_treats_duplicate_images_as_one_patient():
     dup_probs, dup_labels = np.repeat(probs, 8, axis=0), np.repeat(labels, 8, axis=0)
     dup_patients = np.repeat(patients, 8)
 
-    by_patient = ev.bootstrap_aurocs(dup_probs, dup_labels, dup_patients, 300, seed=5)
-    by_image = ev.bootstrap_aurocs(dup_probs, dup_labels, np.arange(len(dup_probs)), 300, seed=5)
-    once = ev.bootstrap_aurocs(probs, labels, patients, 300, seed=5)
+    boot = functools.partial(bootstrap.bootstrap_aurocs, num_bootstrap=300, seed=5)
+    by_patient = boot(dup_probs, dup_labels, dup_patients)
+    by_image = boot(dup_probs, dup_labels, np.arange(len(dup_probs)))
+    once = boot(probs, labels, patients)
     # Eight copies of each patient add no information: same resamples, same AUROCs.
     np.testing.assert_allclose(by_patient, once, atol=1e-12)
     # Resampling images would take the copies for independent data: too narrow a CI.
@@ -104,8 +121,8 @@ def test_degenerate_labels_are_nan_with_a_reason_and_left_out_of_the_macro():
     labels[:, mass] = patients == 7  # one positive patient: many resamples miss it
     val_labels[:, fibrosis] = 0
     with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        report = ev.evaluate(probs, labels, patients, val_probs, val_labels, num_bootstrap=200)
+        warnings.simplefilter("error", RuntimeWarning)  # numpy's NaN warnings would be bugs
+        report = make_report((probs, labels, patients), (val_probs, val_labels), num_bootstrap=200)
 
     per_label = report["per_label"]
     for label, reason in [("Hernia", "no positive in test"), ("Edema", "no negative in test")]:
@@ -145,8 +162,11 @@ def test_operating_points_are_chosen_on_validation_and_measured_on_test():
     val_probs = 0.5 + 0.2 * rng.random((300, 1)) + 0.2 * val_labels
     test_labels = (rng.random((300, 1)) < 0.4).astype(float)
     test_probs = 0.1 + 0.2 * rng.random((300, 1)) + 0.2 * test_labels
-    report = ev.evaluate(
-        test_probs, test_labels, np.arange(300), val_probs, val_labels, ("Mass",), 10
+    report = make_report(
+        (test_probs, test_labels, np.arange(300)),
+        (val_probs, val_labels),
+        label_names=("Mass",),
+        num_bootstrap=10,
     )
     points = report["per_label"]["Mass"]["operating_points"]
     y_val, p_val = val_labels[:, 0], val_probs[:, 0]
@@ -173,7 +193,43 @@ def test_operating_points_are_chosen_on_validation_and_measured_on_test():
         assert math.isnan(point["test"]["precision"])  # nothing predicted positive
 
 
-def test_published_numbers_cover_all_labels_and_go_in_official_reports():
+def test_sensitivity_and_specificity_cis_resample_patients_as_the_auroc_does():
+    probs, labels, patients = make_split(50, seed=8, num_labels=2)
+    names = ("Mass", "Nodule")
+    report = make_report(
+        (probs, labels, patients), (probs, labels), label_names=names, num_bootstrap=40, seed=9
+    )
+    _, patient_index = np.unique(patients, return_inverse=True)
+    counts = np.concatenate(
+        [c for _, c in bootstrap.resample_chunks(50, 40, seed=9)]
+    )  # the AUROC bootstrap's own draws
+    for i, name in enumerate(names):
+        for point in report["per_label"][name]["operating_points"].values():
+            predicted = probs[:, i] >= point["threshold"]
+            sens, spec = [], []
+            for b in range(40):  # explicit resamples: every image of a drawn patient, as often
+                w = counts[b][patient_index]
+                y = labels[:, i] > 0.5
+                sens.append(np.sum(w * (predicted & y)) / np.sum(w * y))
+                spec.append(np.sum(w * (~predicted & ~y)) / np.sum(w * ~y))
+            for rate, values in (("sensitivity", sens), ("specificity", spec)):
+                low, high = np.percentile(values, [2.5, 97.5])
+                assert point["test"][f"{rate}_ci"] == pytest.approx([low, high], abs=1e-12)
+
+
+def test_macro_ci_of_few_valid_resamples_is_marked_conditional_and_warns():
+    probs, labels, patients = make_split(40, seed=10)
+    labels[:, LABELS.index("Hernia")] = patients == 3  # one positive patient
+    report = make_report((probs, labels, patients), (probs, labels), num_bootstrap=100)
+    macro = report["macro"]
+    assert macro["warning"].startswith(f"only {macro['n_valid_resamples']} of 100 bootstrap")
+    # A resample misses patient 3 with probability (39/40)**40 = 0.36.
+    assert macro["conditional"] and 40 < macro["n_valid_resamples"] < 90
+    text = report_lib.format_report(report)
+    assert f"Warning: only {macro['n_valid_resamples']} of 100 bootstrap resamples" in text
+
+
+def test_published_numbers_stand_beside_ours_only_on_the_whole_official_test_list():
     for table in PUBLISHED.values():
         assert list(table) == list(LABELS)
         assert all(0.5 < value < 1 for value in table.values())
@@ -182,31 +238,37 @@ def test_published_numbers_cover_all_labels_and_go_in_official_reports():
     assert WANG_2017["Pleural_Thickening"] == 0.708 and WANG_2017["Hernia"] == 0.767
     assert PUBLISHED_MACRO["CheXNet"] == pytest.approx(np.mean(list(CHEXNET.values())))
 
-    probs, labels, patients = make_split(30)
-    plain = ev.evaluate(probs, labels, patients, probs, labels, num_bootstrap=10)
-    official = ev.evaluate(
-        probs, labels, patients, probs, labels, num_bootstrap=10, official_test=True
-    )
-    assert plain["per_label"]["Mass"]["published"] is None
-    assert official["per_label"]["Mass"]["published"] == {
-        k: v["Mass"] for k, v in PUBLISHED.items()
-    }
-    assert official["macro"]["published"] == PUBLISHED_MACRO
-    assert "CheXNet" in report_lib.format_report(
-        official
-    ) and "CheXNet" not in report_lib.format_report(plain)
+    split = make_split(30)
+    part = make_report(split, split[:2], num_bootstrap=10, official_images=90)
+    whole = make_report(split, split[:2], num_bootstrap=10, official_images=OFFICIAL_TEST_IMAGES)
+    assert part["per_label"]["Mass"]["published"] is None and not part["comparable"]
+    assert whole["per_label"]["Mass"]["published"] == {k: v["Mass"] for k, v in PUBLISHED.items()}
+    assert whole["macro"]["published"] == PUBLISHED_MACRO
+    assert "CheXNet" not in report_lib.format_report(part).split("\n")[1]
+    assert "not comparable: 90 of 25,596 official test images" in report_lib.format_report(part)
+    text = report_lib.format_report(whole)
+    assert "CheXNet" in text.split("\n")[1]
+    assert "CheXNet tested on its own random patient split" in text
 
 
 @pytest.fixture(scope="module")
 def official_report():
     probs, labels, patients = make_split(60, seed=7)
     labels[:, LABELS.index("Hernia")] = 0  # a NaN row must survive every writer
-    return ev.evaluate(probs, labels, patients, probs, labels, num_bootstrap=50, official_test=True)
+    return make_report(
+        (probs, labels, patients),
+        (probs, labels),
+        num_bootstrap=50,
+        official_images=OFFICIAL_TEST_IMAGES,
+    )
 
 
-def test_write_report_writes_strict_json_a_14_row_csv_and_two_plots(official_report, tmp_path):
-    paths = report_lib.write_report(official_report, tmp_path / "eval")
-    assert [p.name for p in paths] == list(report_lib.REPORT_FILES)
+def test_rendered_report_is_strict_json_a_14_row_csv_and_two_plots(official_report, tmp_path):
+    eval_dir = EvalDir(tmp_path / "eval")
+    result = report_lib.render(report=official_report, eval_dir=eval_dir)
+    paths = writer.write([result])
+    names = [EvalDir.METRICS, EvalDir.PER_LABEL, EvalDir.ROC, EvalDir.AUROC]
+    assert [p.name for p in paths] == names
 
     def no_nan(constant):
         raise ValueError(f"not strict JSON: {constant}")
@@ -221,6 +283,9 @@ def test_write_report_writes_strict_json_a_14_row_csv_and_two_plots(official_rep
     mass = official_report["per_label"]["Mass"]
     assert float(rows[LABELS.index("Mass")]["ci_low"]) == pytest.approx(mass["ci_low"])
     assert float(rows[LABELS.index("Mass")]["published_CheXNet"]) == CHEXNET["Mass"]
+    assert float(rows[LABELS.index("Mass")]["f1_test_sensitivity_ci_low"]) == pytest.approx(
+        mass["operating_points"]["f1"]["test"]["sensitivity_ci"][0]
+    )
     assert rows[LABELS.index("Hernia")]["auroc"] == ""
     for png in paths[2:]:
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
@@ -245,17 +310,15 @@ def read_wandb_summary(path):
     return summary
 
 
-def test_log_report_puts_table_plots_and_macro_in_an_offline_run(
+def test_rendered_report_puts_table_plots_and_macro_in_an_offline_run(
     official_report, tmp_path, monkeypatch
 ):
     monkeypatch.setenv("WANDB_MODE", "offline")
     for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
         monkeypatch.setenv(var, str(tmp_path / var.lower()))
-    report_lib.log_report(None, official_report, tmp_path / "unused")  # no run: nothing at all
-    assert not (tmp_path / "unused").exists()
-
     run = wandb.init(project="cxr-test", dir=str(tmp_path), mode="offline")
-    report_lib.log_report(run, official_report, tmp_path / "eval")
+    result = report_lib.render(report=official_report, eval_dir=EvalDir(tmp_path / "eval"))
+    writer.write([result], wandb_run=run, prefix="test")
     run.finish()
     wandb.teardown()  # waits for wandb-core to flush the .wandb file
 
