@@ -1,10 +1,10 @@
 """The Keras callbacks every training phase runs, in order.
 
-    EpochTimer, ValidationAuroc, TerminateOnNaN, Plateau, EpochLog(s), Checkpoint
+    EpochTimer, ValidationAuroc, TerminateOnNaN, Plateau, epoch logs, Checkpoint
 
 `ValidationAuroc` adds the exact validation AUROCs to the epoch logs; the logs
-then go to metrics.jsonl and W&B (`EpochLog`), and `Checkpoint` saves last, so
-an epoch that was logged is never lost. `Plateau` and `Checkpoint` keep their
+then go to metrics.jsonl and W&B (`cxr.tracking.EpochLog`), and `Checkpoint`
+saves last, so an epoch that was logged is never lost. `Plateau` and `Checkpoint` keep their
 state in the run directory, so a resumed run behaves as an uninterrupted one.
 """
 
@@ -148,44 +148,3 @@ class EpochTimer(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs["epoch_seconds"] = time.perf_counter() - self.start
-
-
-def epoch_record(model, epoch, logs):
-    """The flat dict logged for one epoch: "epoch" (1-based), "learning_rate", the logs.
-
-    Args:
-        model: The model being trained; its optimizer gives the learning rate
-            when `logs` has none.
-        epoch: Keras's 0-based epoch index.
-        logs: Keras's epoch logs: losses, metrics, and what earlier callbacks added.
-    """
-    record = {"epoch": epoch + 1}
-    optimizer = getattr(model, "optimizer", None)
-    if "learning_rate" not in logs and optimizer is not None:
-        # The property evaluates a learning-rate schedule at the current step.
-        record["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-    record.update({key: float(value) for key, value in logs.items()})
-    return record
-
-
-class EpochLog(keras.callbacks.Callback):
-    """Hands `epoch_record` plus constant entries to `write` at each epoch end.
-
-    Args:
-        write: called with the record, e.g. `run.append_metrics` or a W&B run's `log`.
-        extra: constant entries added to every record, e.g. `{"phase": "head"}`.
-        finite: write NaN and infinities as None (strict JSON lines need it).
-    """
-
-    def __init__(self, write, extra=None, finite=False):
-        super().__init__()
-        self.write, self.extra, self.finite = write, dict(extra or {}), finite
-
-    def on_epoch_end(self, epoch, logs=None):
-        record = {**self.extra, **epoch_record(self.model, epoch, logs or {})}
-        if self.finite:
-            record = {
-                k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                for k, v in record.items()
-            }
-        self.write(record)

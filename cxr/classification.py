@@ -117,7 +117,9 @@ def report(
     macro["auprc"] = float(np.mean(auprcs)) if auprcs else math.nan
     macro["published"] = dict(PUBLISHED_MACRO) if comparable else None
     few = defined and macro["n_valid_resamples"] < MIN_VALID_SHARE * num_bootstrap
-    macro["warning"] = low_valid_share_text(macro["n_valid_resamples"], num_bootstrap) if few else None
+    macro["warning"] = (
+        low_valid_share_text(macro["n_valid_resamples"], num_bootstrap) if few else None
+    )
     return {
         "labels": list(label_names),
         "n_test_images": len(test_probs),

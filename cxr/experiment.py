@@ -17,7 +17,7 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 import experiments
-from cxr import augment, callbacks, data, evaluate, evaluators, features, tracking, train
+from cxr import augment, data, evaluate, evaluators, features, tracking, train
 from cxr import model as model_lib
 from cxr.errors import UserError, exits_cleanly
 from cxr.rundir import RunDir
@@ -150,9 +150,9 @@ def _feature_cache_dir(t):
 
 def _epoch_logs(run_dir, wandb_run):
     """Callback factories, one per phase: metrics.jsonl and, if any, W&B."""
-    logs = [lambda phase: callbacks.EpochLog(run_dir.append_metrics, {"phase": phase}, finite=True)]
+    logs = [lambda phase: tracking.EpochLog(run_dir.append_metrics, {"phase": phase}, finite=True)]
     if wandb_run is not None:
-        logs.append(lambda phase: callbacks.EpochLog(wandb_run.log, {"phase": phase}))
+        logs.append(lambda phase: tracking.EpochLog(wandb_run.log, {"phase": phase}))
     return logs
 
 
@@ -180,7 +180,9 @@ def _check_field(config, arg):
             where = ".".join(path[:depth]) or "the config"
             close = difflib.get_close_matches(key, fields, n=1)
             hint = f"; did you mean {'.'.join([*path[:depth], close[0]])}?" if close else ""
-            raise UserError(f"{arg}: {where} has no field {key!r}{hint} (see experiments/common.py)")
+            raise UserError(
+                f"{arg}: {where} has no field {key!r}{hint} (see experiments/common.py)"
+            )
         node = node[key]
 
 

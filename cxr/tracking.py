@@ -7,10 +7,12 @@ WANDB_API_KEY), offline otherwise; WANDB_MODE or the config's `wandb.mode`
 overrides that. Its files go in the run directory's wandb/ folder.
 """
 
+import math
 import netrc
 import os
 import urllib.parse
 
+import keras
 import wandb
 
 
@@ -108,3 +110,44 @@ def log_model_artifact(run, path, name=None, aliases=("best",)):
     artifact = wandb.Artifact(name or f"model-{run.id}", type="model")
     artifact.add_file(str(path))
     run.log_artifact(artifact, aliases=list(aliases))
+
+
+def epoch_record(model, epoch, logs):
+    """The flat dict logged for one epoch: "epoch" (1-based), "learning_rate", the logs.
+
+    Args:
+        model: The model being trained; its optimizer gives the learning rate
+            when `logs` has none.
+        epoch: Keras's 0-based epoch index.
+        logs: Keras's epoch logs: losses, metrics, and what earlier callbacks added.
+    """
+    record = {"epoch": epoch + 1}
+    optimizer = getattr(model, "optimizer", None)
+    if "learning_rate" not in logs and optimizer is not None:
+        # The property evaluates a learning-rate schedule at the current step.
+        record["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    record.update({key: float(value) for key, value in logs.items()})
+    return record
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Hands `epoch_record` plus constant entries to `write` at each epoch end.
+
+    Args:
+        write: called with the record, e.g. `run.append_metrics` or a W&B run's `log`.
+        extra: constant entries added to every record, e.g. `{"phase": "head"}`.
+        finite: write NaN and infinities as None (strict JSON lines need it).
+    """
+
+    def __init__(self, write, extra=None, finite=False):
+        super().__init__()
+        self.write, self.extra, self.finite = write, dict(extra or {}), finite
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {**self.extra, **epoch_record(self.model, epoch, logs or {})}
+        if self.finite:
+            record = {
+                k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in record.items()
+            }
+        self.write(record)

@@ -22,12 +22,11 @@ import os
 import time
 
 import keras
-import numpy as np
 
 from cxr import callbacks as cb
 from cxr import data, features
-from cxr.losses import WeightedBinaryCrossentropy, positive_weights
 from cxr import model as model_lib
+from cxr.losses import WeightedBinaryCrossentropy, positive_weights
 from cxr.rundir import RunDir
 
 

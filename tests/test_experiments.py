@@ -197,9 +197,7 @@ def test_smoke_end_to_end(name, backend, smoke_run):
 
 
 @pytest.mark.large
-def test_evaluate_reproduces_the_runs_own_metrics_and_never_overwrites_them(
-    smoke_run, tmp_path
-):
+def test_evaluate_reproduces_the_runs_own_metrics_and_never_overwrites_them(smoke_run, tmp_path):
     _, run_dir = smoke_run("quickstart")
     run = RunDir.open(run_dir)
     before = run.evaluation().file(EvalDir.METRICS).read_bytes()

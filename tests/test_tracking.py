@@ -13,7 +13,7 @@ import wandb
 from conftest import rerun_under_the_other_backend
 from wandb.proto import wandb_internal_pb2
 
-from cxr import callbacks, tracking, writer
+from cxr import tracking, writer
 from cxr.errors import UserError
 from cxr.metrics import macro_auroc
 from cxr.rundir import RunDir
@@ -101,7 +101,7 @@ def test_epoch_log_writes_every_epoch_as_it_ends(tmp_path):
         batch_size=8,
         epochs=2,
         verbose=0,
-        callbacks=[fake, callbacks.EpochLog(run.append_metrics, finite=True), count_lines],
+        callbacks=[fake, tracking.EpochLog(run.append_metrics, finite=True), count_lines],
     )
 
     assert lines_seen == [1, 2]  # each line is on disk when its epoch ends
@@ -216,7 +216,7 @@ def offline_run(tmp_path_factory):
             validation_data=(x, y),
             epochs=2,
             verbose=0,
-            callbacks=[fake, callbacks.EpochLog(run.log)],
+            callbacks=[fake, tracking.EpochLog(run.log)],
         )
         test_aurocs = {label: 0.6 + 0.02 * i for i, label in enumerate(LABELS)}
         result = writer.Result(
