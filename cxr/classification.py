@@ -144,8 +144,9 @@ def comparability_text(official_images):
     """Whether published AUROCs can stand beside ours, in one sentence."""
     if official_images == OFFICIAL_TEST_IMAGES:
         return (
-            f"NIH's whole official test list ({OFFICIAL_TEST_IMAGES:,} images): Wang et al. "
-            "tested on it; CheXNet tested on its own random patient split, not on this list."
+            f"NIH's whole official test list ({OFFICIAL_TEST_IMAGES:,} images). CheXNet tested "
+            "on its own random patient split, not on this list; the Wang et al. column is as "
+            "CheXNet reprints it (its Table 2). Closest references, not the same test images."
         )
     return f"not comparable: {official_images:,} of {OFFICIAL_TEST_IMAGES:,} official test images"
 

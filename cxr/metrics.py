@@ -1,7 +1,5 @@
 """Per-label AUROC, the standard ChestX-ray14 metric (Wang et al. 2017, CheXNet)."""
 
-import math
-
 import numpy as np
 import sklearn.metrics
 
@@ -60,27 +58,3 @@ def macro_auroc(aurocs):
     defined = values[~np.isnan(values)]
     # Not np.nanmean: it warns on an all-NaN input, which is a legitimate case.
     return float(defined.mean()) if defined.size else float("nan")
-
-
-def format_table(aurocs, title=None):
-    """Formats per-label AUROCs and their macro average as a text table.
-
-    Args:
-        aurocs: A dict label name -> AUROC, as returned by `per_label_auroc`.
-        title: An optional first line.
-
-    Returns:
-        A string: one line per label, then a "macro" line saying over how many
-        labels it averages; undefined AUROCs read "n/a".
-    """
-    width = max(len(label) for label in [*aurocs, "macro"])
-    lines = [title] if title else []
-    lines += [f"{label:<{width}}  {_format_auroc(value)}" for label, value in aurocs.items()]
-    defined = sum(not math.isnan(value) for value in aurocs.values())
-    macro = _format_auroc(macro_auroc(aurocs))
-    lines.append(f"{'macro':<{width}}  {macro}  ({defined} of {len(aurocs)} labels)")
-    return "\n".join(lines)
-
-
-def _format_auroc(value):
-    return "n/a" if math.isnan(value) else f"{value:.3f}"

@@ -232,7 +232,7 @@ def load_model(path, num_labels=None) -> keras.Model:
     """
     path = pathlib.Path(path)
     if not path.is_file():
-        raise UserError(f"no model at {path}; pass the run directory of a finished run")
+        raise UserError(f"no model at {path}; pass runs/<NAME>/<run id> of a finished run")
     try:
         model = keras.saving.load_model(path, safe_mode=True)
     except Exception as e:  # any unreadable or foreign file

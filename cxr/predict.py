@@ -29,7 +29,6 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 from tqdm import tqdm
 
-import cxr.train  # noqa: F401  (registers the custom loss a saved model may name)
 from cxr import data, dicom, gallery, gradcam
 from cxr import model as model_lib
 from cxr.errors import UserError, exits_cleanly
@@ -43,28 +42,13 @@ NOTICE_WIDTH = 256  # notices are drawn at least this wide, so their text is leg
 
 
 def load_run_model(run) -> keras.Model:
-    """Loads `<run>/model.keras` (or a .keras path) in Keras safe mode and checks it is ours.
+    """The model of a run directory (or a .keras path), checked to be a 14-label cxr model.
 
     Raises:
         UserError: when there is no model, or one cxr cannot load or did not make.
     """
     path = pathlib.Path(run)
-    path = RunDir(path).model_file if path.is_dir() else path
-    if not path.is_file():
-        raise UserError(f"no model at {path}; pass --run runs/<NAME>/<run id> of a finished run")
-    try:
-        model = keras.saving.load_model(path, safe_mode=True)
-    except Exception as e:  # any unreadable or foreign file
-        reason = (str(e).strip().splitlines() or [""])[0]
-        raise UserError(
-            f"{path} is not a Keras model cxr can load ({type(e).__name__}: {reason})"
-        ) from None
-    names = {layer.name for layer in model.layers}
-    if not {model_lib.GRADCAM_LAYER, model_lib.LOGITS_LAYER} <= names or model.output.shape[
-        -1
-    ] != len(LABELS):
-        raise UserError(f"{path} is not a cxr model (DenseNet121 with a {len(LABELS)}-label head)")
-    return model
+    return model_lib.load_model(RunDir(path).model_file if path.is_dir() else path, len(LABELS))
 
 
 def find_images(paths) -> tuple[list[pathlib.Path], list[str]]:

@@ -79,13 +79,6 @@ class EvalDir:
         )
         return buffer.getvalue()
 
-    def write_predictions(self, **predictions) -> pathlib.Path:
-        """Writes `encode_predictions(**predictions)` to this folder's predictions file."""
-        self.path.mkdir(parents=True, exist_ok=True)
-        path = self.file(self.PREDICTIONS)
-        path.write_bytes(self.encode_predictions(**predictions))
-        return path
-
     def read_predictions(self) -> dict:
         """The saved predictions: arrays, with `label_names` a tuple and dataset, split str.
 

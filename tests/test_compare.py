@@ -47,7 +47,9 @@ def as_run(path, probs, labels, patients, *, ids=None, dataset="cxr14_subset/224
 
 
 def write_eval(folder, run):
-    EvalDir(folder).write_predictions(**{k: v for k, v in run.items() if k != "path"})
+    folder.mkdir(parents=True, exist_ok=True)
+    predictions = EvalDir.encode_predictions(**{k: v for k, v in run.items() if k != "path"})
+    EvalDir(folder).file(EvalDir.PREDICTIONS).write_bytes(predictions)
 
 
 def test_paired_bootstrap_equals_explicit_resampling_of_both_models():

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cxr.metrics import format_table, macro_auroc, per_label_auroc
+from cxr.metrics import macro_auroc, per_label_auroc
 from cxr_tfds.labels import LABELS
 
 
@@ -77,18 +77,6 @@ def test_accepts_jax_and_tensorflow_arrays():
     expected = per_label_auroc(y_true, y_prob)
     assert per_label_auroc(jnp.asarray(y_true), jnp.asarray(y_prob)) == pytest.approx(expected)
     assert per_label_auroc(tf.constant(y_true), tf.constant(y_prob)) == pytest.approx(expected)
-
-
-def test_format_table():
-    y_true, y_prob = random_batch()
-    y_true[:, LABELS.index("Hernia")] = 0.0
-    aurocs = per_label_auroc(y_true, y_prob)
-    lines = format_table(aurocs, title="Test AUROC").splitlines()
-    assert lines[0] == "Test AUROC" and len(lines) == len(LABELS) + 2
-    for line, (label, value) in zip(lines[1:-1], aurocs.items(), strict=True):
-        assert line.split() == [label, "n/a" if math.isnan(value) else f"{value:.3f}"]
-    assert lines[-1].split()[:2] == ["macro", f"{macro_auroc(aurocs):.3f}"]
-    assert f"({len(LABELS) - 1} of {len(LABELS)} labels)" in lines[-1]
 
 
 @pytest.mark.parametrize(
