@@ -241,8 +241,8 @@ def load_model(path, num_labels=None) -> keras.Model:
             f"{path} is not a Keras model cxr can load ({type(e).__name__}: {reason})"
         ) from None
     names = {layer.name for layer in model.layers}
-    wrong_head = num_labels is not None and model.output.shape[-1] != num_labels
-    if not {GRADCAM_LAYER, LOGITS_LAYER} <= names or wrong_head:
+    ours = {GRADCAM_LAYER, LOGITS_LAYER} <= names  # then it has a defined output
+    if not ours or (num_labels is not None and model.output.shape[-1] != num_labels):
         expected = f"a {num_labels}-label head" if num_labels else "a cxr head"
         raise UserError(f"{path} is not a cxr model (DenseNet121 with {expected})")
     return model
