@@ -17,13 +17,16 @@ The stored values become display values as a DICOM viewer makes them (PS3.3 C.11
 
 12- and 16-bit, signed and unsigned images are handled by pydicom (the bits above
 BitsStored are masked, signed values sign-extended). Compressed transfer syntaxes
-go through pydicom's pixel-data plugins: pylibjpeg with pylibjpeg-libjpeg (JPEG
-baseline, extended, lossless; JPEG-LS) and pylibjpeg-openjpeg (JPEG 2000, HTJ2K);
-RLE and deflate are built into pydicom. Licences: pylibjpeg-libjpeg is GPLv3 (it
-wraps Thomas Richter's libjpeg); the others are MIT/BSD. python-gdcm (BSD) would
-replace it except for 12-bit JPEG Extended, which pydicom's GDCM plugin refuses. 8-bit RGB and YBR images (secondary
-captures) become luminance as Pillow computes it for PNGs. A multi-frame file is an
-error, not its first frame: cxr-predict never predicts on part of a file silently.
+go through pydicom's pixel-data plugins, python-gdcm first (GDCM is BSD): JPEG
+baseline, 8-bit JPEG Extended, JPEG lossless, JPEG-LS and JPEG 2000. pylibjpeg
+with pylibjpeg-openjpeg (MIT) decodes HTJ2K, which GDCM does not. RLE and deflate
+are built into pydicom. 12-bit JPEG Extended is the one syntax left: pydicom's GDCM
+and Pillow plugins refuse it and only pylibjpeg-libjpeg decodes it, which is GPLv3
+and so not a dependency of cxr; such a file is a `UserError` that says so.
+
+8-bit RGB and YBR images (secondary captures) become luminance as Pillow computes
+it for PNGs. A multi-frame file is an error, not its first frame: cxr-predict never
+predicts on part of a file silently.
 
 Everything a user must fix (not DICOM, no pixel data, several frames, a decoder
 that is not installed, undecodable data) raises `UserError` with one line naming
@@ -41,13 +44,19 @@ from pydicom.pixels import apply_modality_lut, get_decoder
 
 from cxr.errors import UserError
 
-# What to pip install for each compressed transfer syntax (pydicom's pylibjpeg plugin).
-_LIBJPEG = "pylibjpeg pylibjpeg-libjpeg"
+# What to pip install for each compressed transfer syntax: the packages pyproject.toml
+# declares, named for an environment that lacks them. JPEG 2000 Part 2 has no pydicom
+# decoder at all.
+_GDCM = "python-gdcm"
 _OPENJPEG = "pylibjpeg pylibjpeg-openjpeg"
 INSTALL = {
-    **dict.fromkeys(uid.JPEGTransferSyntaxes + uid.JPEGLSTransferSyntaxes, _LIBJPEG),
-    **dict.fromkeys(uid.JPEG2000TransferSyntaxes, _OPENJPEG),
+    **dict.fromkeys(uid.JPEGTransferSyntaxes + uid.JPEGLSTransferSyntaxes, _GDCM),
+    **dict.fromkeys([uid.JPEG2000Lossless, uid.JPEG2000], _GDCM),
+    **dict.fromkeys([uid.HTJ2KLossless, uid.HTJ2KLosslessRPCL, uid.HTJ2K], _OPENJPEG),
 }
+# 12-bit JPEG Extended: only pydicom's pylibjpeg plugin with pylibjpeg-libjpeg (GPLv3),
+# which cxr does not install.
+LIBJPEG = "pylibjpeg pylibjpeg-libjpeg"
 
 
 def is_dicom(path: pathlib.Path) -> bool:
@@ -97,8 +106,13 @@ _MALFORMED = (ValueError, TypeError, IndexError, KeyError, AttributeError, NotIm
 
 
 def _why(error: Exception) -> str:
-    """An exception as one line: its type and the first line of its message."""
-    return f"{type(error).__name__}: {(str(error).strip().splitlines() or [''])[0]}"
+    """An exception as one line: its type and its message's lines joined by "; ".
+
+    pydicom puts each plugin's reason on a line of its own after "Unable to decode as
+    exceptions were raised by all available plugins:"; the first line alone says nothing.
+    """
+    head, *rest = [line.strip() for line in str(error).splitlines() if line.strip()] or [""]
+    return f"{type(error).__name__}: {' '.join([head, '; '.join(rest)]).strip()}"
 
 
 def _read_dataset(path: pathlib.Path) -> pydicom.Dataset:
@@ -140,6 +154,18 @@ def _check_decodable(ds, path: pathlib.Path) -> None:
             f"{path}: its transfer syntax {syntax.name or syntax} has no pydicom decoder; "
             "convert it to an uncompressed or JPEG/JPEG 2000/JPEG-LS DICOM"
         ) from None
+    bits = ds.get("BitsStored")
+    if (
+        syntax == uid.JPEGExtended12Bit
+        and bits is not None
+        and int(bits) != 8  # what pydicom's GDCM and Pillow plugins refuse
+        and "pylibjpeg" not in decoder.available_plugins
+    ):
+        raise UserError(
+            f"{path}: its pixel data is 12-bit JPEG Extended ({bits} bits stored), which only "
+            "pylibjpeg-libjpeg decodes; it is GPLv3 and not installed by cxr: pip install "
+            f"{LIBJPEG} if its licence suits you, or convert the file to uncompressed DICOM"
+        )
     if not decoder.is_available:
         install = INSTALL.get(syntax, "a pydicom pixel-data plugin")
         raise UserError(

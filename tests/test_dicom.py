@@ -2,6 +2,7 @@
 
 import io
 
+import gdcm
 import numpy as np
 import pydicom
 import pytest
@@ -9,6 +10,7 @@ from PIL import Image
 from pydicom import uid
 from pydicom.dataset import Dataset, FileMetaDataset
 from pydicom.encaps import encapsulate
+from pydicom.pixels import get_decoder
 from pydicom.pixels.decoders.base import Decoder
 
 from cxr import dicom
@@ -157,34 +159,100 @@ def test_lut_declared_16_bit_but_ending_at_4095_is_not_dark(tmp_path):
     np.testing.assert_allclose(gray[0], [0, 2048 / 4095 * 255, 255], atol=EXACT)
 
 
-def test_jpeg_2000_lossless_decodes_to_the_uncompressed_image(tmp_path):
+def only_plugins(monkeypatch, syntax, *names):
+    """Leaves pydicom's decoder for `syntax` only the plugins `names`, for this test.
+
+    pydicom tries its plugins in turn (gdcm, pylibjpeg, pillow): restricted to one, a
+    pass shows that this plugin decodes the data, not some other one after it failed.
+    """
+    decoder = get_decoder(syntax)
+    kept = {name: f for name, f in decoder._available.items() if name in names}
+    monkeypatch.setattr(decoder, "_available", kept)
+
+
+def gdcm_compress(plain, path, syntax):
+    """Writes `plain` (a file) to `path` compressed as `syntax` by GDCM's own encoders."""
+    reader = gdcm.ImageReader()
+    reader.SetFileName(str(plain))
+    assert reader.Read()
+    change = gdcm.ImageChangeTransferSyntax()
+    change.SetTransferSyntax(gdcm.TransferSyntax(gdcm.TransferSyntax.GetTSType(str(syntax))))
+    change.SetInput(reader.GetImage())
+    assert change.Change()
+    writer = gdcm.ImageWriter()
+    writer.SetFileName(str(path))
+    writer.SetFile(reader.GetFile())
+    writer.SetImage(change.GetOutput())
+    assert writer.Write()
+    assert pydicom.dcmread(path).file_meta.TransferSyntaxUID == syntax
+    return path
+
+
+def test_declared_decoders_cover_the_compressed_syntaxes():
+    # python-gdcm: JPEG, JPEG-LS and JPEG 2000; pylibjpeg-openjpeg: HTJ2K, which GDCM lacks.
+    for syntax in uid.JPEGTransferSyntaxes + uid.JPEGLSTransferSyntaxes + [uid.JPEG2000]:
+        assert "gdcm" in get_decoder(syntax).available_plugins, syntax.name
+    for syntax in (uid.HTJ2KLossless, uid.HTJ2KLosslessRPCL, uid.HTJ2K):
+        assert get_decoder(syntax).available_plugins == ("pylibjpeg",), syntax.name
+
+
+@pytest.mark.parametrize(
+    "syntax", [uid.JPEGLSLossless, uid.JPEGLosslessSV1, uid.JPEGLossless], ids=lambda s: s.name
+)
+def test_lossless_jpeg_decodes_with_gdcm_to_the_uncompressed_image(tmp_path, monkeypatch, syntax):
+    plain = save(make_dataset(RAMP, WindowCenter=1800, WindowWidth=2000), tmp_path / "plain.dcm")
+    compressed = gdcm_compress(plain, tmp_path / "jpeg.dcm", syntax)
+    only_plugins(monkeypatch, syntax, "gdcm")
+    np.testing.assert_array_equal(dicom.read_gray(compressed), dicom.read_gray(plain))
+
+
+def test_jpeg_2000_lossless_decodes_to_the_uncompressed_image(tmp_path, monkeypatch):
     plain = make_dataset(RAMP, photometric="MONOCHROME1", WindowCenter=1800, WindowWidth=2000)
     compressed = make_dataset(RAMP, photometric="MONOCHROME1", WindowCenter=1800, WindowWidth=2000)
-    compressed.compress(uid.JPEG2000Lossless)  # pylibjpeg-openjpeg, a dependency, encodes
+    compressed.compress(uid.JPEG2000Lossless)  # encoded by pylibjpeg-openjpeg (OpenJPEG)
     assert compressed.file_meta.TransferSyntaxUID == uid.JPEG2000Lossless
+    only_plugins(monkeypatch, uid.JPEG2000Lossless, "gdcm")  # decoded by GDCM
     np.testing.assert_array_equal(read(compressed, tmp_path, "j2k.dcm"), read(plain, tmp_path))
 
 
-def jpeg_baseline_dataset(gray):
+def jpeg_baseline_dataset(gray, syntax=uid.JPEGBaseline8Bit):
     """A JPEG Baseline DICOM of `gray` (uint8), the JPEG encoded by Pillow."""
     out = io.BytesIO()
     Image.fromarray(gray).save(out, "JPEG", quality=95)
     ds = make_dataset(gray, bits_stored=8)
-    ds.file_meta.TransferSyntaxUID = uid.JPEGBaseline8Bit
+    ds.file_meta.TransferSyntaxUID = syntax
     ds.PixelData = encapsulate([out.getvalue()])
     ds["PixelData"].VR = "OB"
     return ds, np.asarray(Image.open(out), dtype=np.float64)
 
 
-def test_jpeg_baseline_decodes_with_pylibjpeg_libjpeg(tmp_path):
+# 8-bit JPEG Extended (Process 2) is a baseline stream under another transfer syntax.
+@pytest.mark.parametrize("syntax", [uid.JPEGBaseline8Bit, uid.JPEGExtended12Bit], ids=str)
+def test_8_bit_jpeg_decodes_with_gdcm(tmp_path, monkeypatch, syntax):
     gray = np.tile(np.linspace(0, 255, 64).astype(np.uint8), (48, 1))
-    ds, by_pillow = jpeg_baseline_dataset(gray)
+    ds, by_pillow = jpeg_baseline_dataset(gray, syntax)
+    only_plugins(monkeypatch, syntax, "gdcm")
     got = read(ds, tmp_path)
     stretched = (by_pillow - by_pillow.min()) / (by_pillow.max() - by_pillow.min()) * 255
-    # Two JPEG decoders (libjpeg here, Pillow's libjpeg-turbo): they agree exactly on
-    # this image today; a gray level of slack for builds that round the inverse DCT
-    # differently (ISO 10918-2 allows it).
+    # Two JPEG decoders (GDCM's IJG libjpeg here, Pillow's libjpeg-turbo): a gray level
+    # of slack for builds that round the inverse DCT differently (ISO 10918-2 allows it).
     np.testing.assert_allclose(got, stretched, atol=1)
+
+
+def test_12_bit_jpeg_extended_says_it_needs_gplv3_libjpeg(tmp_path, monkeypatch):
+    # pydicom's GDCM and Pillow plugins refuse 12-bit JPEG Extended before decoding, so
+    # the data need not be a real 12-bit JPEG: only the syntax and Bits Stored matter.
+    ds = make_dataset(RAMP)  # 12 bits stored
+    ds.file_meta.TransferSyntaxUID = uid.JPEGExtended12Bit
+    ds.PixelData = encapsulate([b"\xff\xd8\xff\xc1 not decoded"])
+    ds["PixelData"].VR = "OB"
+    only_plugins(monkeypatch, uid.JPEGExtended12Bit, "gdcm", "pillow")  # as cxr installs
+    with pytest.raises(UserError) as e:
+        read(ds, tmp_path, "ext12.dcm")
+    message = str(e.value)
+    assert "\n" not in message and message.startswith(f"{tmp_path / 'ext12.dcm'}: ")
+    assert "12-bit JPEG Extended" in message and "GPLv3" in message
+    assert "pip install pylibjpeg pylibjpeg-libjpeg" in message
 
 
 def test_missing_decoder_names_the_file_and_what_to_install(tmp_path, monkeypatch):
@@ -196,12 +264,13 @@ def test_missing_decoder_names_the_file_and_what_to_install(tmp_path, monkeypatc
         dicom.read_gray(path)
     message = str(e.value)
     assert "\n" not in message and "j2k.dcm" in message and "JPEG 2000" in message
-    assert message.endswith("pip install pylibjpeg pylibjpeg-openjpeg")
+    assert message.endswith("pip install python-gdcm")
 
 
-def test_install_hint_covers_jpeg_and_jpeg_ls():
-    assert dicom.INSTALL[uid.JPEGLosslessSV1] == "pylibjpeg pylibjpeg-libjpeg"
-    assert dicom.INSTALL[uid.JPEGLSLossless] == "pylibjpeg pylibjpeg-libjpeg"
+def test_install_hint_names_the_declared_packages():
+    for syntax in (uid.JPEGBaseline8Bit, uid.JPEGLosslessSV1, uid.JPEGLSLossless, uid.JPEG2000):
+        assert dicom.INSTALL[syntax] == "python-gdcm"
+    assert dicom.INSTALL[uid.HTJ2KLossless] == "pylibjpeg pylibjpeg-openjpeg"
 
 
 def test_undecodable_compressed_data_is_one_line(tmp_path):
@@ -212,6 +281,7 @@ def test_undecodable_compressed_data_is_one_line(tmp_path):
     with pytest.raises(UserError, match=r"bad\.dcm: cannot decode its JPEG 2000") as e:
         read(ds, tmp_path, "bad.dcm")
     assert "\n" not in str(e.value)
+    assert "gdcm: " in str(e.value)  # each plugin's reason, not only pydicom's first line
 
 
 def test_truncated_file_is_one_line(tmp_path):
