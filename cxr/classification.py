@@ -214,11 +214,28 @@ def _auprc(y, p):
     return float(sklearn.metrics.average_precision_score(y, p))
 
 
-def _operating_points(val_y, val_p, test_y, test_p):
-    """Thresholds maximising F1 and Youden's J on validation, measured on test."""
+def operating_thresholds(val_probs, val_labels, point="f1"):
+    """Each label's threshold at one operating point, chosen on validation as `report` does.
+
+    Args:
+        val_probs: Validation scores (M, L).
+        val_labels: Validation multi-hot labels (M, L).
+        point: "f1" (max F1) or "youden" (max Youden's J).
+
+    Returns:
+        (L,) float array; NaN for a label without a positive or a negative in validation.
+    """
+    val_probs, val_labels = np.asarray(val_probs, np.float64), np.asarray(val_labels)
+    return np.array(
+        [_choose(val_labels[:, i], val_probs[:, i])[point][0] for i in range(val_probs.shape[1])],
+        dtype=np.float64,
+    ).reshape(-1)
+
+
+def _choose(val_y, val_p):
+    """{point: (threshold, validation F1 or J)} maximising F1 and Youden's J; NaN if undefined."""
     if _degenerate(val_y, "validation") is not None:
-        nan_point = {"threshold": math.nan, "val_score": math.nan, "test": _rates(test_y, None)}
-        return {"f1": nan_point, "youden": dict(nan_point)}
+        return dict.fromkeys(_POINTS, (math.nan, math.nan))
     precision, recall, thresholds = sklearn.metrics.precision_recall_curve(val_y, val_p)
     precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -227,15 +244,21 @@ def _operating_points(val_y, val_p, test_y, test_p):
     fpr, tpr, roc_thresholds = sklearn.metrics.roc_curve(val_y, val_p)
     youden = np.where(np.isfinite(roc_thresholds), tpr - fpr, -np.inf)  # skip "predict none"
     best_j = int(np.argmax(youden))
+    return {
+        "f1": (float(thresholds[best_f1]), float(f1[best_f1])),
+        "youden": (float(roc_thresholds[best_j]), float(youden[best_j])),
+    }
+
+
+def _operating_points(val_y, val_p, test_y, test_p):
+    """Thresholds maximising F1 and Youden's J on validation, measured on test."""
     points = {}
-    for key, threshold, score in [
-        ("f1", thresholds[best_f1], f1[best_f1]),
-        ("youden", roc_thresholds[best_j], youden[best_j]),
-    ]:
+    for key, (threshold, score) in _choose(val_y, val_p).items():
+        predicted = None if math.isnan(threshold) else test_p >= threshold
         points[key] = {
-            "threshold": float(threshold),
-            "val_score": float(score),
-            "test": _rates(test_y, test_p >= threshold),
+            "threshold": threshold,
+            "val_score": score,
+            "test": _rates(test_y, predicted),
         }
     return points
 

@@ -15,7 +15,7 @@ from cxr import classification, gallery, report
 from cxr import localization as loc
 from cxr.published import OFFICIAL_TEST_IMAGES
 from cxr.rundir import EvalDir
-from cxr.writer import Result, Table
+from cxr.writer import Image, Result, Table
 
 
 def default(*, num_bootstrap, seed, gallery_per_kind):
@@ -64,11 +64,19 @@ class Classification:
 
 class Galleries:
     """Per label, Grad-CAM of the most confident true positives, false positives and
-    false negatives (`cxr.gallery`): one PNG per label and one W&B table."""
+    false negatives (`cxr.gallery`): one PNG per label, logged too, and one W&B table
+    with the thresholds chosen on validation (`cxr.classification.operating_thresholds`)."""
+
+    TABLE = "gradcam/gallery"  # W&B key of the table (`gallery.TABLE_COLUMNS`)
 
     def __init__(self, *, per_kind):
         self.per_kind = per_kind
         self.cases = {}  # (index, label) -> (gray, heatmap) of the images drawn
+
+    @staticmethod
+    def png_key(label_name):
+        """W&B key of a label's gallery PNG."""
+        return f"gradcam/png/{label_name}"
 
     def pairs(self, preds):
         self.picks = [  # (label, kind, rank, image index)
@@ -86,6 +94,7 @@ class Galleries:
 
     def result(self, *, preds, val, eval_dir: EvalDir) -> Result:
         names = preds.label_names
+        thresholds = classification.operating_thresholds(val.probs, val.labels)
         cases = []
         for label, kind, rank, index in self.picks:
             gray, heatmap = self.cases[(index, label)]
@@ -96,6 +105,7 @@ class Galleries:
                     rank=rank,
                     image_id=str(preds.image_id[index]),
                     probability=preds.probs[index, label],
+                    threshold=thresholds[label],
                     truth=gallery.truth_text(preds.labels[index], names),
                     gray=gray,
                     heatmap=heatmap,
@@ -103,19 +113,22 @@ class Galleries:
                     box_labels=preds.box_labels[index],
                 )
             )
-        files = {}
+        files, log = {}, {}
         for label, name in enumerate(names):
             mine = [case for case in cases if case["label"] == label]
             if mine:
-                files[eval_dir.gallery(name)] = gallery.draw_gallery(
+                path = eval_dir.gallery(name)
+                files[path] = gallery.draw_gallery(
                     mine, title=f"{name}: {gallery.ROWS_TITLE}", per_kind=self.per_kind
                 )
+                log[self.png_key(name)] = Image(path)
         empty = sum(case["empty"] for case in cases)
         text = f"Grad-CAM galleries of {len(files)} labels: {eval_dir.path / EvalDir.GALLERIES}"
         if empty:
             text += f" ({empty} of {len(cases)} maps hold no positive evidence; marked so)"
-        log = {"gradcam/gallery": Table(gallery.TABLE_COLUMNS, gallery.wandb_rows(cases, names))}
-        return Result(files=files, log=log if cases else {}, text=text)
+        if cases:
+            log[self.TABLE] = Table(gallery.TABLE_COLUMNS, gallery.wandb_rows(cases, names))
+        return Result(files=files, log=log, text=text)
 
 
 class Localization:
@@ -123,6 +136,7 @@ class Localization:
     al. 2017 did, and in the pointing game, beside random and centre heatmaps
     (`cxr.localization`). Maps are scored as they arrive and then dropped."""
 
+    TABLE = "localization"  # W&B key of the table
     # The W&B table's columns: Wang et al.'s protocol at three T(IoBB), both pointing games.
     COLUMNS = (
         "n",
@@ -162,7 +176,7 @@ class Localization:
         official = preds.official_images == OFFICIAL_TEST_IMAGES
         return Result(
             files={eval_dir.file(EvalDir.LOCALIZATION): table},
-            log={"localization": Table(["label", *self.COLUMNS], rows)},
+            log={self.TABLE: Table(["label", *self.COLUMNS], rows)},
             summary=loc.summary(table),
             text=f"Localization of {len(self.box_labels)} boxes (Grad-CAM):\n"
             + loc.format_table(table, official=official),

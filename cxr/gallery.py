@@ -8,13 +8,19 @@ probability (no decision threshold):
     false_negative  the positives with the lowest probability
 
 `draw_gallery` draws each as the X-ray beside its Grad-CAM overlay, with the
-probability, the true labels and NIH's box for that label where the image has
-one; `wandb_rows` gives the same cases as W&B table rows with the boxes as box
-overlays. A map with no positive evidence (all zero after Grad-CAM's ReLU) is
-never drawn as an overlay: `overlay` returns the X-ray dimmed and marked
-`EMPTY_MAP`, so it cannot pass for a map that found nothing hot.
+probability, the label's threshold chosen on validation, the true labels and
+NIH's box for that label where the image has one. `wandb_rows` gives the same
+cases as W&B table rows (`TABLE_COLUMNS`): the plain X-ray carries two box groups,
+`ground_truth` (NIH's boxes) and `predictions` (the boxes Wang et al.'s protocol
+derives from the map, `cxr.localization.predicted_boxes`, scored by IoBB and IoU
+against the label's truth box), and the map as a mask of `HEAT_CLASSES`, so W&B
+toggles truth, prediction and heat on one image. A map with no positive evidence
+(all zero after Grad-CAM's ReLU) is never drawn as an overlay: `overlay` returns
+the X-ray dimmed and marked `EMPTY_MAP`, so it cannot pass for a map that found
+nothing hot; the table says so in its `empty` column and both images' captions.
 """
 
+import math
 import textwrap
 
 import matplotlib
@@ -23,15 +29,39 @@ from matplotlib import patches
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
+from cxr import localization as loc
+from cxr import pointing
+
 KINDS = ("true_positive", "false_positive", "false_negative")
-_SHORT = {"true_positive": "TP", "false_positive": "FP", "false_negative": "FN"}
+SHORT = {"true_positive": "TP", "false_positive": "FP", "false_negative": "FN"}
 _BOX_COLOR = "lime"  # stands out on both gray and jet
 ROWS_TITLE = (
     "Grad-CAM of the most confident true positives / false positives (highest p among "
     "negatives) / false negatives (lowest p among positives); green: NIH box"
 )
-TABLE_COLUMNS = ("label", "kind", "rank", "image_id", "probability", "truth", "xray", "gradcam")
+TABLE_COLUMNS = (
+    "label",
+    "kind",  # TP, FP, FN: the `SHORT` of a kind
+    "rank",  # 1 = the most telling of its kind
+    "image_id",
+    "probability",
+    "threshold",  # the label's max-F1 operating point, chosen on validation
+    "truth",  # the image's true labels
+    "empty",  # whether the map holds no positive evidence
+    "xray",  # the plain X-ray: both box groups and the heat mask
+    "gradcam",  # the overlay, with both box groups
+)
 EMPTY_MAP = "no positive evidence"  # the words on a Grad-CAM map that is all zero
+BOX_GROUPS = ("ground_truth", "predictions")
+HEAT_MASK = "heat"
+# Mask classes: how many of Wang et al.'s levels a pixel's scaled heat exceeds. Their
+# ids start at 100 so as not to meet the label ids of the boxes (W&B merges both).
+_LOW, _HIGH = loc.WANG_LEVELS
+HEAT_CLASSES = {
+    100: f"heat <= {_LOW}/255",
+    101: f"heat {_LOW}-{_HIGH}/255",
+    102: f"heat > {_HIGH}/255",
+}
 
 
 def select_cases(probs, labels, label_index, per_kind):
@@ -107,20 +137,82 @@ def _marked_empty(gray):
     return np.asarray(image)
 
 
-def case(*, label, kind, rank, image_id, probability, truth, gray, heatmap, boxes, box_labels):
-    """One gallery case: what `draw_gallery` and `wandb_rows` show of one image and label."""
+def heat_classes(heatmap):
+    """Per pixel, the `HEAT_CLASSES` id: how many of Wang et al.'s levels its heat exceeds.
+
+    The heat is scaled to [0, 255] and thresholded as `cxr.localization.predicted_boxes`
+    does, so the regions of classes above the lowest are what its boxes enclose.
+
+    Args:
+        heatmap: (H, W), any range.
+
+    Returns:
+        uint8 (H, W); the lowest class everywhere for an empty (constant) map.
+    """
+    heatmap = np.asarray(heatmap, dtype=np.float64)
+    above = np.zeros(heatmap.shape, dtype=np.uint8)
+    if not pointing.is_empty(heatmap):
+        scaled = 255 * (heatmap - heatmap.min()) / (heatmap.max() - heatmap.min())
+        for level in loc.WANG_LEVELS:
+            above += scaled > level
+    return min(HEAT_CLASSES) + above
+
+
+def scored_boxes(heatmap, truth):
+    """Wang et al.'s boxes of a map at each level, scored against the label's truth boxes.
+
+    Args:
+        heatmap: (H, W) Grad-CAM map.
+        truth: (K, 4) the label's NIH boxes on the image, normalised; K may be 0.
+
+    Returns:
+        A list of dicts: "box" (normalised ymin, xmin, ymax, xmax), "level" (of 255),
+        and with a truth box, "iobb" and "iou": the best over the truth boxes.
+    """
+    found = []
+    for level in loc.WANG_LEVELS:
+        for box in loc.predicted_boxes(heatmap, level):
+            found.append({"box": box, "level": level})
+            if len(truth):
+                found[-1]["iobb"] = float(loc.iobb(box, truth).max())
+                found[-1]["iou"] = float(loc.iou(box, truth).max())
+    return found
+
+
+def case(
+    *, label, kind, rank, image_id, probability, threshold, truth, gray, heatmap, boxes, box_labels
+):
+    """One gallery case: what `draw_gallery` and `wandb_rows` show of one image and label.
+
+    Args:
+        label: The label's index.
+        kind: One of `KINDS`.
+        rank: 0-based rank within its kind.
+        image_id: The image's file name.
+        probability: The label's predicted probability.
+        threshold: The label's operating point chosen on validation (NaN if none).
+        truth: The image's true labels as text (`truth_text`).
+        gray: uint8 (H, W) X-ray.
+        heatmap: (H, W) Grad-CAM map of the label.
+        boxes, box_labels: The image's NIH boxes (K, 4) and their label indices (K,).
+    """
+    boxes = np.reshape(boxes, (-1, 4))
+    box_labels = np.reshape(box_labels, -1).astype(int)
     return dict(
         label=label,
         kind=kind,
         rank=rank,
         image_id=image_id,
         probability=float(probability),
+        threshold=float(threshold),
         truth=truth,
         gray=gray,
         overlay=overlay(gray, heatmap),
         empty=is_empty(heatmap),
-        boxes=np.reshape(boxes, (-1, 4)),
-        box_labels=np.reshape(box_labels, -1).astype(int),
+        heat=heat_classes(heatmap),
+        predictions=scored_boxes(heatmap, boxes[box_labels == label]),
+        boxes=boxes,
+        box_labels=box_labels,
     )
 
 
@@ -148,7 +240,8 @@ def draw_gallery(cases, *, title, per_kind) -> Figure:
         canvas[y0 : y0 + size, x0 : x0 + size] = case["gray"][..., None]
         canvas[y0 : y0 + size, x0 + size : x0 + 2 * size] = case["overlay"]
         caption = (
-            f"{_SHORT[case['kind']]} {case['rank'] + 1}  p={case['probability']:.3f}  "
+            f"{SHORT[case['kind']]} {case['rank'] + 1}  p={case['probability']:.3f} "
+            f"(threshold {case['threshold']:.3f})  "
             f"{case['image_id']}{'  Grad-CAM: ' + EMPTY_MAP if case['empty'] else ''}\n"
             f"{textwrap.shorten(case['truth'], 70, placeholder=' ...')}"
         )
@@ -176,34 +269,61 @@ def _rectangle(box, size, left, top):
 
 
 def wandb_rows(cases, label_names):
-    """The cases as rows of a `cxr.writer.Table` with `TABLE_COLUMNS`, NIH boxes as box overlays."""
+    """The cases as rows of a `cxr.writer.Table` with `TABLE_COLUMNS` (see the module doc)."""
     from cxr.writer import Image as WandbImage
 
     class_labels = dict(enumerate(label_names))
     rows = []
     for case in cases:
-        box_data = [
-            {
-                "position": {"minX": b[1], "maxX": b[3], "minY": b[0], "maxY": b[2]},
-                "class_id": int(k),
-                "box_caption": label_names[k],
-            }
+        truth = [
+            _box(b, k, label_names[k])
             for b, k in zip(case["boxes"].tolist(), case["box_labels"], strict=True)
         ]
-        # Positions are fractions of the image, W&B's default domain.
-        boxes = {"ground_truth": {"box_data": box_data, "class_labels": class_labels}}
-        boxes = boxes if box_data else None
+        found = [
+            _box(p["box"], case["label"], _prediction_caption(p), _scores(p))
+            for p in case["predictions"]
+        ]
+        boxes = {
+            group: {"box_data": data, "class_labels": class_labels}
+            for group, data in zip(BOX_GROUPS, (truth, found), strict=True)
+        }
+        heat = {HEAT_MASK: {"mask_data": case["heat"], "class_labels": HEAT_CLASSES}}
         caption = f"Grad-CAM: {EMPTY_MAP}" if case["empty"] else None
         rows.append(
             [
                 label_names[case["label"]],
-                case["kind"],
+                SHORT[case["kind"]],
                 case["rank"] + 1,
                 case["image_id"],
                 case["probability"],
+                case["threshold"] if math.isfinite(case["threshold"]) else None,
                 case["truth"],
-                WandbImage(case["gray"], boxes=boxes),
+                case["empty"],
+                WandbImage(case["gray"], caption=caption, boxes=boxes, masks=heat),
                 WandbImage(case["overlay"], caption=caption, boxes=boxes),
             ]
         )
     return rows
+
+
+def _box(box, class_id, caption, scores=None):
+    """A W&B box: positions are fractions of the image, W&B's default domain."""
+    ymin, xmin, ymax, xmax = (float(v) for v in box)
+    out = {
+        "position": {"minX": xmin, "maxX": xmax, "minY": ymin, "maxY": ymax},
+        "class_id": int(class_id),
+        "box_caption": caption,
+    }
+    return {**out, "scores": scores} if scores else out
+
+
+def _scores(prediction):
+    """W&B box scores, which its UI filters on: the level, IoBB and IoU where known."""
+    return {k: float(prediction[k]) for k in ("level", "iobb", "iou") if k in prediction}
+
+
+def _prediction_caption(prediction):
+    text = f"> {prediction['level']}"
+    if "iobb" in prediction:
+        text += f" IoBB {prediction['iobb']:.2f} IoU {prediction['iou']:.2f}"
+    return text

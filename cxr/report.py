@@ -28,6 +28,16 @@ _ROW_KEYS = ("auroc", "ci_low", "ci_high", "n_valid_resamples", "auprc", "preval
 _ROW_KEYS += ("n_pos", "n_neg", "reason", "val_reason")
 _RATES = ("sensitivity", "specificity", "precision", "f1")
 _DPI = 120
+# W&B keys of `render`'s items, below the split's prefix (`cxr.writer.wandb_key`).
+TABLE = "per_label"
+ROC_PLOT = "roc"
+AUROC_PLOT = "auroc_ci"
+MACRO_AUROC = "macro_auroc"
+
+
+def auroc_key(label):
+    """W&B summary key of a label's test AUROC."""
+    return f"auroc/{label}"
 
 
 def render(*, report, eval_dir: EvalDir) -> Result:
@@ -47,11 +57,11 @@ def render(*, report, eval_dir: EvalDir) -> Result:
     roc, aurocs = eval_dir.file(EvalDir.ROC), eval_dir.file(EvalDir.AUROC)
     macro = report["macro"]
     summary = {
-        "macro_auroc": macro["auroc"],
-        "macro_auroc_ci_low": macro["ci_low"],
-        "macro_auroc_ci_high": macro["ci_high"],
+        MACRO_AUROC: macro["auroc"],
+        f"{MACRO_AUROC}_ci_low": macro["ci_low"],
+        f"{MACRO_AUROC}_ci_high": macro["ci_high"],
         "macro_auprc": macro["auprc"],
-        **{f"auroc/{label}": e["auroc"] for label, e in report["per_label"].items()},
+        **{auroc_key(label): e["auroc"] for label, e in report["per_label"].items()},
     }
     return Result(
         files={
@@ -61,9 +71,9 @@ def render(*, report, eval_dir: EvalDir) -> Result:
             aurocs: _plot_aurocs(report),
         },
         log={
-            "per_label": Table(columns, rows),
-            "roc": Image(roc),
-            "auroc_ci": Image(aurocs),
+            TABLE: Table(columns, rows),
+            ROC_PLOT: Image(roc),
+            AUROC_PLOT: Image(aurocs),
         },
         summary=summary,
         text=format_report(report),

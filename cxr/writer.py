@@ -10,6 +10,7 @@ import dataclasses
 import json
 import math
 import pathlib
+import re
 from typing import Any
 
 import numpy as np
@@ -59,13 +60,23 @@ class Result:
     text: str = ""
 
 
+def split_prefix(split):
+    """The W&B key prefix of results on a split: its name, e.g. "test" for "test[:50%]"."""
+    return re.match(r"\w+", split).group()
+
+
+def wandb_key(prefix, key):
+    """The W&B key under which `write` logs a result's item `key`, e.g. "test/per_label"."""
+    return f"{prefix}/{key}"
+
+
 def write(results, *, wandb_run=None, prefix="test"):
     """Writes results: their files, then W&B items under `<prefix>/`, then their text.
 
     Args:
         results: `Result`s, in the order their text should appear.
         wandb_run: A W&B run, or None for files and text only.
-        prefix: The split the results are on, prefixed to every W&B key.
+        prefix: The split the results are on (`split_prefix`), prefixed to every W&B key.
 
     Returns:
         Every file path written.
@@ -77,9 +88,9 @@ def write(results, *, wandb_run=None, prefix="test"):
     if wandb_run is not None:
         for result in results:
             if result.log:
-                wandb_run.log({f"{prefix}/{k}": _to_wandb(v) for k, v in result.log.items()})
+                wandb_run.log({wandb_key(prefix, k): _to_wandb(v) for k, v in result.log.items()})
             for key, value in result.summary.items():
-                wandb_run.summary[f"{prefix}/{key}"] = value
+                wandb_run.summary[wandb_key(prefix, key)] = value
     for result in results:
         if result.text:
             print(result.text)

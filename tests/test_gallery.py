@@ -1,19 +1,22 @@
 """Grad-CAM galleries: case selection, overlays, PNGs from a tiny model, the W&B table."""
 
+import dataclasses
 import json
 import pathlib
 
 import keras
 import numpy as np
 import pytest
+import scipy.ndimage
 import wandb
 from PIL import Image
-from test_tracking import read_wandb_records
+from test_tracking import assert_self_contained, items_of, read_wandb_records
 
-from cxr import evaluate, evaluators, gallery, writer
+from cxr import classification, evaluate, evaluators, gallery, tracking, writer
+from cxr import localization as loc
 from cxr import model as cxr_model
 from cxr.gradcam import gradcam
-from cxr.rundir import EvalDir
+from cxr.rundir import EvalDir, RunDir
 from cxr_tfds.labels import LABELS
 
 SIZE = 64
@@ -77,13 +80,20 @@ def predictions(gray, labels, boxes, box_labels, probs):
     )
 
 
+def validation(preds):
+    """Made-up validation predictions: the test ones with the scores shuffled a little."""
+    rng = np.random.default_rng(2)
+    probs = np.clip(preds.probs + rng.normal(0, 0.2, preds.probs.shape), 0, 1)
+    return dataclasses.replace(preds, probs=probs, split="validation")
+
+
 def run_galleries(preds, gray, heatmap_of, per_kind, eval_dir):
     """The evaluation stage's protocol: pairs, then each asked-for map, then the result."""
     evaluator = evaluators.Galleries(per_kind=per_kind)
     pairs = evaluator.pairs(preds)
     for index, label in pairs:
         evaluator.add(index=index, label=label, gray=gray[index], heatmap=heatmap_of(index, label))
-    return pairs, evaluator.result(preds=preds, val=None, eval_dir=eval_dir)
+    return pairs, evaluator.result(preds=preds, val=validation(preds), eval_dir=eval_dir)
 
 
 def test_gallery_from_a_tiny_model_writes_one_png_per_label(tmp_path):
@@ -100,6 +110,8 @@ def test_gallery_from_a_tiny_model_writes_one_png_per_label(tmp_path):
     paths = writer.write([result])
     assert [p.name for p in paths] == [f"{name}.png" for name in LABELS]
     assert all(p.parent == tmp_path / EvalDir.GALLERIES for p in paths)
+    for name, path in zip(LABELS, paths, strict=True):  # each PNG is logged too
+        assert result.log[evaluators.Galleries.png_key(name)].data == path
     for path in paths:
         with Image.open(path) as image:
             assert image.format == "PNG" and image.width > image.height > 100
@@ -114,9 +126,40 @@ def test_an_empty_map_is_marked_never_drawn_as_a_plain_xray(tmp_path):
     probs = np.random.default_rng(1).random(labels.shape)
     preds = predictions(gray, labels, boxes, box_labels, probs)
     _, result = run_galleries(preds, gray, lambda i, k: empty, 1, EvalDir(tmp_path))
-    rows = result.log["gradcam/gallery"].rows
-    assert rows and all(row[-1].caption == f"Grad-CAM: {gallery.EMPTY_MAP}" for row in rows)
+    table = result.log[evaluators.Galleries.TABLE]
+    rows = [dict(zip(table.columns, row, strict=True)) for row in table.rows]
+    assert rows and all(row["empty"] is True for row in rows)  # a column to filter on
+    for row in rows:  # said on both images; no box and no heat from an empty map
+        assert row["xray"].caption == row["gradcam"].caption == f"Grad-CAM: {gallery.EMPTY_MAP}"
+        assert row["xray"].boxes["predictions"]["box_data"] == []
+        assert (row["xray"].masks["heat"]["mask_data"] == min(gallery.HEAT_CLASSES)).all()
     assert f"{len(rows)} of {len(rows)} maps hold no positive evidence" in result.text
+
+
+def test_heat_classes_are_the_regions_of_wangs_boxes():
+    heatmap = np.zeros((16, 16))
+    heatmap[2:5, 3:9] = 0.5  # warm: above 60 of 255, not above 180
+    heatmap[10:14, 10:12] = 1.0  # hot
+    classes = gallery.heat_classes(heatmap)
+    low, mid, high = sorted(gallery.HEAT_CLASSES)
+    assert set(np.unique(classes)) == {low, mid, high}
+    for level, above in zip(loc.WANG_LEVELS, (mid, high), strict=True):
+        regions, _ = scipy.ndimage.label(classes >= above, structure=np.ones((3, 3)))
+        slices = scipy.ndimage.find_objects(regions)
+        boxes = [(r.start, c.start, r.stop, c.stop) for r, c in slices]
+        np.testing.assert_allclose(np.divide(boxes, 16), loc.predicted_boxes(heatmap, level))
+
+
+def test_predicted_boxes_are_scored_against_the_labels_truth_box():
+    heatmap = np.zeros((10, 10))
+    heatmap[0:5, 0:5] = 1.0
+    truth = np.array([[0.0, 0.0, 0.5, 1.0]])  # holds the hot square, twice its size
+    found = gallery.scored_boxes(heatmap, truth)
+    assert [p["level"] for p in found] == list(loc.WANG_LEVELS)
+    for p in found:
+        np.testing.assert_allclose(p["box"], [0, 0, 0.5, 0.5])
+        assert p["iobb"] == pytest.approx(1.0) and p["iou"] == pytest.approx(0.5)
+    assert "iobb" not in gallery.scored_boxes(heatmap, np.zeros((0, 4)))[0]  # no truth: no score
 
 
 def test_gallery_table_in_an_offline_wandb_run(tmp_path, monkeypatch):
@@ -128,25 +171,54 @@ def test_gallery_table_in_an_offline_wandb_run(tmp_path, monkeypatch):
     hot = np.zeros((SIZE, SIZE), dtype=np.float32)
     hot[10:30, 20:40] = 1.0  # a hot square; no model needed here
     preds = predictions(gray, labels, boxes, box_labels, probs)
-    _, result = run_galleries(preds, gray, lambda i, k: hot, 1, EvalDir(tmp_path / "eval"))
+    run_dir = RunDir.locate(tmp_path / "runs", "quick", None).create({})
+    _, result = run_galleries(preds, gray, lambda i, k: hot, 1, run_dir.evaluation())
 
-    run = wandb.init(project="cxr-test", dir=tmp_path)
+    run = tracking.init_wandb(config={}, name="quick", run_dir=run_dir.path)
     writer.write([result], wandb_run=run, prefix="test")
     run.finish()
     wandb.teardown()  # flushes the .wandb file (see test_tracking.py)
 
-    # W&B logs a table with media as a "run_table" artifact; offline, its files
-    # stay in the staging dir that the .wandb file's manifest points to.
-    (wandb_file,) = tmp_path.glob("wandb/offline-run-*/run-*.wandb")
+    # W&B logs a table with media as a "run_table" artifact; the run's own
+    # media/table JSON holds only the string "Image" for each image. Offline, the
+    # artifact's files are staged in the run directory: nothing lies outside it.
+    (wandb_file,) = run_dir.wandb_dir.glob("offline-run-*/run-*.wandb")
     records = read_wandb_records(wandb_file)
+    assert_self_contained(records, run_dir.path, tmp_path / "wandb_data_dir")
     (artifact,) = [r.artifact for r in records if r.WhichOneof("record_type") == "artifact"]
     files = {entry.path: entry.local_path for entry in artifact.manifest.contents}
-    table = json.loads(pathlib.Path(files["test/gradcam/gallery.table.json"]).read_text())
+    key = writer.wandb_key("test", evaluators.Galleries.TABLE)
+    table = json.loads(pathlib.Path(files[f"{key}.table.json"]).read_text())
     assert table["columns"] == list(gallery.TABLE_COLUMNS)
     rows = [dict(zip(table["columns"], row, strict=True)) for row in table["data"]]
-    tp = next(r for r in rows if r["label"] == "Atelectasis" and r["kind"] == "true_positive")
+    tp = next(r for r in rows if r["label"] == "Atelectasis" and r["kind"] == "TP")
     ids = list(preds.image_id)
     assert tp["image_id"] in ids[:3] and tp["probability"] == pytest.approx(probs[:3, 0].max())
+    val = validation(preds)  # the threshold is the report's max-F1 operating point
+    the_report = classification.report(
+        test_probs=preds.probs,
+        test_labels=preds.labels,
+        test_patients=preds.patient_id,
+        val_probs=val.probs,
+        val_labels=val.labels,
+        label_names=LABELS,
+        num_bootstrap=10,
+    )
+    points = the_report["per_label"]["Atelectasis"]["operating_points"]
+    assert tp["threshold"] == pytest.approx(points["f1"]["threshold"])
+    assert tp["empty"] is False
     for column in ("xray", "gradcam"):
-        assert tp[column]["_type"] == "image-file" and tp[column]["path"] in files
-        assert "ground_truth" in tp[column]["boxes"]
+        image = tp[column]
+        assert image["_type"] == "image-file" and image["path"] in files
+        assert set(image["boxes"]) == set(gallery.BOX_GROUPS)
+        found = image["boxes"]["predictions"]
+        assert found and all({"iobb", "iou", "level"} <= set(b["scores"]) for b in found)
+    mask = tp["xray"]["masks"][gallery.HEAT_MASK]
+    assert mask["_type"] == "mask" and mask["path"] in files
+    assert "masks" not in tp["gradcam"]  # the overlay is heat already
+
+    # The gallery PNGs are logged too, as the run's own media.
+    (history,) = [h for h in items_of(records, "history") if f"{key}._type" in h]
+    for name in LABELS:
+        png = history[f"{writer.wandb_key('test', evaluators.Galleries.png_key(name))}.path"]
+        assert (wandb_file.parent / "files" / png).is_file()

@@ -4,6 +4,8 @@ import contextlib
 import io
 import json
 import math
+import os
+import pathlib
 import struct
 
 import keras
@@ -14,6 +16,7 @@ from conftest import rerun_under_the_other_backend
 from wandb.proto import wandb_internal_pb2
 
 from cxr import tracking, writer
+from cxr.callbacks import MONITOR
 from cxr.errors import UserError
 from cxr.metrics import macro_auroc
 from cxr.rundir import RunDir
@@ -107,13 +110,41 @@ def test_epoch_log_writes_every_epoch_as_it_ends(tmp_path):
     assert lines_seen == [1, 2]  # each line is on disk when its epoch ends
     records = [json.loads(line) for line in path.read_text().splitlines()]
     for epoch, record in enumerate(records):
-        assert record["epoch"] == epoch + 1
+        assert record["epoch"] == record[tracking.EPOCH_AXIS] == epoch + 1
         assert record["loss"] == pytest.approx(history.history["loss"][epoch])
         # 2 steps per epoch: the schedule's value after this epoch's last step.
         assert record["learning_rate"] == pytest.approx(float(schedule(2 * (epoch + 1))))
         assert record["val/auroc/Hernia"] is None  # NaN is written as null
         assert record["val/auroc/Mass"] == pytest.approx(fake.logged[epoch]["val/auroc/Mass"])
         assert record["val/macro_auroc"] == pytest.approx(fake.logged[epoch]["val/macro_auroc"])
+
+
+def fit_phases(run, logs, phases, initial_epoch=0):
+    """Fits the tiny model phase by phase, as the trainer does: `logs` from `epoch_logs`."""
+    x, y = tiny_data()
+    for phase, epochs in phases:
+        callbacks = [FakeAuroc(), *(log(phase) for log in logs)]
+        tiny_model().fit(
+            x, y, epochs=epochs, initial_epoch=initial_epoch, verbose=0, callbacks=callbacks
+        )
+
+
+def test_the_epoch_axis_runs_on_across_phases_and_after_a_resume(tmp_path):
+    run = RunDir.locate(tmp_path, "quick", "r").create({})
+    logs = tracking.epoch_logs(run)  # metrics.jsonl only
+    fit_phases(run, logs, [("head", 3), ("finetune", 2)])
+    records = run.read_metrics()
+    assert [(r["phase"], r["epoch"], r[tracking.EPOCH_AXIS]) for r in records] == [
+        ("head", 1, 1),
+        ("head", 2, 2),
+        ("head", 3, 3),
+        ("finetune", 1, 4),
+        ("finetune", 2, 5),
+    ]
+    # Killed after fine-tune epoch 1 was checkpointed: epoch 2 runs again, as epoch 5.
+    run.truncate_metrics("finetune", 1)
+    fit_phases(run, logs, [("finetune", 2)], initial_epoch=1)
+    assert [r[tracking.EPOCH_AXIS] for r in run.read_metrics()] == [1, 2, 3, 4, 5]
 
 
 def test_resolve_wandb_mode(monkeypatch, tmp_path):
@@ -210,14 +241,20 @@ def offline_run(tmp_path_factory):
             )
         fake = FakeAuroc()
         x, y = tiny_data()
-        history = tiny_model().fit(
-            x,
-            y,
-            validation_data=(x, y),
-            epochs=2,
-            verbose=0,
-            callbacks=[fake, tracking.EpochLog(run.log)],
-        )
+        history = {}
+        for phase, epochs in (("head", 2), ("finetune", 1)):
+            history[phase] = (
+                tiny_model()
+                .fit(
+                    x,
+                    y,
+                    validation_data=(x, y),
+                    epochs=epochs,
+                    verbose=0,
+                    callbacks=[fake, *(log(phase) for log in tracking.epoch_logs(run_dir, run))],
+                )
+                .history
+            )
         test_aurocs = {label: 0.6 + 0.02 * i for i, label in enumerate(LABELS)}
         result = writer.Result(
             log={
@@ -229,7 +266,7 @@ def offline_run(tmp_path_factory):
         )
         with contextlib.redirect_stdout(printed):
             writer.write([result], wandb_run=run, prefix="test")
-        run_dir.model_file.write_bytes(b"not really a model")
+        run_dir.model_file.write_bytes(b"not really a model, but 30 MB in a real run")
         tracking.log_model_artifact(run, run_dir.model_file)
         sync_dir = run.settings.sync_dir
         run.finish()
@@ -242,10 +279,11 @@ def offline_run(tmp_path_factory):
     return dict(
         records=records,
         run_dir=run_dir.path,
+        home=tmp / "wandb_data_dir",  # where W&B would stage without init_wandb
         printed=printed.getvalue(),
         sync_dir=sync_dir,
         fake=fake,
-        history=history.history,
+        history=history,
         test_aurocs=test_aurocs,
     )
 
@@ -260,7 +298,12 @@ def test_offline_run_files_are_in_the_run_dir(offline_run):
 
 def test_offline_history_holds_every_epoch_metric(offline_run):
     rows = [row for row in items_of(offline_run["records"], "history") if "epoch" in row]
-    assert [row["epoch"] for row in rows] == [1, 2]
+    assert [(row["phase"], row["epoch"], row[tracking.EPOCH_AXIS]) for row in rows] == [
+        ("head", 1, 1),
+        ("head", 2, 2),
+        ("finetune", 1, 3),
+    ]
+    losses = offline_run["history"]["head"]["loss"] + offline_run["history"]["finetune"]["loss"]
     for epoch, row in enumerate(rows):
         expected = offline_run["fake"].logged[epoch]
         for key in ["loss", "val_loss", "val/macro_auroc"] + [f"val/auroc/{x}" for x in LABELS]:
@@ -268,8 +311,24 @@ def test_offline_history_holds_every_epoch_metric(offline_run):
                 assert math.isnan(row[key]), key
             else:
                 assert row[key] == pytest.approx(expected[key]), key
-        assert row["loss"] == pytest.approx(offline_run["history"]["loss"][epoch])
+        assert row["loss"] == pytest.approx(losses[epoch])
         assert row["learning_rate"] == pytest.approx(0.1)
+
+
+def test_offline_metrics_plot_against_the_epoch_axis(offline_run):
+    records = offline_run["records"]
+    metrics = {
+        (r.metric.name or r.metric.glob_name): r.metric
+        for r in records
+        if r.WhichOneof("record_type") == "metric"
+    }
+    assert metrics["*"].step_metric == tracking.EPOCH_AXIS
+    assert metrics[MONITOR].step_metric == tracking.EPOCH_AXIS and metrics[MONITOR].summary.max
+    summary = {}
+    for update in items_of(records, "summary"):
+        summary.update(update)
+    best = max(logged[MONITOR] for logged in offline_run["fake"].logged)
+    assert summary[MONITOR] == {"max": pytest.approx(best)}  # the best epoch, not the last
 
 
 def test_offline_summary_holds_written_results_and_the_model_artifact(offline_run):
@@ -290,7 +349,43 @@ def test_offline_summary_holds_written_results_and_the_model_artifact(offline_ru
     ]
     (model,) = [a for a in artifacts if a.type == "model"]
     assert "best" in model.aliases
-    assert [entry.path for entry in model.manifest.contents] == [RunDir.MODEL]
+    (entry,) = model.manifest.contents
+    assert entry.path == RunDir.MODEL and entry.skip_cache
+    # Staged as a hard link: one copy of the bytes on disk, and the upload (which
+    # deletes what it staged) never deletes the model.
+    staged, original = os.stat(entry.local_path), os.stat(offline_run["run_dir"] / RunDir.MODEL)
+    assert staged.st_ino == original.st_ino and pathlib.Path(entry.local_path).name != RunDir.MODEL
+
+
+def referenced_files(records, files_dir):
+    """Every local file an offline run's records name: artifact files and manifests, media."""
+    paths = []
+    for record in records:
+        kind = record.WhichOneof("record_type")
+        if kind == "artifact":
+            manifest = record.artifact.manifest
+            paths += [e.local_path for e in manifest.contents if e.local_path]
+            paths += [manifest.manifest_file_path] if manifest.manifest_file_path else []
+        elif kind == "files":
+            paths += [files_dir / f.path for f in record.files.files]
+    for kind in ("history", "summary"):
+        for items in items_of(records, kind):
+            paths += [files_dir / v for k, v in items.items() if k.endswith(".path")]
+    return [pathlib.Path(p) for p in paths]
+
+
+def assert_self_contained(records, run_dir, home):
+    """Each file the run names exists inside `run_dir`; W&B's default `home` stays empty."""
+    (files_dir,) = run_dir.glob("wandb/offline-run-*/files")
+    paths = referenced_files(records, files_dir)
+    assert paths
+    for path in paths:
+        assert path.resolve().is_relative_to(run_dir.resolve()) and path.is_file(), path
+    assert not [p for p in home.rglob("*") if p.is_file()]
+
+
+def test_every_file_the_offline_run_names_is_in_its_run_dir(offline_run):
+    assert_self_contained(offline_run["records"], offline_run["run_dir"], offline_run["home"])
 
 
 def test_this_file_passes_under_the_other_backend():

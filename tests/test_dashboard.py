@@ -1,0 +1,188 @@
+"""The W&B review view: every panel names a key that an offline run logged, read back
+from the run's own files; the spec is written offline and builds a workspace."""
+
+import contextlib
+import io
+import json
+import pathlib
+
+import numpy as np
+import pytest
+import wandb
+from test_gallery import SIZE, fake_data, predictions, validation
+from test_tracking import items_of, read_wandb_records, tiny_data, tiny_model
+
+from cxr import callbacks, dashboard, evaluators, tracking, writer
+from cxr.rundir import RunDir
+from cxr_tfds.labels import LABELS
+
+TEST_SPLIT = "test[:50%]"  # logged under "test/"
+
+
+def logged_items(run_dir):
+    """{"history": key -> last value, "summary": key -> value}, read from the .wandb file."""
+    (wandb_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    records = read_wandb_records(wandb_file)
+    assert any(r.WhichOneof("record_type") == "exit" for r in records), "incomplete .wandb"
+    items = {"history": {}, "summary": {}}
+    for kind, logged in items.items():
+        for update in items_of(records, kind):
+            logged.update(update)
+    return items
+
+
+def evaluate(run, eval_dir):
+    """Every evaluator of a run on made-up predictions and a hot square, written to W&B."""
+    gray, labels, boxes, box_labels = fake_data()
+    preds = predictions(
+        gray, labels, boxes, box_labels, np.random.default_rng(1).random(labels.shape)
+    )
+    hot = np.zeros((SIZE, SIZE), dtype=np.float32)
+    hot[10:30, 20:40] = 1.0
+    chosen = evaluators.default(num_bootstrap=20, seed=0, gallery_per_kind=1)
+    for evaluator in chosen:
+        for index, label in evaluator.pairs(preds):
+            evaluator.add(index=index, label=label, gray=gray[index], heatmap=hot)
+    results = [e.result(preds=preds, val=validation(preds), eval_dir=eval_dir) for e in chosen]
+    writer.write(results, wandb_run=run, prefix=writer.split_prefix(TEST_SPLIT))
+
+
+@pytest.fixture(scope="module")
+def reviewed(tmp_path_factory):
+    """An offline run that logs what an experiment logs (two phases, every evaluator),
+    and `make dashboard` on it; the run's items are read back from its .wandb file."""
+    tmp = tmp_path_factory.mktemp("dashboard")
+    printed = io.StringIO()
+    with pytest.MonkeyPatch.context() as env, contextlib.redirect_stdout(printed):
+        env.setenv("WANDB_MODE", "offline")
+        for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
+            env.setenv(var, str(tmp / var.lower()))
+        config = {"name": "quick", "data": {"test_split": TEST_SPLIT}, "wandb": {"project": "t"}}
+        run_dir = RunDir.locate(tmp / "runs", "quick", None).create(config)
+        run = tracking.init_wandb(
+            config=config, name="quick", run_dir=run_dir.path, run_id=run_dir.name
+        )
+        x, y = tiny_data(32)
+        for phase, epochs in (("head", 2), ("finetune", 1)):
+            logs = [log(phase) for log in tracking.epoch_logs(run_dir, run)]
+            validate = callbacks.ValidationAuroc(x, y, LABELS)
+            tiny_model().fit(x, y, epochs=epochs, verbose=0, callbacks=[validate, *logs])
+        evaluate(run, run_dir.evaluation())
+        run.finish()
+        wandb.teardown()
+        spec_file = dashboard.dashboard(run=run_dir)
+    return dict(
+        spec=json.loads(spec_file.read_text()),
+        spec_file=spec_file,
+        items=logged_items(run_dir.path),
+        run_dir=run_dir,
+        printed=printed.getvalue(),
+    )
+
+
+def number(items, key):
+    """Whether `key` was logged as a number; NaN (a label without test positives) is null."""
+    return key in items and (items[key] is None or isinstance(items[key], float | int))
+
+
+def assert_logged(spec, items):
+    """Each panel's keys were logged, each as the kind of value its panel shows: curves
+    in the history, scalars and bars in the summary, tables and images as such."""
+    history, summary = items["history"], items["summary"]
+    media = {"table": "table-file", "media": "image-file"}
+    for section in spec["sections"]:
+        for panel in section["panels"]:
+            for key in panel["keys"]:
+                if panel["type"] in media:
+                    assert history.get(f"{key}._type") == media[panel["type"]], (panel, key)
+                elif panel["type"] == "line":
+                    assert number(history, key), (panel, key)
+                else:
+                    assert number(summary, key), (panel, key)
+    assert isinstance(history[spec["x_axis"]], int)
+
+
+def test_every_panel_names_a_key_the_offline_run_logged(reviewed):
+    spec = reviewed["spec"]
+    assert [s["name"] for s in spec["sections"]] == [
+        "Validation curves",
+        "Test AUROC",
+        "Grad-CAM gallery",
+        "Localization",
+    ]
+    assert spec["filter"] == {"ID": reviewed["run_dir"].name}
+    assert_logged(spec, reviewed["items"])
+    best = max(r[callbacks.MONITOR] for r in reviewed["run_dir"].read_metrics())
+    assert reviewed["items"]["summary"][callbacks.MONITOR] == {"max": pytest.approx(best)}
+
+
+def test_offline_the_spec_is_written_and_the_command_printed(reviewed):
+    assert reviewed["spec_file"] == reviewed["run_dir"].wandb_dir / dashboard.SPEC
+    printed = reviewed["printed"]
+    assert f"W&B view spec: {reviewed['spec_file']}" in printed
+    assert f"wandb sync {reviewed['run_dir'].wandb_dir}/offline-run-*" in printed
+    assert f"make dashboard RUN={reviewed['run_dir'].path}" in printed
+
+
+def test_a_groups_spec_names_the_same_keys(reviewed, monkeypatch, capsys):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    runs = reviewed["run_dir"].path.parents[1]
+    spec_file = dashboard.dashboard(group="quick", runs_dir=runs)
+    spec = json.loads(spec_file.read_text())
+    assert spec_file == runs / "quick" / dashboard.SPEC and spec["filter"] == {"Group": "quick"}
+    assert dashboard.keys(spec) == dashboard.keys(reviewed["spec"])
+    assert "make dashboard GROUP=quick" in capsys.readouterr().out
+
+
+def test_the_spec_builds_a_workspace_offline(reviewed):
+    pytest.importorskip("wandb_workspaces")
+    spec = reviewed["spec"]
+    workspace = dashboard.workspace(spec, entity="someone", project="t")
+    view = workspace._to_model()  # what `save` uploads; no network needed to build it
+    assert view is not None
+    assert [s.name for s in workspace.sections] == [s["name"] for s in spec["sections"]]
+    assert [len(s.panels) for s in workspace.sections] == [
+        len(s["panels"]) for s in spec["sections"]
+    ]
+    assert workspace.settings.x_axis == tracking.EPOCH_AXIS
+
+
+def test_no_run_of_a_group_is_a_one_line_error(tmp_path):
+    with pytest.raises(dashboard.UserError, match="no run of 'nothing'"):
+        dashboard.dashboard(group="nothing", runs_dir=tmp_path)
+
+
+@pytest.mark.large
+def test_a_real_runs_files_hold_every_panels_key(
+    tmp_path, synthetic_builder, data_dir, monkeypatch
+):
+    """`finetune:smoke` (head, then fine-tune) offline: the view's keys, the running epoch
+    axis, the gallery's box groups and mask, and nothing outside the run directory."""
+    from test_experiments import only_run_dir, run_experiment
+    from test_tracking import assert_self_contained
+
+    home = tmp_path / "wandb_data_dir"  # where W&B would stage without init_wandb
+    monkeypatch.setenv("WANDB_DATA_DIR", str(home))
+    run_experiment("finetune:smoke", tmp_path, data_dir)
+    run = RunDir.open(only_run_dir(tmp_path, "finetune"))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    spec = json.loads(dashboard.dashboard(run=run).read_text())
+    assert_logged(spec, logged_items(run.path))
+
+    (wandb_file,) = run.wandb_dir.glob("offline-run-*/run-*.wandb")
+    records = read_wandb_records(wandb_file)
+    assert_self_contained(records, run.path, home)
+    epochs = [h for h in items_of(records, "history") if "phase" in h]
+    assert [(h["phase"], h[tracking.EPOCH_AXIS]) for h in epochs] == [("head", 1), ("finetune", 2)]
+    table_file = next(
+        e.local_path
+        for r in records
+        if r.WhichOneof("record_type") == "artifact"
+        for e in r.artifact.manifest.contents
+        if e.path.endswith("gradcam/gallery.table.json")
+    )
+    table = json.loads(pathlib.Path(table_file).read_text())
+    xray = table["columns"].index("xray")
+    for row in table["data"]:
+        assert set(row[xray]["boxes"]) == {"ground_truth", "predictions"}
+        assert "heat" in row[xray]["masks"]
