@@ -12,7 +12,10 @@ import math
 import numpy as np
 
 CI_LEVEL = 0.95  # the confidence level of every interval cxr reports
-CHUNK = 100  # resamples per vectorised step: bounds memory at ~CHUNK x N ints
+CHUNK = 100  # resamples per vectorised step, at most
+# ... and fewer for large splits: a step's arrays (resamples x images ints) stay near this
+# many elements, so memory does not grow with the split (25,596 test images: 39 a step).
+CHUNK_ELEMENTS = 1_000_000
 
 
 def resample_patients(num_patients, num_resamples, rng):
@@ -96,7 +99,8 @@ def bootstrap_aurocs(probs, labels, patients, *, num_bootstrap=1000, seed=0):
     probs, labels = np.asarray(probs, np.float64), np.asarray(labels)
     groups, num_patients = patient_index(patients)
     out = np.full((num_bootstrap, probs.shape[1]), math.nan)
-    for start, counts in resample_chunks(num_patients, num_bootstrap, seed):
+    chunks = resample_chunks(num_patients, num_bootstrap, seed, num_images=len(probs))
+    for start, counts in chunks:
         for column in range(probs.shape[1]):
             if 0 < labels[:, column].sum() < len(labels):
                 out[start : start + len(counts), column] = weighted_auroc(
@@ -105,15 +109,24 @@ def bootstrap_aurocs(probs, labels, patients, *, num_bootstrap=1000, seed=0):
     return out
 
 
-def resample_chunks(num_patients, num_bootstrap, seed):
+def resample_chunks(num_patients, num_bootstrap, seed, num_images=0):
     """Yields (first resample index, int32 counts (<= CHUNK, P)) covering all resamples.
 
-    The draws depend only on (num_patients, num_bootstrap, seed): two analyses of
-    the same patients with the same seed see the same resamples.
+    The draws depend only on (num_patients, num_bootstrap, seed), not on how they are
+    chunked (the generator draws resample after resample): two analyses of the same
+    patients with the same seed see the same resamples.
+
+    Args:
+        num_patients: P.
+        num_bootstrap: B, the number of resamples.
+        seed: Seed of the random generator.
+        num_images: Images the caller expands each resample to; chunks shrink so that
+            a chunk's resamples x images stays near `CHUNK_ELEMENTS`.
     """
     rng = np.random.default_rng(seed)
-    for start in range(0, num_bootstrap, CHUNK):
-        n = min(CHUNK, num_bootstrap - start)
+    chunk = int(np.clip(CHUNK_ELEMENTS // max(num_images, num_patients, 1), 1, CHUNK))
+    for start in range(0, num_bootstrap, chunk):
+        n = min(chunk, num_bootstrap - start)
         yield start, resample_patients(num_patients, n, rng).astype(np.int32)
 
 

@@ -176,10 +176,15 @@ def _rate_cis(per_label, labels, probs, patients, num_bootstrap, seed):
             keys.append((name, point))
     for i in range(len(names)):
         columns += [y[:, i], ~y[:, i]]
-    indicators = np.stack(columns, axis=1).astype(np.float64) if columns else np.zeros((0, 0))
-    sums = np.full((num_bootstrap, indicators.shape[1]), math.nan)
+    # Summed per patient first: a resample's count is then counts @ per_patient, and no
+    # resamples x images array is ever made (memory grows with patients, not images).
+    per_patient = np.stack(
+        [np.bincount(groups, weights=column, minlength=num_patients) for column in columns],
+        axis=1,
+    )
+    sums = np.full((num_bootstrap, per_patient.shape[1]), math.nan)
     for start, counts in bootstrap.resample_chunks(num_patients, num_bootstrap, seed):
-        sums[start : start + len(counts)] = counts[:, groups].astype(np.float64) @ indicators
+        sums[start : start + len(counts)] = counts @ per_patient
     n_points = 2 * len(keys)
     positives, negatives = sums[:, n_points::2], sums[:, n_points + 1 :: 2]
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -1,0 +1,242 @@
+"""The stages `cxr.bench_scale` measures, each alone in a fresh process.
+
+    python -m cxr.bench_scale_stages STAGE --data-dir D --manual-dir M --work W --image-size S
+
+STAGE is `idle` (the imports only: the baseline), `build`, `pipeline`, `features`,
+`head` or `evaluate`. The process prints one line `BENCH_SCALE <json>` with the
+stage's wall `seconds` (setup such as building the model excluded), `rss_before_mb`
+(resident memory when the timed part starts) and `peak_mb` (the process's peak
+resident memory, VmHWM, over its whole life), plus stage-specific counts.
+One process per stage, so no stage's peak hides behind another's.
+"""
+
+import argparse
+import dataclasses
+import json
+import pathlib
+import time
+
+import keras
+import numpy as np
+import tensorflow_datasets as tfds
+
+from cxr import data, features, train
+from cxr import evaluate as evaluate_lib
+from cxr import evaluators as evaluators_lib
+from cxr import model as model_lib
+from cxr.rundir import EvalDir, RunDir
+from cxr_tfds.cxr14_subset import cxr14_subset_dataset_builder as builder_lib
+
+MARKER = "BENCH_SCALE "
+BATCH = 32  # images per batch, the experiments' default (`c.data.batch_size`)
+HEAD_BATCH = 256  # feature vectors per batch (`c.train.head_batch_size`)
+NUM_BOOTSTRAP = 1000  # `c.eval.num_bootstrap`
+GALLERY_PER_KIND = 8  # `c.eval.gallery_per_kind`
+
+
+def _status_mb(key: str) -> float:
+    for line in pathlib.Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{key}:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def rss_mb() -> float:
+    """Resident memory of this process now, in MB."""
+    return _status_mb("VmRSS")
+
+
+def peak_mb() -> float:
+    """Peak resident memory of this process so far, in MB.
+
+    VmHWM, not `ru_maxrss`: Linux carries the parent's peak over into a spawned child's
+    `ru_maxrss` (the old address space's high-water mark is kept at exec), so a child of
+    a process that imported TensorFlow would report at least the parent's peak.
+    """
+    return _status_mb("VmHWM")
+
+
+def builder(data_dir, image_size):
+    """The `cxr14_subset` builder of the bench's config, in `data_dir`."""
+    config = builder_lib.Cxr14SubsetConfig(
+        name=f"scale_{image_size}", description="cxr.bench_scale", image_size=image_size
+    )
+    return tfds.builder("cxr14_subset", config=config, data_dir=str(data_dir))
+
+
+def _timed(fn):
+    before = rss_mb()
+    start = time.perf_counter()
+    extra = fn() or {}
+    return {"seconds": time.perf_counter() - start, "rss_before_mb": before, **extra}
+
+
+def stage_build(args):
+    b = builder(args.data_dir, args.image_size)
+    config = tfds.download.DownloadConfig(manual_dir=str(args.manual_dir))
+
+    def build():
+        b.download_and_prepare(download_config=config)
+        return {"splits": {name: s.num_examples for name, s in b.info.splits.items()}}
+
+    return _timed(build)
+
+
+def stage_pipeline(args):
+    b = builder(args.data_dir, args.image_size)
+
+    def one_pass():
+        n = sum(len(labels) for _, labels in data.batches(b, "train", batch_size=BATCH))
+        return {"images": n}
+
+    return _timed(one_pass)
+
+
+def _feature_file(args, split):
+    return pathlib.Path(args.work) / "features" / f"{split}.npz"
+
+
+def stage_features(args):
+    """`features.split_features` over train, timed; then validation for the head stage."""
+    b = builder(args.data_dir, args.image_size)
+    extractor = model_lib.feature_extractor(_model(args.image_size))
+
+    def fill(split):
+        x, _ = features.split_features(
+            extractor,
+            data.batches(b, split, batch_size=BATCH),
+            data.num_batches(b, split, BATCH),
+            _feature_file(args, split),
+        )
+        return {"images": len(x)}
+
+    result = _timed(lambda: fill("train"))
+    start = time.perf_counter()
+    fill("validation")  # untimed: only so the head epoch can validate as training does
+    return {**result, "validation_seconds": time.perf_counter() - start}
+
+
+def stage_head(args):
+    """One head epoch through `train.fit_phase`, on the cached features."""
+    b = builder(args.data_dir, args.image_size)
+    model = _model(args.image_size)
+    with np.load(_feature_file(args, "train")) as f:
+        x, y = f["features"], f["labels"]
+    with np.load(_feature_file(args, "validation")) as f:
+        val_x, val_y = f["features"], f["labels"]
+    run = RunDir(pathlib.Path(args.work) / "run").create({"bench": "scale"})
+    phase = train.Phase("head", epochs=1, learning_rate=1e-3, lr_patience=1, stop_patience=3)
+
+    def epoch():
+        history = train.fit_phase(
+            model_lib.head_model(model),
+            features.ShuffledArrays(x, y, HEAD_BATCH),
+            val_x,
+            val_y,
+            run=run,
+            phase=phase,
+            label_names=data.label_names(b.info),
+            best_model=model,
+        )
+        return {"epoch_seconds": history.history["epoch_seconds"][0], "images": len(x)}
+
+    return _timed(epoch)
+
+
+def stage_evaluate(args):
+    """`evaluate.evaluate` on test with the default evaluators, and where its time goes."""
+    b = builder(args.data_dir, args.image_size)
+    model = _model(args.image_size)
+    evaluators = evaluators_lib.default(
+        num_bootstrap=NUM_BOOTSTRAP, seed=0, gallery_per_kind=GALLERY_PER_KIND
+    )
+    parts = {}  # part -> seconds, from timers wrapped around evaluate's steps
+
+    def timer(name, fn):
+        def wrapped(*a, **k):
+            start = time.perf_counter()
+            try:
+                return fn(*a, **k)
+            finally:
+                parts[name] = parts.get(name, 0.0) + time.perf_counter() - start
+
+        return wrapped
+
+    # Patched in this throwaway process only, to split the stage's time into its steps.
+    evaluate_lib.predict_split = timer("predict (test + validation)", evaluate_lib.predict_split)
+    if hasattr(evaluate_lib, "_gradcam_pairs"):
+        evaluate_lib._gradcam_pairs = timer("grad-cam", evaluate_lib._gradcam_pairs)
+    for e in evaluators:
+        e.result = timer(type(e).__name__.lower(), e.result)
+
+    def run():
+        preds = evaluate_lib.evaluate(
+            model=model,
+            builder=b,
+            split="test",
+            val_split="validation",
+            eval_dir=EvalDir(pathlib.Path(args.work) / "eval"),
+            evaluators=evaluators,
+            batch_size=BATCH,
+        )
+        boxes = sum(len(getattr(e, "box_labels", [])) for e in evaluators)
+        return {
+            "images": len(preds.labels),
+            "patients": len(set(preds.patient_id.tolist())),
+            "boxes": boxes,
+        }
+
+    result = _timed(run)
+    parts["other (writing files)"] = result["seconds"] - sum(parts.values())
+    return {**result, "parts": parts}
+
+
+def without_autocache():
+    """Makes every `as_dataset` of this process skip TFDS's in-memory cache of small data.
+
+    TFDS caches a whole split's records in RAM on the first pass when the dataset is at
+    most 250 MiB and `try_autocache` is not turned off; `cxr.data` leaves it on, so at a
+    bench's small image size that cache, not the stage, would set the memory slope.
+    """
+    original = tfds.core.DatasetBuilder.as_dataset
+
+    def as_dataset(self, *args, read_config=None, **kwargs):
+        config = dataclasses.replace(read_config or tfds.ReadConfig(), try_autocache=False)
+        return original(self, *args, read_config=config, **kwargs)
+
+    tfds.core.DatasetBuilder.as_dataset = as_dataset
+
+
+def _model(image_size):
+    keras.utils.set_random_seed(0)
+    return model_lib.build_model(image_size=image_size, weights=None)
+
+
+STAGES = {
+    "idle": lambda args: {"seconds": 0.0, "rss_before_mb": rss_mb()},
+    "build": stage_build,
+    "pipeline": stage_pipeline,
+    "features": stage_features,
+    "head": stage_head,
+    "evaluate": stage_evaluate,
+}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("stage", choices=STAGES)
+    parser.add_argument("--data-dir", type=pathlib.Path)
+    parser.add_argument("--manual-dir", type=pathlib.Path)
+    parser.add_argument("--work", type=pathlib.Path)
+    parser.add_argument("--image-size", type=int, default=32)
+    parser.add_argument("--no-autocache", action="store_true", help="see `without_autocache`")
+    args = parser.parse_args(argv)
+    if args.no_autocache:
+        without_autocache()
+    result = STAGES[args.stage](args)
+    result["peak_mb"] = peak_mb()
+    print(MARKER + json.dumps(result), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,83 @@
+"""The pure parts of `cxr.bench_scale`: the fits, the nested subsets, the manual dir."""
+
+import math
+
+import pytest
+
+from cxr import bench_scale_data as scale_data
+from cxr import bench_scale_report as report
+from cxr_tfds.cxr14_subset import metadata, splits
+
+
+@pytest.mark.parametrize("k", [0.0, 1.0, 1.3])
+def test_fit_exponent_recovers_a_known_power(k):
+    ns = [1500, 15_000, 112_120]
+    assert report.fit_exponent(ns, [2.5 * n**k for n in ns]) == pytest.approx(k)
+
+
+def test_fit_exponent_and_slope_need_two_sizes():
+    assert math.isnan(report.fit_exponent([100], [1.0]))
+    assert math.isnan(report.fit_slope([100, 100], [1.0, 2.0]))
+    assert report.fit_slope([100, 300], [50.0, 90.0]) == pytest.approx(0.2)
+
+
+def test_expected_bytes_only_for_stages_holding_per_image_arrays():
+    splits_ = {"train": 100, "validation": 10, "test": 30}
+    assert report.expected_bytes("pipeline", splits_) == 0
+    assert report.expected_bytes("evaluate", splits_) == 40 * 14 * 4 * 4
+    assert report.expected_bytes("head", splits_) == 110 * (1024 + 14) * 4
+
+
+@pytest.fixture(scope="module")
+def meta():
+    return scale_data.load_metadata(None, max_images=3000, seed=0)  # synthetic: offline
+
+
+def test_synthetic_metadata_has_enough_images_and_test_boxes_only(meta):
+    assert meta.source == "synthetic" and len(meta.rows) >= 3000
+    assert meta.boxes and set(meta.boxes) <= meta.test
+
+
+def test_selections_are_nested_exact_and_keep_the_test_share(meta):
+    order = scale_data.patient_order(meta)
+    assert sorted(order) == sorted(set(meta.patients.values()))
+    share = len(meta.test) / len(meta.rows)
+    previous = set()
+    for n in (300, 1000, 3000):
+        names = scale_data.select_images(meta, n, order)
+        assert len(names) == len(set(names)) == n
+        assert previous <= set(names)
+        assert abs(sum(name in meta.test for name in names) / n - share) < 0.1
+        previous = set(names)
+    with pytest.raises(ValueError):
+        scale_data.select_images(meta, len(meta.rows) + 1, order)
+
+
+def test_manual_dir_builds_patient_disjoint_splits(meta, tmp_path):
+    names = scale_data.select_images(meta, 500)
+    facts = scale_data.write_manual_dir(meta, names, tmp_path, png_size=8)
+    assert facts["images"] == 500 == facts["test_images"] + facts["train_val_images"]
+    # The project's own readers take the files, and its split rule finds no shared patient.
+    entries = metadata.read_data_entry(metadata.find_data_entry(tmp_path))
+    test = metadata.read_image_list(tmp_path / metadata.TEST_LIST)
+    train_val = metadata.read_image_list(tmp_path / metadata.TRAIN_VAL_LIST)
+    boxes = metadata.read_boxes(tmp_path / metadata.BBOX_FILE)
+    assert set(entries) == set(names) == set(test) | set(train_val)
+    assert sum(map(len, boxes.values())) == facts["boxes"]
+    plan = splits.plan_splits(entries, train_val, test, set(names))
+    assert sum(map(len, plan.splits.values())) == 500
+    pngs = sorted((tmp_path / "images").glob("*.png"))
+    assert len(pngs) == 500
+    again = tmp_path / "again"
+    scale_data.write_manual_dir(meta, names[:1], again, png_size=8)
+    first = (again / "images" / names[0]).read_bytes()
+    assert first == (tmp_path / "images" / names[0]).read_bytes()  # same pixels at any N
+
+
+def test_nih_selections_keep_the_official_test_share(sample_dir):
+    meta = scale_data.load_metadata(sample_dir, max_images=0)
+    assert len(meta.rows) == 112_120 and len(meta.test) == 25_596
+    order = scale_data.patient_order(meta)
+    for n in (1500, 15_000):
+        names = scale_data.select_images(meta, n, order)
+        assert sum(name in meta.test for name in names) / n == pytest.approx(0.228, abs=0.02)
