@@ -16,28 +16,34 @@ SPLIT ?=
 # make compare: two or more run (or evaluation) directories, and the output folder.
 RUNS ?=
 OUT ?=
+# make dashboard: a run directory, or an experiment name for all its runs.
+GROUP ?=
 # Test processes (pytest-xdist): much of a smoke run is single-threaded tracing, so two
-# processes on two cores finish the suite well before one.
+# processes on two cores finish the suite well before one. --dist loadgroup keeps the tests
+# of one xdist_group (those sharing a smoke run) in one process, so it runs once.
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test test-fast data experiment evaluate compare bench clean
+.PHONY: install test test-fast data experiment evaluate compare dashboard bench bench-scale clean
 
-install: $(VENV)/.installed
+# make install GPU=1 adds the `gpu` extra: CUDA and cuDNN from pip for TensorFlow and JAX,
+# which otherwise fall back to the CPU, silently, without a matching system CUDA.
+install: $(VENV)/.installed$(if $(filter 1,$(GPU)),-gpu)
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed $(VENV)/.installed-gpu: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e ".[dev,jax]"
+	extras=dev,jax,dashboard; case "$@" in *-gpu) extras=$$extras,gpu;; esac; \
+	$(BIN)/pip install --quiet -e ".[$$extras]"
 	@# The project is PyTorch-free: fail the install if anything pulled torch in.
 	@if $(BIN)/pip show torch >/dev/null 2>&1; then echo "error: torch was installed as a dependency; cxr must stay PyTorch-free" >&2; exit 1; fi
 	touch $@
 
 test: install
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 # The quick loop while you work: everything but the tests marked `large`.
 test-fast: install
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) -m "not large" $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup -m "not large" $(PYTEST_ARGS)
 
 data: install
 	@test -n "$(CXR14_DIR)" || { echo "error: set CXR14_DIR to the folder with the NIH files, e.g. make data CXR14_DIR=~/cxr14 CONFIG=224" >&2; exit 2; }
@@ -57,9 +63,18 @@ compare: install
 	@test -n "$(RUNS)" -a -n "$(OUT)" || { echo "error: set RUNS to two or more run directories and OUT to a folder, e.g. make compare RUNS=\"runs/a/<id> runs/b/<id>\" OUT=comparisons/ab" >&2; exit 2; }
 	$(BIN)/python -m cxr.compare $(RUNS) --out $(OUT) $(ARGS)
 
+# A W&B view to review runs in: make dashboard RUN=runs/<name>/<id> | GROUP=<name>
+dashboard: install
+	@test -n "$(RUN)$(GROUP)" || { echo "error: set RUN to a run directory or GROUP to an experiment, e.g. make dashboard RUN=runs/quickstart/<run id>" >&2; exit 2; }
+	$(BIN)/python -m cxr.dashboard $(if $(RUN),--run $(RUN)) $(if $(GROUP),--group $(GROUP)) $(ARGS)
+
 clean:
 	rm -rf $(VENV) .pytest_cache
 
 # Speed against its limits (bench/results.json and a Markdown table); minutes, not a test.
 bench: install
 	$(BIN)/python -m cxr.bench $(ARGS)
+
+# Time and peak memory of every stage at 1.5k, 15k and 112,120 images (about 30 minutes).
+bench-scale: install
+	$(BIN)/python -m cxr.bench_scale $(ARGS)

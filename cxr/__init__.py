@@ -7,6 +7,11 @@ them. They would bury cxr's one-line errors and progress, so the first import
 happens here with stderr held: INFO lines, absl's preamble and that `cuInit` line
 are dropped, anything else is replayed. Runs print the devices they use, so a
 missing GPU still shows. `CXR_TF_LOGS=1` shows every line.
+
+`CXR_VIRTUAL_CPUS=N` splits the CPU into N devices, for trying data-parallel training
+(`cxr.distribute`) without GPUs. It must act before either engine starts, hence here:
+XLA_FLAGS for JAX (read when JAX first looks for devices) and N logical CPU devices for
+TensorFlow (configurable only until its runtime starts).
 """
 
 import os
@@ -20,8 +25,33 @@ _NOISE = re.compile(
 )
 
 
-def _import_backends_quietly():
+def _virtual_cpus() -> int:
+    """`CXR_VIRTUAL_CPUS` as a count (0 when unset); sets XLA_FLAGS for JAX."""
+    value = os.environ.get("CXR_VIRTUAL_CPUS", "").strip()
+    if not value:
+        return 0
+    if not value.isdigit() or int(value) < 1:
+        # Nothing has started yet, so no UserError handler is there to print it.
+        print(f"error: CXR_VIRTUAL_CPUS={value!r}: use a device count such as 2", file=sys.stderr)
+        sys.exit(2)
+    flag = f"--xla_force_host_platform_device_count={value}"
+    os.environ["XLA_FLAGS"] = f"{os.environ.get('XLA_FLAGS', '')} {flag}".strip()
+    return int(value)
+
+
+def _split_tensorflow_cpu(count):
+    """N logical CPU devices for TensorFlow; physical devices are listed without starting it."""
+    import tensorflow
+
+    if count:
+        cpu = tensorflow.config.list_physical_devices("CPU")[0]
+        devices = [tensorflow.config.LogicalDeviceConfiguration()] * count
+        tensorflow.config.set_logical_device_configuration(cpu, devices)
+
+
+def _import_backends_quietly(virtual_cpus):
     if os.environ.get("CXR_TF_LOGS"):
+        _split_tensorflow_cpu(virtual_cpus)
         return
     sys.stderr.flush()
     saved = os.dup(2)
@@ -33,6 +63,7 @@ def _import_backends_quietly():
             import tensorflow_datasets  # noqa: F401
 
             tensorflow.config.list_physical_devices()  # TF looks for CUDA on first use
+            _split_tensorflow_cpu(virtual_cpus)
         finally:
             os.dup2(saved, 2)
             os.close(saved)
@@ -41,4 +72,4 @@ def _import_backends_quietly():
     sys.stderr.write("".join(line for line in lines if not _NOISE.match(line)))
 
 
-_import_backends_quietly()
+_import_backends_quietly(_virtual_cpus())

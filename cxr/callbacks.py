@@ -14,6 +14,7 @@ import time
 
 import keras
 
+from cxr import distribute
 from cxr.metrics import macro_auroc, per_label_auroc
 from cxr.rundir import RunDir
 
@@ -134,9 +135,13 @@ class Checkpoint(keras.callbacks.Callback):
 
 
 def atomic_save(model, path):
-    """`model.save(path)` through a temporary file, so a kill leaves the old file or the new."""
+    """`model.save(path)` through a temporary file, so a kill leaves the old file or the new.
+
+    The file is the same on any device count (`cxr.distribute.portable`).
+    """
     tmp = path.with_name(f".{path.stem}.tmp.keras")
-    model.save(tmp)
+    with distribute.portable(model):
+        model.save(tmp)
     os.replace(tmp, path)
 
 

@@ -111,9 +111,21 @@ def preprocess(images: tf.Tensor) -> tf.Tensor:
     return (x - IMAGENET_MEAN) / IMAGENET_STD
 
 
-def num_batches(builder: tfds.core.DatasetBuilder, split: str, batch_size: int) -> int:
-    """Batches in one pass over `split` (the last one may be smaller)."""
-    return -(-builder.info.splits[split].num_examples // batch_size)
+def num_batches(
+    builder: tfds.core.DatasetBuilder,
+    split: str,
+    batch_size: int,
+    *,
+    shard: tuple[int, int] = (1, 0),
+    multiple: int = 1,
+) -> int:
+    """Batches in one pass over `split`, or over one shard of it, as `batches` makes them.
+
+    The last batch may be smaller; it is counted only if `multiple` divides its size.
+    """
+    examples = builder.info.splits[split].num_examples // shard[0]  # equal shards
+    full, rest = divmod(examples, batch_size)
+    return full + (1 if rest and rest % multiple == 0 else 0)
 
 
 def batches(
@@ -127,6 +139,8 @@ def batches(
     shuffle_buffer: int = 2048,
     seed: int = 0,
     epochs: range = range(1),
+    shard: tuple[int, int] = (1, 0),
+    multiple: int = 1,
 ) -> tf.data.Dataset:
     """A batched `(images, labels)` dataset of one split.
 
@@ -150,7 +164,14 @@ def batches(
         shuffle_buffer: examples in the shuffle buffer (`training` only).
         seed: shuffle seed.
         epochs: the epochs to stream when training.
+        shard: (count, index): read only part `index` of `count` equal parts of the
+            split (the few examples left over are dropped), e.g. one process's share
+            of the training records (`cxr.distribute.Feed`).
+        multiple: keep a batch only if this divides its size, so that devices can
+            split it evenly; only an epoch's last batch can be dropped.
     """
+    if shard[0] > 1:
+        split = tfds.even_splits(split, n=shard[0], drop_remainder=True)[shard[1]]
     examples = builder.as_dataset(split=split, shuffle_files=False)
     examples = examples.map(lambda ex: (ex["image"], tf.cast(ex["labels"], tf.float32)), AUTOTUNE)
     if cache:
@@ -162,7 +183,8 @@ def batches(
             ds = ds.shuffle(
                 shuffle_buffer, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False
             )
-        return ds.batch(batch_size)
+        ds = ds.batch(batch_size)
+        return ds.filter(lambda x, y: tf.shape(y)[0] % multiple == 0) if multiple > 1 else ds
 
     ds = one_epoch(0)
     if training:
@@ -212,21 +234,26 @@ def evaluation_batches(
         }
 
     ds = ds.map(example, AUTOTUNE).padded_batch(
-        batch_size, padding_values={"box_labels": tf.constant(-1, tf.int64)} | _ZERO_PADDING
+        batch_size, padding_values={"box_labels": tf.constant(-1, tf.int64)} | _zero_padding()
     )
     options = tf.data.Options()
     options.deterministic = True
     return ds.with_options(options).prefetch(AUTOTUNE)
 
 
-# padded_batch needs a padding value for every key once one is given.
-_ZERO_PADDING = {
-    "image": tf.constant(0, tf.float32),
-    "labels": tf.constant(0, tf.float32),
-    "image_id": tf.constant("", tf.string),
-    "patient_id": tf.constant(0, tf.int32),
-    "boxes": tf.constant(0, tf.float32),
-}
+def _zero_padding():
+    """padded_batch needs a padding value for every key once one is given.
+
+    Made on use, not at import: a tensor starts TensorFlow's runtime, after which
+    `MultiWorkerMirroredStrategy` can no longer set up its collectives (`cxr.distribute`).
+    """
+    return {
+        "image": tf.constant(0, tf.float32),
+        "labels": tf.constant(0, tf.float32),
+        "image_id": tf.constant("", tf.string),
+        "patient_id": tf.constant(0, tf.int32),
+        "boxes": tf.constant(0, tf.float32),
+    }
 
 
 def decode_selected(builder: tfds.core.DatasetBuilder, split: str, indices):

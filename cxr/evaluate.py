@@ -23,7 +23,7 @@ import sys
 import keras
 import numpy as np
 
-from cxr import data, gradcam, tracking, writer
+from cxr import data, distribute, gradcam, tracking, writer
 from cxr import evaluators as evaluators_lib
 from cxr import model as model_lib
 from cxr.errors import exits_cleanly
@@ -60,16 +60,16 @@ class Predictions:
 def predict_split(*, model, builder, split, batch_size, label_names) -> Predictions:
     """Scores every image of `split` once, in order, with a progress bar.
 
-    Every batch is padded to `batch_size`, so the model compiles one input shape,
-    and the padding's scores are dropped.
+    Every batch is padded to `batch_size` and spread over the devices the model was
+    built for (`cxr.distribute.predict`), so the model compiles one input shape, and
+    the padding's scores are dropped.
     """
     steps = data.num_batches(builder, split, batch_size)
     progress = keras.utils.Progbar(steps, unit_name="batch")
     columns = {k: [] for k in ("probs", "labels", "image_id", "patient_id")}
     boxes, box_labels = [], []
     for batch in data.evaluation_batches(builder, split, batch_size).as_numpy_iterator():
-        n = len(batch["labels"])
-        logits = model.predict_on_batch(_pad(batch["image"], batch_size))[:n]
+        logits = distribute.predict(model, batch["image"], batch_size)
         columns["probs"].append(keras.ops.convert_to_numpy(keras.ops.sigmoid(logits)))
         for key in ("labels", "image_id", "patient_id"):
             columns[key].append(batch[key])
@@ -94,11 +94,6 @@ def predict_split(*, model, builder, split, batch_size, label_names) -> Predicti
         split=split,
         official_images=len(arrays["labels"]) if on_test_list else 0,
     )
-
-
-def _pad(batch, size):
-    """Pads the first axis with zeros up to `size`."""
-    return np.pad(batch, [(0, size - len(batch))] + [(0, 0)] * (batch.ndim - 1))
 
 
 def evaluate(
@@ -142,8 +137,7 @@ def evaluate(
     )
     _gradcam_pairs(model, builder, split, evaluators, preds, batch_size)
     results = [e.result(preds=preds, val=val, eval_dir=eval_dir) for e in evaluators]
-    prefix = re.match(r"\w+", split).group()
-    writer.write(results, wandb_run=wandb_run, prefix=prefix)
+    writer.write(results, wandb_run=wandb_run, prefix=writer.split_prefix(split))
     return preds
 
 

@@ -9,6 +9,7 @@ takes plain arguments.
 import difflib
 import importlib
 import pkgutil
+import shutil
 import sys
 
 import keras
@@ -17,7 +18,7 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 import experiments
-from cxr import augment, data, evaluate, evaluators, features, tracking, train
+from cxr import augment, data, distribute, evaluate, evaluators, features, tracking, train
 from cxr import model as model_lib
 from cxr.errors import UserError, exits_cleanly
 from cxr.rundir import RunDir
@@ -49,11 +50,31 @@ def _none(value):
 
 
 def run(config) -> RunDir:
-    """Trains, evaluates and records one experiment; returns its run directory."""
-    backend = keras.backend.backend()
-    if backend == "tensorflow":
+    """Trains, evaluates and records one experiment; returns its run directory.
+
+    With several processes every one runs the same program; the chief's run directory
+    is the record, the others' are scratch copies removed at the end (`cxr.distribute`).
+    """
+    if keras.backend.backend() == "tensorflow":
         tf.config.experimental.enable_op_determinism()  # same seed, same run (per machine)
-    run_dir = RunDir.locate(config.runs_dir, config.name, config.run_id)
+    # --- Devices first: multi-host engines start before any computation --------------
+    d, t = config.data, config.train
+    dist = distribute.setup(
+        config.distribution,
+        batch_sizes={"data.batch_size": d.batch_size, "train.head_batch_size": t.head_batch_size},
+    )
+    print(dist.line(batch_size=d.batch_size, head_batch_size=t.head_batch_size))
+    with dist.scope():  # the model is built, compiled, fitted and evaluated in it
+        run_dir = _run(config, dist)
+    if not dist.is_chief:
+        shutil.rmtree(run_dir.path, ignore_errors=True)
+    return run_dir
+
+
+def _run(config, dist) -> RunDir:
+    """`run` in the scope of `dist`: this process's run directory (or scratch copy)."""
+    backend = keras.backend.backend()
+    run_dir = RunDir.locate(dist.runs_dir(config.runs_dir), config.name, config.run_id)
     resuming = config.run_id is not None and run_dir.path.exists()
     d, t, e = config.data, config.train, config.eval
 
@@ -83,7 +104,7 @@ def run(config) -> RunDir:
         run_dir=run_dir.path,
         tags=(config.name, backend, d.name),
         group=config.name,
-        mode=_none(config.wandb.mode),
+        mode=_none(config.wandb.mode) if dist.is_chief else "disabled",
         project=config.wandb.project,
         run_id=run_dir.name,
     )
@@ -105,7 +126,8 @@ def run(config) -> RunDir:
         pos_weight=t.pos_weight,
         feature_cache_dir=_feature_cache_dir(t),
         head_batch_size=t.head_batch_size,
-        epoch_logs=_epoch_logs(run_dir, wandb_run),
+        epoch_logs=tracking.epoch_logs(run_dir, wandb_run),
+        distribution=dist,
     )
 
     # --- Evaluate: the best model on the test split -------------------------------------
@@ -146,14 +168,6 @@ def _phases(t):
 
 def _feature_cache_dir(t):
     return (_none(t.feature_cache_dir) or features.DEFAULT_CACHE_DIR) if t.feature_cache else None
-
-
-def _epoch_logs(run_dir, wandb_run):
-    """Callback factories, one per phase: metrics.jsonl and, if any, W&B."""
-    logs = [lambda phase: tracking.EpochLog(run_dir.append_metrics, {"phase": phase}, finite=True)]
-    if wandb_run is not None:
-        logs.append(lambda phase: tracking.EpochLog(wandb_run.log, {"phase": phase}))
-    return logs
 
 
 def _augmenter(config):

@@ -8,12 +8,13 @@ or a rebuilt dataset never reuse stale features.
 """
 
 import hashlib
-import math
 import os
 import pathlib
 
 import keras
 import numpy as np
+
+from cxr import distribute
 
 # Where features are cached unless a run says otherwise; any size of dataset fits
 # (112,120 images x 1024 float32 = 460 MB).
@@ -30,7 +31,7 @@ def weights_digest(model: keras.Model) -> str:
     return digest.hexdigest()[:16]
 
 
-def split_features(extractor, dataset, num_batches, cache_file):
+def split_features(extractor, dataset, num_batches, cache_file, *, batch_size=None):
     """Features and labels of one split: from `cache_file`, or computed and saved there.
 
     Args:
@@ -38,6 +39,8 @@ def split_features(extractor, dataset, num_batches, cache_file):
         dataset: one ordered pass of `(images, labels)` batches.
         num_batches: its length, for the progress bar.
         cache_file: the `.npz` file; None computes without caching.
+        batch_size: images per model call (`cxr.distribute.predict`: padded, spread over
+            the devices); None: the size of the first batch.
 
     Returns:
         (features `[N, F]` float32, labels `[N, L]` float32).
@@ -48,7 +51,8 @@ def split_features(extractor, dataset, num_batches, cache_file):
     progress = keras.utils.Progbar(num_batches, unit_name="batch")
     features, labels = [], []
     for images, batch_labels in dataset:
-        features.append(np.asarray(extractor.predict_on_batch(np.asarray(images))))
+        batch_size = batch_size or len(images)
+        features.append(distribute.predict(extractor, images, batch_size))
         labels.append(np.asarray(batch_labels))
         progress.add(1)
     features, labels = np.concatenate(features), np.concatenate(labels)
@@ -76,19 +80,28 @@ class ShuffledArrays(keras.utils.PyDataset):
         batch_size: rows per batch; the last batch may be smaller.
         seed: shuffle seed.
         first_epoch: the epoch to start at (a resumed run's next epoch).
+        shard: (count, index): use only rows index, index + count, ... of the first
+            len(x) - len(x) % count, one process's share (`cxr.distribute.Feed`).
+        multiple: keep the last batch only if this divides its size (devices split
+            every batch evenly).
     """
 
-    def __init__(self, x, y, batch_size, seed=0, first_epoch=0):
+    def __init__(self, x, y, batch_size, seed=0, first_epoch=0, *, shard=(1, 0), multiple=1):
         super().__init__()
         self.x, self.y, self.batch_size, self.seed = x, y, batch_size, seed
+        self.multiple = multiple
+        count, index = shard
+        self.rows = np.arange(len(x) - len(x) % count)[index::count]
         self.epoch = first_epoch
         self._order = self._permutation()
 
     def _permutation(self):
-        return np.random.default_rng([self.seed, self.epoch]).permutation(len(self.x))
+        rng = np.random.default_rng([self.seed, self.epoch])
+        return self.rows[rng.permutation(len(self.rows))]
 
     def __len__(self):
-        return math.ceil(len(self.x) / self.batch_size)
+        full, rest = divmod(len(self.rows), self.batch_size)
+        return full + (1 if rest and rest % self.multiple == 0 else 0)
 
     def __getitem__(self, index):
         rows = self._order[index * self.batch_size : (index + 1) * self.batch_size]

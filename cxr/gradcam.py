@@ -10,8 +10,9 @@ Dense kernel column divided by h * w, so Grad-CAM equals the original CAM
 (Zhou et al., CVPR 2016) up to a scale that the normalisation removes.
 
 The model is split at the conv layer: the backbone runs once through
-`Model.predict` (compiled, batched, on any backend) and only the small head
-is differentiated, with `tf.GradientTape` on TensorFlow and `jax.vjp` on JAX.
+`cxr.distribute.predict` (compiled, padded batches, on every device the model was
+built for) and only the small head is differentiated, on this process alone, with
+`tf.GradientTape` on TensorFlow and `jax.vjp` on JAX.
 """
 
 import weakref
@@ -19,6 +20,7 @@ import weakref
 import keras
 import numpy as np
 
+from cxr import distribute
 from cxr.model import GRADCAM_LAYER
 
 
@@ -37,7 +39,7 @@ def gradcam(model, images, class_indices, layer_name=GRADCAM_LAYER, batch_size=3
         layer_name: The conv layer whose activations are weighed.
         batch_size: Images per backbone batch and per gradient step; the
             images are padded to whole batches, so that each batch size
-            compiles once per model.
+            compiles once per model. A multiple of the devices.
 
     Returns:
         float32 heatmaps (N, S, S): ReLU of the gradient-weighted activations,
@@ -56,11 +58,7 @@ def gradcam(model, images, class_indices, layer_name=GRADCAM_LAYER, batch_size=3
     if n == 0:
         return np.zeros(images.shape[:3], dtype=np.float32)
     backbone, head = _split(model, layer_name)
-    # Padding to whole batches gives `predict` one input shape to compile (JAX
-    # compiles once per shape), here and in every later call.
-    padded = np.pad(images, [(0, -n % batch_size), (0, 0), (0, 0), (0, 0)])
-    activations = backbone.predict(padded, batch_size=batch_size, verbose=0)[:n]
-    activations = activations.astype(np.float32)
+    activations = distribute.predict(backbone, images, batch_size)
     cams = []
     for start in range(0, len(images), batch_size):
         batch = activations[start : start + batch_size]
@@ -114,8 +112,10 @@ def _jax_gradients(head, activations, classes):
     """d logit_c / d A for each image's own label c, with `jax.vjp`."""
     import jax
 
-    trainable = [v.value for v in head.trainable_variables]
-    non_trainable = [v.value for v in head.non_trainable_variables]
+    # Host copies: with several processes the variables span every process's devices,
+    # and these gradients are this process's own work.
+    trainable = [keras.ops.convert_to_numpy(v) for v in head.trainable_variables]
+    non_trainable = [keras.ops.convert_to_numpy(v) for v in head.non_trainable_variables]
 
     def logits_of(a):
         logits, _ = head.stateless_call(trainable, non_trainable, a, training=False)

@@ -17,6 +17,7 @@ model so far.
 """
 
 import dataclasses
+import functools
 import math
 import os
 import time
@@ -24,7 +25,7 @@ import time
 import keras
 
 from cxr import callbacks as cb
-from cxr import data, features
+from cxr import data, distribute, features
 from cxr import model as model_lib
 from cxr.losses import WeightedBinaryCrossentropy, positive_weights
 from cxr.rundir import RunDir
@@ -70,6 +71,7 @@ def train(
     feature_cache_dir=None,
     head_batch_size=256,
     epoch_logs=(),
+    distribution=None,
 ):
     """Fits `model` phase by phase, continuing a killed run where it stopped.
 
@@ -80,7 +82,7 @@ def train(
         label_names: the label order.
         phases: `Phase`s in order; finished ones (per the run's state) are skipped.
         train_split, val_split: TFDS split expressions.
-        batch_size: images per batch through the network.
+        batch_size: images per optimizer step, over all devices (global).
         seed: shuffling and augmentation seed.
         shuffle_buffer: examples in the shuffle buffer.
         cache_images: keep decoded training images in RAM after the first epoch.
@@ -91,7 +93,12 @@ def train(
         head_batch_size: feature vectors per batch when training on the cache.
         epoch_logs: functions `(phase) -> callback` for the epoch records (metrics.jsonl,
             W&B); they run after validation and before the checkpoint.
+        distribution: the `cxr.distribute.Setup` the model was built under; None for one
+            device. Each process reads its share of the training records; validation
+            scores every image on every process.
     """
+    dist = distribution or distribute.single()
+    dist.sync_batchnorm(model)
     state = run.load_state()
     if state:  # a kill may have logged an epoch it did not checkpoint
         run.truncate_metrics(state["phase"], state["epoch"])
@@ -126,15 +133,16 @@ def train(
                 val_labels=val_labels,
                 seed=seed,
                 first_epoch=first,
+                dist=dist,
                 **common,
             )
         else:
             if phase.name == "head" and feature_cache_dir:
                 print("Feature cache off: augmentation is on, so the backbone must see every view.")
-            images = data.batches(
+            images = functools.partial(
+                data.batches,
                 builder,
                 train_split,
-                batch_size=batch_size,
                 training=True,
                 augment=augment,
                 cache=cache_images,
@@ -142,8 +150,18 @@ def train(
                 seed=seed,
                 epochs=range(first, phase.epochs),
             )
-            steps = data.num_batches(builder, train_split, batch_size)
-            fit_phase(model, images, val_images, val_labels, steps_per_epoch=steps, **common)
+            feed = dist.feed(batch_size)
+            fit_phase(
+                model,
+                dist.fit_input(images, batch_size),
+                val_images,
+                val_labels,
+                steps_per_epoch=data.num_batches(
+                    builder, train_split, feed.batch_size, shard=feed.shard, multiple=feed.multiple
+                ),
+                val_batch_size=batch_size,
+                **common,
+            )
         state = run.load_state()
 
 
@@ -166,31 +184,51 @@ def _fit_head_on_features(
     val_labels,
     seed,
     first_epoch,
+    dist,
     **common,
 ):
-    """The head phase the fast way: features once per split (cached on disk), then the head."""
+    """The head phase the fast way: features once per split (cached on disk), then the head.
+
+    With several processes nothing is cached: each would have to know whether every
+    other host has the file before they all run the same collective pass.
+    """
     extractor = model_lib.feature_extractor(model)
     start = time.perf_counter()
     split_features = []
     for split in splits:
-        path = features.cache_file(cache_dir, builder, split, extractor)
-        print(f"Features of {split}: {'cached' if path.exists() else 'computing'} ({path})")
+        path = None
+        if dist.processes == 1:
+            path = features.cache_file(cache_dir, builder, split, extractor)
+            print(f"Features of {split}: {'cached' if path.exists() else 'computing'} ({path})")
+        else:
+            print(f"Features of {split}: computing, not cached ({dist.processes} processes)")
         split_features.append(
             features.split_features(
                 extractor,
                 data.batches(builder, split, batch_size=batch_size),
                 data.num_batches(builder, split, batch_size),
                 path,
+                batch_size=batch_size,
             )
         )
     fill_seconds = time.perf_counter() - start
     (train_x, train_y), (val_x, _) = split_features
+    feed = dist.array_feed(head_batch_size)
     history = fit_phase(
         model_lib.head_model(model),
-        features.ShuffledArrays(train_x, train_y, head_batch_size, seed, first_epoch),
+        features.ShuffledArrays(
+            train_x,
+            train_y,
+            feed.batch_size,
+            seed,
+            first_epoch,
+            shard=feed.shard,
+            multiple=feed.multiple,
+        ),
         val_x,
         val_labels,
         best_model=model,
+        val_batch_size=head_batch_size,
         **common,
     )
     seconds = history.history.get("epoch_seconds", [])
@@ -216,6 +254,7 @@ def fit_phase(
     best_model=None,
     resume=None,
     callbacks=(),
+    val_batch_size=32,
 ):
     """Compiles and fits `model` for one phase; resumes from `resume` if given.
 
@@ -235,6 +274,8 @@ def fit_phase(
             state and counters are restored from the checkpoint.
         callbacks: more callbacks (epoch logs); they see the validation AUROCs
             and run before the checkpoint, so a logged epoch is never lost.
+        val_batch_size: rows per validation prediction call (`cxr.distribute.predict`);
+            no batch of a `val_x` dataset may be longer.
 
     Returns:
         The Keras `History` of the epochs run now.
@@ -267,7 +308,12 @@ def fit_phase(
         shuffle=False,  # the data shuffles itself, per (seed, epoch)
         callbacks=[
             cb.EpochTimer(),
-            cb.ValidationAuroc(val_x, val_labels, label_names),
+            cb.ValidationAuroc(
+                val_x,
+                val_labels,
+                label_names,
+                predict=lambda x: distribute.predict(model, x, val_batch_size),
+            ),
             keras.callbacks.TerminateOnNaN(),
             plateau,
             *callbacks,

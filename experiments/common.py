@@ -16,6 +16,14 @@ def get_config() -> ml_collections.ConfigDict:
     c.runs_dir = "runs"  # every run writes runs/<name>/<run id>/
     # An existing run id resumes that run after its last completed epoch; None starts a new one.
     c.run_id = config_dict.placeholder(str)
+    # Data-parallel training (cxr/distribute.py): "auto" uses every device of each process
+    # (JAX DataParallel, TensorFlow MirroredStrategy; several machines via TF_CONFIG or
+    # KERAS_DISTRIBUTION_*, see the README's "Scaling out"), "none" one device and no
+    # strategy, a number N the first N devices of each process. data.batch_size and
+    # train.head_batch_size are global (all devices together) and must divide evenly over
+    # the devices; the learning rates are used as given for that global batch, so 1 or N
+    # devices take the same optimizer steps. Scale them yourself if you raise the batch.
+    c.distribution = "auto"
 
     c.data = ml_collections.ConfigDict()
     c.data.name = "cxr14_subset/224"  # TFDS dataset/config
