@@ -172,7 +172,7 @@ def batches(
     """
     if shard[0] > 1:
         split = tfds.even_splits(split, n=shard[0], drop_remainder=True)[shard[1]]
-    examples = builder.as_dataset(split=split, shuffle_files=False)
+    examples = _records(builder, split)
     examples = examples.map(lambda ex: (ex["image"], tf.cast(ex["labels"], tf.float32)), AUTOTUNE)
     if cache:
         examples = examples.cache()
@@ -198,11 +198,24 @@ def batches(
     return ds.with_options(options).prefetch(AUTOTUNE)
 
 
+def _records(builder, split, decode_images=True) -> tf.data.Dataset:
+    """The split's examples in their stored order, images decoded or left as PNG bytes.
+
+    TFDS would quietly keep a whole dataset under 250 MiB in RAM after the first pass
+    (autocache): memory would then grow with the split. `batches(cache=True)` is the
+    explicit way to keep images in RAM.
+    """
+    return builder.as_dataset(
+        split=split,
+        shuffle_files=False,
+        decoders=None if decode_images else {"image": tfds.decode.SkipDecoding()},
+        read_config=tfds.ReadConfig(try_autocache=False),
+    )
+
+
 def split_labels(builder: tfds.core.DatasetBuilder, split: str) -> np.ndarray:
     """The multi-hot labels `[N, 14]` float32 of a split, in order, without decoding images."""
-    ds = builder.as_dataset(
-        split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()}
-    )
+    ds = _records(builder, split, decode_images=False)
     labels = ds.map(lambda ex: ex["labels"], AUTOTUNE).batch(4096)
     rows = [np.asarray(batch, np.float32) for batch in labels.as_numpy_iterator()]
     width = len(label_names(builder.info))
@@ -219,9 +232,7 @@ def evaluation_batches(
     (`[B, K, 4]` normalised ymin, xmin, ymax, xmax) and `box_labels` (`[B, K]`,
     -1 for padding). Images are decoded here and nowhere else, a batch at a time.
     """
-    ds = builder.as_dataset(
-        split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()}
-    )
+    ds = _records(builder, split, decode_images=False)
 
     def example(ex):
         return {
@@ -265,9 +276,7 @@ def decode_selected(builder: tfds.core.DatasetBuilder, split: str, indices):
     """
     wanted = np.zeros(builder.info.splits[split].num_examples, dtype=bool)
     wanted[np.asarray(indices, dtype=np.int64)] = True
-    ds = builder.as_dataset(
-        split=split, shuffle_files=False, decoders={"image": tfds.decode.SkipDecoding()}
-    )
+    ds = _records(builder, split, decode_images=False)
     ds = ds.enumerate().filter(lambda i, ex: tf.gather(wanted, i))
     ds = ds.map(lambda i, ex: (i, tf.io.decode_png(ex["image"], channels=1)[..., 0]), AUTOTUNE)
     for i, image in ds.as_numpy_iterator():

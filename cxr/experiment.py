@@ -18,7 +18,7 @@ from absl import flags, logging
 from ml_collections import config_flags
 
 import experiments
-from cxr import augment, data, distribute, evaluate, evaluators, features, tracking, train
+from cxr import augment, data, distribute, evaluate, evaluators, features, speed, tracking, train
 from cxr import model as model_lib
 from cxr.errors import UserError, exits_cleanly
 from cxr.rundir import RunDir
@@ -55,8 +55,6 @@ def run(config) -> RunDir:
     With several processes every one runs the same program; the chief's run directory
     is the record, the others' are scratch copies removed at the end (`cxr.distribute`).
     """
-    if keras.backend.backend() == "tensorflow":
-        tf.config.experimental.enable_op_determinism()  # same seed, same run (per machine)
     # --- Devices first: multi-host engines start before any computation --------------
     d, t = config.data, config.train
     dist = distribute.setup(
@@ -78,26 +76,31 @@ def _run(config, dist) -> RunDir:
     resuming = config.run_id is not None and run_dir.path.exists()
     d, t, e = config.data, config.train, config.eval
 
-    # --- Model, then data: a missing weights file fails before a long build ---------
+    # --- Data, then the model: bad settings, missing weights or data fail first --------
     builder = data.find(d.name, _none(d.data_dir))
     label_names = data.label_names(builder.info)
     model_lib.check_trainable(t.unfreeze)
-    keras.utils.set_random_seed(config.seed)  # the same weights whether or not data is built
+    model_lib.check_weights(_none(config.model.weights))  # before a long build
+    data.build(builder, _none(d.manual_dir))
+    for split in (d.train_split, d.val_split, d.test_split):
+        data.check_split(builder, split)
+    choice = _speed(config, run_dir if resuming else None)
+    # Seeded after the build, which may draw from the global generators: the same weights
+    # whether or not the data was built first.
+    keras.utils.set_random_seed(config.seed)
     model = model_lib.build_model(
         num_labels=len(label_names),
         image_size=data.image_size(builder),
         weights=_none(config.model.weights),
         dropout=config.model.dropout,
     )
-    data.build(builder, _none(d.manual_dir))
-    for split in (d.train_split, d.val_split, d.test_split):
-        data.check_split(builder, split)
 
     # --- Run directory and W&B: only now, after everything bad input can break ----------
     if resuming:
         print(f"Resuming run {run_dir}")
     else:
-        run_dir.create({**config.to_dict(), "backend": backend})
+        speed_used = {"xla": choice.xla, "precision": choice.precision}
+        run_dir.create({**config.to_dict(), "backend": backend, "speed_used": speed_used})
     wandb_run = tracking.init_wandb(
         config=config.to_dict(),
         name=f"{config.name}/{run_dir.name}",
@@ -128,6 +131,7 @@ def _run(config, dist) -> RunDir:
         head_batch_size=t.head_batch_size,
         epoch_logs=tracking.epoch_logs(run_dir, wandb_run),
         distribution=dist,
+        jit_compile=choice.xla,
     )
 
     # --- Evaluate: the best model on the test split -------------------------------------
@@ -149,6 +153,23 @@ def _run(config, dist) -> RunDir:
         wandb_run.finish()
     print(f"Run files: {run_dir}")
     return run_dir
+
+
+def _speed(config, resumed: RunDir | None):
+    """Precision and XLA of this run, set up for it: a resumed run keeps what it used.
+
+    A mixed_float16 optimizer keeps other variables (loss scaling) than a float32 one,
+    so a checkpoint resumes only under the precision that wrote it.
+    """
+    xla, precision = config.speed.xla, config.speed.precision
+    if resumed is not None and "speed_used" in resumed.config():
+        saved = resumed.config()["speed_used"]
+        xla, precision = ("on" if saved["xla"] else "off"), saved["precision"]
+    choice = speed.choose(xla, precision)
+    if keras.backend.backend() == "tensorflow" and not choice.xla:
+        tf.config.experimental.enable_op_determinism()  # same seed, same run (per machine)
+    keras.mixed_precision.set_global_policy(choice.precision)  # the logits stay float32
+    return choice
 
 
 def _phases(t):

@@ -31,7 +31,9 @@ def weights_digest(model: keras.Model) -> str:
     return digest.hexdigest()[:16]
 
 
-def split_features(extractor, dataset, num_batches, cache_file, *, batch_size=None):
+def split_features(
+    extractor, dataset, num_batches, cache_file, *, batch_size=None, num_examples=None
+):
     """Features and labels of one split: from `cache_file`, or computed and saved there.
 
     Args:
@@ -41,6 +43,8 @@ def split_features(extractor, dataset, num_batches, cache_file, *, batch_size=No
         cache_file: the `.npz` file; None computes without caching.
         batch_size: images per model call (`cxr.distribute.predict`: padded, spread over
             the devices); None: the size of the first batch.
+        num_examples: the dataset's length, if known: the features then fill one array
+            in place (peak memory one copy of the features, not two).
 
     Returns:
         (features `[N, F]` float32, labels `[N, L]` float32).
@@ -49,13 +53,25 @@ def split_features(extractor, dataset, num_batches, cache_file, *, batch_size=No
         with np.load(cache_file) as cached:
             return cached["features"], cached["labels"]
     progress = keras.utils.Progbar(num_batches, unit_name="batch")
-    features, labels = [], []
+    features, labels, filled = [], [], 0
     for images, batch_labels in dataset:
         batch_size = batch_size or len(images)
-        features.append(distribute.predict(extractor, images, batch_size))
-        labels.append(np.asarray(batch_labels))
+        batch = distribute.predict(extractor, images, batch_size)
+        if num_examples is not None:  # one array filled in place: no second copy at the end
+            if not filled:
+                features = np.empty((num_examples, *batch.shape[1:]), np.float32)
+                labels = np.empty((num_examples, *np.shape(batch_labels)[1:]), np.float32)
+            features[filled : filled + len(batch)] = batch
+            labels[filled : filled + len(batch)] = batch_labels
+        else:
+            features.append(batch)
+            labels.append(np.asarray(batch_labels))
+        filled += len(batch)
         progress.add(1)
-    features, labels = np.concatenate(features), np.concatenate(labels)
+    if num_examples is None:
+        features, labels = np.concatenate(features), np.concatenate(labels)
+    elif filled != num_examples:
+        raise ValueError(f"the dataset held {filled} examples, not num_examples={num_examples}")
     if cache_file is not None:
         cache_file = pathlib.Path(cache_file)
         cache_file.parent.mkdir(parents=True, exist_ok=True)

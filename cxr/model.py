@@ -108,12 +108,8 @@ def _densenet121(inputs, weights):
                 "(or put it in ~/.keras/models/), or train from scratch with "
                 "--config.model.weights=None"
             ) from None
+    check_weights(weights)
     path = os.fspath(weights)
-    if not os.path.isfile(path):
-        raise UserError(
-            f"weights {path!r} is neither None, 'imagenet' nor an existing file; pass the "
-            f"path of a notop DenseNet121 weights file ({IMAGENET_NOTOP_FILE})"
-        )
     try:
         return keras.applications.DenseNet121(weights=path, **kwargs)
     except (OSError, ValueError) as err:
@@ -121,6 +117,23 @@ def _densenet121(inputs, weights):
         raise UserError(
             f"weights {path}: not notop DenseNet121 weights Keras can load ({reason})"
         ) from None
+
+
+def check_weights(weights) -> None:
+    """Fails early, with a `UserError`, on weights `build_model` could not load.
+
+    "imagenet" is downloaded now (Keras caches it in ~/.keras/models/), by building
+    DenseNet121 once at its smallest input; a path must be a file.
+    """
+    if weights is None:
+        return
+    if weights == "imagenet":
+        _densenet121(keras.Input(shape=(32, 32, 3)), weights)
+    elif not os.path.isfile(os.fspath(weights)):
+        raise UserError(
+            f"weights {os.fspath(weights)!r} is neither None, 'imagenet' nor an existing file; "
+            f"pass the path of a notop DenseNet121 weights file ({IMAGENET_NOTOP_FILE})"
+        )
 
 
 def backbone(model):

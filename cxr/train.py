@@ -72,6 +72,7 @@ def train(
     head_batch_size=256,
     epoch_logs=(),
     distribution=None,
+    jit_compile=False,
 ):
     """Fits `model` phase by phase, continuing a killed run where it stopped.
 
@@ -96,6 +97,7 @@ def train(
         distribution: the `cxr.distribute.Setup` the model was built under; None for one
             device. Each process reads its share of the training records; validation
             scores every image on every process.
+        jit_compile: XLA for the training steps (`cxr.speed` chooses it).
     """
     dist = distribution or distribute.single()
     dist.sync_batchnorm(model)
@@ -120,6 +122,7 @@ def train(
             pos_weight=weights,
             resume=resume,
             callbacks=[log(phase.name) for log in epoch_logs],
+            jit_compile=jit_compile,
         )
         first = resume["epoch"] if resume else 0
         if phase.name == "head" and feature_cache_dir and augment is None:
@@ -209,6 +212,7 @@ def _fit_head_on_features(
                 data.num_batches(builder, split, batch_size),
                 path,
                 batch_size=batch_size,
+                num_examples=builder.info.splits[split].num_examples,
             )
         )
     fill_seconds = time.perf_counter() - start
@@ -255,6 +259,7 @@ def fit_phase(
     resume=None,
     callbacks=(),
     val_batch_size=32,
+    jit_compile=False,
 ):
     """Compiles and fits `model` for one phase; resumes from `resume` if given.
 
@@ -276,6 +281,7 @@ def fit_phase(
             and run before the checkpoint, so a logged epoch is never lost.
         val_batch_size: rows per validation prediction call (`cxr.distribute.predict`);
             no batch of a `val_x` dataset may be longer.
+        jit_compile: XLA for the training steps (`cxr.speed` chooses it).
 
     Returns:
         The Keras `History` of the epochs run now.
@@ -285,7 +291,9 @@ def fit_phase(
         if pos_weight is not None
         else keras.losses.BinaryCrossentropy(from_logits=True)
     )
-    model.compile(optimizer=keras.optimizers.Adam(phase.learning_rate), loss=loss)
+    model.compile(
+        optimizer=keras.optimizers.Adam(phase.learning_rate), loss=loss, jit_compile=jit_compile
+    )
     first_epoch = 0
     if resume:
         model.optimizer.build(model.trainable_variables)

@@ -24,6 +24,13 @@ def get_config() -> ml_collections.ConfigDict:
     # the devices; the learning rates are used as given for that global batch, so 1 or N
     # devices take the same optimizer steps. Scale them yourself if you raise the batch.
     c.distribution = "auto"
+    # Precision and XLA (cxr/speed.py). "auto": whatever trains faster on this machine, as a
+    # short probe measured it (once per machine, cached in ~/.cache/cxr/speed/); the run
+    # prints what it chose and why. On TensorFlow, XLA turns op determinism off (Keras
+    # refuses XLA under it), so reruns are bit-for-bit repeatable only with xla "off".
+    c.speed = ml_collections.ConfigDict()
+    c.speed.xla = "auto"  # "auto", "on" or "off" (jit_compile)
+    c.speed.precision = "auto"  # "auto", "float32", "mixed_bfloat16" or "mixed_float16"
 
     c.data = ml_collections.ConfigDict()
     c.data.name = "cxr14_subset/224"  # TFDS dataset/config
@@ -95,5 +102,6 @@ def smoke(c: ml_collections.ConfigDict, train: int, val: int, test: int) -> None
     c.data.train_split, c.data.val_split = f"train[:{train}]", f"validation[:{val}]"
     c.data.test_split = f"test[:{test}]"
     c.model.weights = None
+    c.speed.xla, c.speed.precision = "off", "float32"  # no probe in seconds-long runs
     c.eval.num_bootstrap = 50
     c.eval.gallery_per_kind = 2
