@@ -32,7 +32,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from cxr import data, evaluate, features, speed, train
+from cxr import data, evaluate, features, speed
 from cxr import model as model_lib
 from cxr_tfds.cxr14_subset import cxr14_subset_dataset_builder as builder_lib
 from cxr_tfds.cxr14_subset import images
