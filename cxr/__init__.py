@@ -58,12 +58,14 @@ def _import_backends_quietly(virtual_cpus):
     with tempfile.TemporaryFile() as held:
         os.dup2(held.fileno(), 2)
         try:
-            import keras  # noqa: F401
+            import keras
             import tensorflow
             import tensorflow_datasets  # noqa: F401
 
             tensorflow.config.list_physical_devices()  # TF looks for CUDA on first use
             _split_tensorflow_cpu(virtual_cpus)
+            if keras.backend.backend() == "jax":  # tf.data only: leave the GPUs to JAX
+                tensorflow.config.set_visible_devices([], "GPU")
         finally:
             os.dup2(saved, 2)
             os.close(saved)

@@ -3,8 +3,9 @@
 A frozen backbone maps each image to the same features every epoch, so the head
 can train for many epochs on features computed once. The cache key covers
 everything the features depend on: the dataset (name, config, version, split,
-number of examples) and a hash of the backbone's actual weights, so new weights
-or a rebuilt dataset never reuse stale features.
+number of examples), a hash of the backbone's actual weights and the dtype
+policy, so new weights, a rebuilt dataset or another precision never reuse
+stale features.
 """
 
 import hashlib
@@ -82,9 +83,14 @@ def split_features(
 
 
 def cache_file(cache_dir, builder, split, extractor) -> pathlib.Path:
-    """Where the features of `split` of `builder`'s dataset through `extractor` go."""
+    """Where the features of `split` of `builder`'s dataset through `extractor` go.
+
+    The key holds the dtype policy too: bf16 features differ from float32 ones.
+    """
     info = builder.info
-    key = f"{info.full_name.replace('/', '_')}-{info.splits[split].num_examples}-{weights_digest(extractor)}"
+    policy = extractor.dtype_policy.name
+    key = f"{info.full_name.replace('/', '_')}-{info.splits[split].num_examples}"
+    key += f"-{weights_digest(extractor)}-{policy}"
     return pathlib.Path(cache_dir) / key / f"{split}.npz"
 
 
