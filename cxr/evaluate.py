@@ -23,7 +23,7 @@ import sys
 import keras
 import numpy as np
 
-from cxr import data, distribute, gradcam, tracking, writer
+from cxr import augment, data, distribute, gradcam, tracking, writer
 from cxr import evaluators as evaluators_lib
 from cxr import model as model_lib
 from cxr.errors import exits_cleanly
@@ -106,6 +106,7 @@ def evaluate(
     evaluators,
     batch_size,
     wandb_run=None,
+    tta=None,
 ):
     """Evaluates `model` on `split`: predictions, Grad-CAM once per pair, every evaluator.
 
@@ -118,18 +119,25 @@ def evaluate(
         evaluators: from `evaluators_lib.default` (or any with `pairs`, `add`, `result`).
         batch_size: images per batch, for prediction and Grad-CAM.
         wandb_run: a W&B run, or None.
+        tta: `augment.tta` arguments ({"flip": bool, "crop": fraction}) to score both
+            splits with test-time augmentation; None or all off scores the image alone.
+            Grad-CAM always explains `model` itself.
 
     Returns:
         The `Predictions` of `split`.
     """
     label_names = data.label_names(builder.info)
     print(f"Evaluating on {split} of {data.dataset_name(builder)}")
+    scorer = model
+    if tta and any(tta.values()):
+        scorer = augment.tta(model, **tta)
+        print(f"Test-time augmentation: mean probability of the image and {_views(**tta)}")
     preds = predict_split(
-        model=model, builder=builder, split=split, batch_size=batch_size, label_names=label_names
+        model=scorer, builder=builder, split=split, batch_size=batch_size, label_names=label_names
     )
     print(f"Choosing operating points on {val_split}")
     val = predict_split(
-        model=model,
+        model=scorer,
         builder=builder,
         split=val_split,
         batch_size=batch_size,
@@ -177,6 +185,13 @@ def _gradcam_pairs(model, builder, split, evaluators, preds, batch_size):
             flush()
     if pending:
         flush()
+
+
+def _views(*, flip, crop):
+    views = ["its mirror image"] if flip else []
+    if crop:
+        views.append(f"a central crop of {crop:.0%} of the side")
+    return " and ".join(views)
 
 
 def evaluate_run(
@@ -233,6 +248,7 @@ def evaluate_run(
         ),
         batch_size=d["batch_size"],
         wandb_run=wandb_run,
+        tta={k: config["eval"].get(f"tta_{k}", off) for k, off in (("flip", False), ("crop", 0.0))},
     )
     if wandb_run is not None:
         wandb_run.finish()

@@ -178,6 +178,6 @@ class Localization:
             files={eval_dir.file(EvalDir.LOCALIZATION): table},
             log={self.TABLE: Table(["label", *self.COLUMNS], rows)},
             summary=loc.summary(table),
-            text=f"Localization of {len(self.box_labels)} boxes (Grad-CAM):\n"
+            text=f"Localization of {len(self.box_labels)} {preds.split} boxes (Grad-CAM):\n"
             + loc.format_table(table, official=official),
         )

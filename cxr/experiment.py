@@ -81,6 +81,11 @@ def _run(config, dist) -> RunDir:
     label_names = data.label_names(builder.info)
     model_lib.check_trainable(t.unfreeze)
     model_lib.check_weights(_none(config.model.weights))  # before a long build
+    augmenter = _augmenter(config) if t.augment else None
+    if not 0 <= e.tta_crop < 1:
+        raise UserError(
+            f"eval.tta_crop={e.tta_crop}: use a fraction of the side in [0, 1), 0 for none"
+        )
     data.build(builder, _none(d.manual_dir))
     for split in (d.train_split, d.val_split, d.test_split):
         data.check_split(builder, split)
@@ -125,7 +130,7 @@ def _run(config, dist) -> RunDir:
         seed=config.seed,
         shuffle_buffer=d.shuffle_buffer,
         cache_images=d.cache_images,
-        augment=_augmenter(config) if t.augment else None,
+        augment=augmenter,
         pos_weight=t.pos_weight,
         feature_cache_dir=_feature_cache_dir(t),
         head_batch_size=t.head_batch_size,
@@ -146,6 +151,7 @@ def _run(config, dist) -> RunDir:
             num_bootstrap=e.num_bootstrap, seed=config.seed, gallery_per_kind=e.gallery_per_kind
         ),
         batch_size=d.batch_size,
+        tta={"flip": e.tta_flip, "crop": e.tta_crop},
         wandb_run=wandb_run,
     )
     tracking.log_model_artifact(wandb_run, run_dir.model_file)

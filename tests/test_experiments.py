@@ -1,6 +1,7 @@
 """Every experiment end to end (smoke variants) under TensorFlow and JAX, resume after
 kill -9, bad input failing early, and `make evaluate` / `make compare` on real runs."""
 
+import importlib
 import json
 import os
 import pathlib
@@ -18,15 +19,14 @@ from cxr.rundir import EvalDir, RunDir
 from cxr_tfds.labels import LABELS
 
 EXPERIMENTS = ["quickstart", "frozen_head", "finetune"]
+# Extra settings of one smoke run each, so that they run end to end somewhere.
+SMOKE_OVERRIDES = {("frozen_head", "tensorflow"): ("--config.eval.tta_flip=True",)}
 
 
 # `python -m cxr.experiment ...`, then a check that the whole run never imported PyTorch.
 LAUNCHER = """
 import sys
 from cxr import experiment
-from cxr import localization as loc
-from cxr.rundir import EvalDir, RunDir
-from cxr_tfds.labels import LABELS
 sys.argv = ["cxr.experiment", *sys.argv[1:]]
 try:
     experiment.main()
@@ -94,7 +94,8 @@ def smoke_run(tmp_path_factory, synthetic_builder, data_dir):
     def get(name, backend="tensorflow"):
         if (name, backend) not in done:
             tmp = tmp_path_factory.mktemp(f"{name}-{backend}")
-            out = run_experiment(f"{name}:smoke", tmp, data_dir, backend=backend)
+            extra = SMOKE_OVERRIDES.get((name, backend), ())
+            out = run_experiment(f"{name}:smoke", tmp, data_dir, *extra, backend=backend)
             done[name, backend] = out, only_run_dir(tmp, name)
         return done[name, backend]
 
@@ -102,7 +103,21 @@ def smoke_run(tmp_path_factory, synthetic_builder, data_dir):
 
 
 def test_experiments_are_listed():
-    assert set(EXPERIMENTS) <= set(experiment.available())
+    assert set(EXPERIMENTS) | {"learnability"} <= set(experiment.available())
+
+
+@pytest.mark.parametrize("name", experiment.available())
+def test_every_experiment_is_a_locked_config_that_states_its_command(name):
+    module = importlib.import_module(f"experiments.{name}")
+    assert f"make experiment NAME={name}" in module.__doc__
+    for variant in (None, "smoke"):
+        config = module.get_config(variant)
+        assert config.name == name
+        with pytest.raises(AttributeError):
+            config.no_such_field = 1  # locked: a typo is an error, not a new field
+    assert module.get_config("smoke").data.name == "cxr14_subset/synthetic"  # offline
+    with pytest.raises(ValueError, match=name):
+        module.get_config("nope")
 
 
 def one_line_error(out, *expected):
@@ -196,6 +211,8 @@ def test_smoke_end_to_end(name, backend, smoke_run):
     assert list(run.wandb_dir.glob("offline-run-*/run-*.wandb"))
     assert "Atelectasis" in out and "macro" in out  # the terminal table
     assert "PyTorch was never imported" in out
+    tta = "Test-time augmentation: mean probability of the image and its mirror image"
+    assert (tta in out) == config["eval"]["tta_flip"] == bool(SMOKE_OVERRIDES.get((name, backend)))
 
 
 @pytest.mark.large

@@ -89,6 +89,13 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
             image_size=128,
             synthetic_patients=500,
         ),
+        Cxr14SubsetConfig(
+            name="synthetic_64",
+            description="The synthetic twin at 64x64 (drawn at 128 px), for the quickstart.",
+            image_size=64,
+            synthetic_patients=500,
+            synthetic_png_size=128,
+        ),
     ]
     DEFAULT_CONFIG_NAME = "224"
     MANUAL_DOWNLOAD_INSTRUCTIONS = (

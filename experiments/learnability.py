@@ -1,0 +1,52 @@
+"""learnability: DenseNet121 learns the synthetic signs from scratch, offline, in 8 epochs.
+
+    make experiment NAME=learnability
+    make experiment NAME=learnability:smoke   # seconds, what the tests run
+
+What `quickstart` was before it had to fit in minutes: `cxr14_subset/synthetic`
+(128 px), a randomly initialised DenseNet121 trained whole for 8 epochs, then test
+AUROC with CIs, Grad-CAM galleries and localization on a 4 x 4 map, W&B offline.
+
+There is no frozen-head phase: a random backbone's features carry nothing and
+its BatchNorm statistics were never estimated, so a head trained on them only
+hinders the network afterwards (measured: fine-tuning from such a head reached
+0.46 validation macro AUROC after 3 epochs, from scratch 0.75).
+
+Runtime and result (fresh clone, 2 CPU cores, Intel Xeon, 2026-11-26; the README's
+"learnability" has the details): 12 min 7 s, about 1 minute per epoch; test macro
+AUROC 0.826 [0.787, 0.857]; pointing game 0.095 against 0.048 for a random heatmap
+(p = 0.001), 0.23 against 0.11 with Zhang et al.'s tolerance.
+"""
+
+from experiments import common
+
+
+def get_config(variant=None):
+    c = common.get_config()
+    c.name = "learnability"
+    c.data.name = "cxr14_subset/synthetic"
+    c.data.cache_images = True  # 1,600 images of 128 px: 26 MB
+    # Twice the steps of 32 in the same time on a CPU: 0.76 validation macro AUROC after
+    # 3 epochs instead of 0.68, 0.826 test macro AUROC after 8 instead of 0.801.
+    c.data.batch_size = 16
+    c.model.weights = None
+    c.train.head_epochs = 0  # see above: no frozen-head phase from random init
+    # 8 epochs of the 1,025 training images (65 steps each) take validation macro
+    # AUROC from 0.5 to about 0.84.
+    c.train.finetune_epochs = 8
+    c.train.finetune_learning_rate = 1e-3  # Adam; a random network has far to go
+    c.train.finetune_lr_patience = 2  # validation AUROC is noisy while BatchNorm settles
+    c.train.finetune_stop_patience = 8  # never stop early: 8 epochs are few already
+    c.train.unfreeze = "all"
+    # Fixed, not "auto": the numbers above were measured so, and reruns repeat them
+    # bit for bit (XLA turns TensorFlow's op determinism off).
+    c.speed.xla, c.speed.precision = "off", "float32"
+    if variant == "smoke":
+        common.smoke(c, 32, 16, 16)
+        c.train.finetune_epochs = 1
+    elif variant is not None:
+        raise ValueError(
+            f"learnability has no variant {variant!r}; use learnability or learnability:smoke"
+        )
+    c.lock()
+    return c
