@@ -128,7 +128,7 @@ def synthetic_builder(data_dir, patients, png_size=256, image_size=SIZE):
 def pipeline_rate(builder, batch, repeats=3):
     """Row 2: images/s of `cxr.data` alone (decode, preprocess, batch), one pass over `train`."""
     n = builder.info.splits["train"].num_examples
-    ds = data.batches(builder, "train", batch)
+    ds = data.batches(builder, "train", batch_size=batch)
     return rate(n, timed(lambda: [None for _ in ds], repeats))
 
 
@@ -201,7 +201,7 @@ def frozen_head(builder, batch):
         start = time.perf_counter()
         x, y = features.split_features(
             model_lib.feature_extractor(model),
-            data.batches(builder, "train", batch),
+            data.batches(builder, "train", batch_size=batch),
             data.num_batches(builder, "train", batch),
             pathlib.Path(tmp) / "f.npz",
         )
@@ -211,7 +211,7 @@ def frozen_head(builder, batch):
     head.compile(keras.optimizers.Adam(1e-3), loss)
     cached = timed(lambda: head.fit(features.ShuffledArrays(x, y, 256), epochs=1, verbose=0))
     model.compile(keras.optimizers.Adam(1e-3), loss)  # backbone frozen: the naive head epoch
-    images = data.batches(builder, "train", batch)
+    images = data.batches(builder, "train", batch_size=batch)
     naive = timed(lambda: model.fit(images, epochs=1, verbose=0), repeats=2)
     return {"images": n, "fill_seconds": fill, "cached_epoch": cached, "naive_epoch": naive}
 

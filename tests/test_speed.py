@@ -187,3 +187,9 @@ def test_the_real_probe_measures_every_candidate():
     assert list(seconds) == speed.candidates(backend=keras.backend.backend(), gpu=False)
     assert all(len(v) == 1 and v[0] > 0 for v in seconds.values())
     assert keras.mixed_precision.global_policy().name == "float32"
+
+
+def test_the_bench_pipeline_row_reads_a_built_split(synthetic_builder):
+    """Row 2's data pass goes through `cxr.data` as training does: every train image once."""
+    result = bench.pipeline_rate(synthetic_builder, 64, repeats=1)
+    assert 0 < result["min"] <= result["median"] <= result["max"]
