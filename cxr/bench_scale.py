@@ -2,7 +2,7 @@
 
     python -m cxr.bench_scale [--sizes 1500,15000,112120] [--out bench/scale.json]
                               [--image-size 32] [--sample-dir ../shared/cxr14]
-                              [--stages build,pipeline,features,head,evaluate] [--no-autocache]
+                              [--stages build,pipeline,features,head,evaluate]
 
 For each size N it writes a `cxr14_subset`-shaped manual dir of N images (NIH's own
 metadata restricted to the first N images of one fixed patient order, or synthetic
@@ -33,9 +33,9 @@ from cxr.bench_scale_report import STAGES, markdown, summarize
 from cxr.bench_scale_stages import MARKER
 
 
-def stage_options(*, image_size: int, autocache: bool = True) -> list[str]:
+def stage_options(*, image_size: int) -> list[str]:
     """The command-line options every stage process gets."""
-    return ["--image-size", str(image_size), *([] if autocache else ["--no-autocache"])]
+    return ["--image-size", str(image_size)]
 
 
 def run_stage(stage, *, options, data_dir=None, manual_dir=None, work=None) -> dict:
@@ -86,7 +86,6 @@ def run(
     out="bench/scale.json",
     work=None,
     stages=STAGES,
-    autocache=True,
 ) -> dict:
     """Measures `stages` at every size and writes `out`; returns the results.
 
@@ -98,8 +97,6 @@ def run(
         work: where the data goes (each size's is removed after it); None: a temporary dir.
         stages: a subset of `STAGES`, run in `STAGES` order (`build` is always run: every
             stage reads its data; `head` needs `features`).
-        autocache: False turns TFDS's in-memory cache of datasets under 250 MiB off in
-            the stages (`bench_scale_stages.without_autocache`), to measure the rest.
     """
     sizes = sorted(sizes)
     stages = [s for s in STAGES if s in set(stages) | {"build"}]
@@ -112,12 +109,11 @@ def run(
         "image_size": image_size,
         "metadata": meta.source,
         "stages": stages,
-        "tfds_autocache": autocache,
         "sizes": [],
     }
     owned = work is None
     work = pathlib.Path(work or tempfile.mkdtemp(prefix="cxr_bench_scale_"))
-    options = stage_options(image_size=image_size, autocache=autocache)
+    options = stage_options(image_size=image_size)
     start = time.perf_counter()
     try:
         results["idle"] = run_stage("idle", options=options)
@@ -159,11 +155,6 @@ def main(argv=None):
     parser.add_argument("--out", default="bench/scale.json")
     parser.add_argument("--work", help="where the data is written (default: a temporary dir)")
     parser.add_argument(
-        "--no-autocache",
-        action="store_true",
-        help="turn TFDS's in-memory cache of datasets under 250 MiB off in the stages",
-    )
-    parser.add_argument(
         "--stages", default=",".join(STAGES), help="a subset of the stages, commas (build always)"
     )
     args = parser.parse_args(argv)
@@ -175,7 +166,6 @@ def main(argv=None):
         out=args.out,
         work=args.work,
         stages=[s.strip() for s in args.stages.split(",") if s.strip()],
-        autocache=not args.no_autocache,
     )
     print(markdown(results))
     print(f"Written: {args.out}")

@@ -82,8 +82,7 @@ def markdown(results) -> str:
     lines = [
         f"Machine: {m['cpu']}, {m['cores']} cores, GPU: {', '.join(m['gpus']) or 'none'}; "
         f"Keras {m['keras']} ({m['backend']}), TensorFlow {m['tensorflow']}; {m['date']}. "
-        f"Images {results['image_size']} px; metadata: {results['metadata']}; TFDS autocache "
-        f"{'on' if results.get('tfds_autocache', True) else 'off'}; "
+        f"Images {results['image_size']} px; metadata: {results['metadata']}; "
         f"total {results['total_seconds'] / 60:.1f} min.",
         "",
         "Splits: "

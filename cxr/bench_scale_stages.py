@@ -11,7 +11,6 @@ One process per stage, so no stage's peak hides behind another's.
 """
 
 import argparse
-import dataclasses
 import json
 import pathlib
 import time
@@ -191,22 +190,6 @@ def stage_evaluate(args):
     return {**result, "parts": parts}
 
 
-def without_autocache():
-    """Makes every `as_dataset` of this process skip TFDS's in-memory cache of small data.
-
-    TFDS caches a whole split's records in RAM on the first pass when the dataset is at
-    most 250 MiB and `try_autocache` is not turned off; `cxr.data` leaves it on, so at a
-    bench's small image size that cache, not the stage, would set the memory slope.
-    """
-    original = tfds.core.DatasetBuilder.as_dataset
-
-    def as_dataset(self, *args, read_config=None, **kwargs):
-        config = dataclasses.replace(read_config or tfds.ReadConfig(), try_autocache=False)
-        return original(self, *args, read_config=config, **kwargs)
-
-    tfds.core.DatasetBuilder.as_dataset = as_dataset
-
-
 def _model(image_size):
     keras.utils.set_random_seed(0)
     return model_lib.build_model(image_size=image_size, weights=None)
@@ -229,10 +212,7 @@ def main(argv=None):
     parser.add_argument("--manual-dir", type=pathlib.Path)
     parser.add_argument("--work", type=pathlib.Path)
     parser.add_argument("--image-size", type=int, default=32)
-    parser.add_argument("--no-autocache", action="store_true", help="see `without_autocache`")
     args = parser.parse_args(argv)
-    if args.no_autocache:
-        without_autocache()
     result = STAGES[args.stage](args)
     result["peak_mb"] = peak_mb()
     print(MARKER + json.dumps(result), flush=True)
