@@ -4,7 +4,6 @@ from the run's own files; the spec is written offline and builds a workspace."""
 import contextlib
 import io
 import json
-import pathlib
 
 import numpy as np
 import pytest
@@ -150,39 +149,3 @@ def test_the_spec_builds_a_workspace_offline(reviewed):
 def test_no_run_of_a_group_is_a_one_line_error(tmp_path):
     with pytest.raises(dashboard.UserError, match="no run of 'nothing'"):
         dashboard.dashboard(group="nothing", runs_dir=tmp_path)
-
-
-@pytest.mark.large
-def test_a_real_runs_files_hold_every_panels_key(
-    tmp_path, synthetic_builder, data_dir, monkeypatch
-):
-    """`finetune:smoke` (head, then fine-tune) offline: the view's keys, the running epoch
-    axis, the gallery's box groups and mask, and nothing outside the run directory."""
-    from test_experiments import only_run_dir, run_experiment
-    from test_tracking import assert_self_contained
-
-    home = tmp_path / "wandb_data_dir"  # where W&B would stage without init_wandb
-    monkeypatch.setenv("WANDB_DATA_DIR", str(home))
-    run_experiment("finetune:smoke", tmp_path, data_dir)
-    run = RunDir.open(only_run_dir(tmp_path, "finetune"))
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    spec = json.loads(dashboard.dashboard(run=run).read_text())
-    assert_logged(spec, logged_items(run.path))
-
-    (wandb_file,) = run.wandb_dir.glob("offline-run-*/run-*.wandb")
-    records = read_wandb_records(wandb_file)
-    assert_self_contained(records, run.path, home)
-    epochs = [h for h in items_of(records, "history") if "phase" in h]
-    assert [(h["phase"], h[tracking.EPOCH_AXIS]) for h in epochs] == [("head", 1), ("finetune", 2)]
-    table_file = next(
-        e.local_path
-        for r in records
-        if r.WhichOneof("record_type") == "artifact"
-        for e in r.artifact.manifest.contents
-        if e.path.endswith("gradcam/gallery.table.json")
-    )
-    table = json.loads(pathlib.Path(table_file).read_text())
-    xray = table["columns"].index("xray")
-    for row in table["data"]:
-        assert set(row[xray]["boxes"]) == {"ground_truth", "predictions"}
-        assert "heat" in row[xray]["masks"]

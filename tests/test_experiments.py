@@ -19,6 +19,9 @@ from cxr.rundir import EvalDir, RunDir
 from cxr_tfds.labels import LABELS
 
 EXPERIMENTS = ["quickstart", "frozen_head", "finetune"]
+WANDB_DATA_DIR = "wandb_data_dir"
+# The tests that share `smoke_run`'s runs run on one xdist worker, so each run happens once.
+SMOKE_RUNS = pytest.mark.xdist_group("smoke_runs")
 # Extra settings of one smoke run each, so that they run end to end somewhere.
 SMOKE_OVERRIDES = {("frozen_head", "tensorflow"): ("--config.eval.tta_flip=True",)}
 
@@ -40,7 +43,13 @@ print("PyTorch was never imported")
 
 def environment(tmp_path, backend="tensorflow"):
     return dict(
-        os.environ, KERAS_BACKEND=backend, WANDB_MODE="offline", WANDB_DIR=str(tmp_path), CI="true"
+        os.environ,
+        KERAS_BACKEND=backend,
+        WANDB_MODE="offline",
+        WANDB_DIR=str(tmp_path),
+        # Where W&B would stage files if cxr did not keep them in the run directory.
+        WANDB_DATA_DIR=str(tmp_path / WANDB_DATA_DIR),
+        CI="true",
     )
 
 
@@ -186,6 +195,7 @@ def test_imagenet_weights_offline_fail_in_one_line_before_any_run_dir(tmp_path, 
     assert not runs.exists() and not (tmp_path / "wandb").exists()
 
 
+@SMOKE_RUNS
 @pytest.mark.large
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -215,6 +225,7 @@ def test_smoke_end_to_end(name, backend, smoke_run):
     assert (tta in out) == config["eval"]["tta_flip"] == bool(SMOKE_OVERRIDES.get((name, backend)))
 
 
+@SMOKE_RUNS
 @pytest.mark.large
 def test_evaluate_reproduces_the_runs_own_metrics_and_never_overwrites_them(smoke_run, tmp_path):
     _, run_dir = smoke_run("quickstart")
@@ -244,6 +255,7 @@ def test_evaluate_reproduces_the_runs_own_metrics_and_never_overwrites_them(smok
     )
 
 
+@SMOKE_RUNS
 @pytest.mark.large
 def test_compare_pairs_runs_on_the_same_images_and_refuses_others(smoke_run, tmp_path):
     _, head_run = smoke_run("frozen_head")  # evaluated on test[:32]
@@ -260,6 +272,41 @@ def test_compare_pairs_runs_on_the_same_images_and_refuses_others(smoke_run, tmp
     saved = json.loads((tmp_path / "ab" / "compare.json").read_text())
     assert saved and (tmp_path / "ab" / "compare.png").read_bytes()[:4] == b"\x89PNG"
     assert "macro" in out.stdout
+
+
+@SMOKE_RUNS
+@pytest.mark.large
+def test_the_dashboard_names_keys_a_real_run_logged(smoke_run, monkeypatch):
+    """`finetune:smoke` (head, then fine-tune) offline: the view's keys, the running epoch
+    axis, the gallery's box groups and mask, and nothing outside the run directory."""
+    from test_dashboard import assert_logged, logged_items
+    from test_tracking import assert_self_contained, items_of, read_wandb_records
+
+    from cxr import dashboard, tracking
+
+    _, run_dir = smoke_run("finetune")
+    run = RunDir.open(run_dir)
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    spec = json.loads(dashboard.dashboard(run=run).read_text())
+    assert_logged(spec, logged_items(run.path))
+
+    (wandb_file,) = run.wandb_dir.glob("offline-run-*/run-*.wandb")
+    records = read_wandb_records(wandb_file)
+    assert_self_contained(records, run.path, run.path.parents[2] / WANDB_DATA_DIR)
+    epochs = [h for h in items_of(records, "history") if "phase" in h]
+    assert [(h["phase"], h[tracking.EPOCH_AXIS]) for h in epochs] == [("head", 1), ("finetune", 2)]
+    table_file = next(
+        e.local_path
+        for r in records
+        if r.WhichOneof("record_type") == "artifact"
+        for e in r.artifact.manifest.contents
+        if e.path.endswith("gradcam/gallery.table.json")
+    )
+    table = json.loads(pathlib.Path(table_file).read_text())
+    xray = table["columns"].index("xray")
+    for row in table["data"]:
+        assert set(row[xray]["boxes"]) == {"ground_truth", "predictions"}
+        assert "heat" in row[xray]["masks"]
 
 
 @pytest.mark.large
