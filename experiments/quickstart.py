@@ -13,15 +13,16 @@ Why so small: on 2 cores the process gets about one core's worth of work done
 (CPU time ~ wall time), and DenseNet121 costs 1.55 CPU-s per training step of 16
 images at 128 px, 0.47 at 64 px; tracing the training step costs ~35 CPU-s once.
 In ~180 CPU-s, 64 px for 2 epochs (130 steps) reached test macro AUROC 0.66-0.72;
-128 px could afford ~70 steps (0.58-0.61, measured with tmp probes). There is no
-frozen-head phase (see `learnability`), and no augmentation: in 2 epochs every kind
-measured cost AUROC (README, "Augmentation").
+128 px could afford ~70 steps (0.58-0.61; probes while choosing this config). There is
+no frozen-head phase (see `learnability`), and no augmentation: in 2 epochs none beat
+none beyond seed noise and most cost AUROC (README, "Augmentation, test-time
+augmentation and keras-cv").
 
-Runtime and result: fresh clone after `make install`, dataset build included,
-Intel Xeon, 2 cores shared with 3-5 other busy processes, 2026-11-27, seed 0:
-2 min 50 s wall, 168 CPU-s (user + sys); test macro AUROC 0.664 [0.609, 0.715]
-(seed 1: 0.718 [0.686, 0.749]). Grad-CAM at 64 px is a 2 x 2 map and, after 2
-epochs, mostly empty (215 of the 220 box images): localization is at chance here.
+Runtime and result: after `make install`, dataset build included, Intel
+Xeon, 2 cores, nothing else running, 2026-11-27, seed 0: 2 min 42 s wall, 170 CPU-s;
+test macro AUROC 0.664 [0.609, 0.715] (seed 1: 0.718 [0.686, 0.749]). Grad-CAM at 64 px
+is a 2 x 2 map and, after 2 epochs, mostly empty (215 of the 220 box images):
+localization is at chance here, and the report says so.
 """
 
 from experiments import common
