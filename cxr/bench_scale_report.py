@@ -29,14 +29,15 @@ def expected_bytes(stage, splits) -> float:
     The feature pass keeps each batch's features and then their concatenation (2 copies
     of train); the head epoch holds train and validation features; the evaluation holds
     scores and labels of test and validation, as float32 and as float64 copies in the
-    report (4 arrays). Streaming stages (build, pipeline) hold none.
+    report (4 arrays), and each image's patient (int64) and id (16 characters of NIH's
+    `00000001_000.png`, 4 bytes each). Streaming stages (build, pipeline) hold none.
     """
     row = (FEATURES + LABELS) * 4
     train, val, test = (splits.get(k, 0) for k in ("train", "validation", "test"))
     return {
         "features": 2 * train * row,
         "head": (train + val) * row,
-        "evaluate": (test + val) * LABELS * 4 * 4,
+        "evaluate": (test + val) * (LABELS * (4 + 4 + 8 + 8) + 8 + 16 * 4),
     }.get(stage, 0.0)
 
 

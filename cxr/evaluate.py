@@ -57,6 +57,11 @@ class Predictions:
     official_images: int
 
 
+NO_BOXES = np.zeros((0, 4), np.float32)
+NO_BOX_LABELS = np.zeros((0,), np.int64)
+NO_BOXES.flags.writeable = NO_BOX_LABELS.flags.writeable = False
+
+
 def predict_split(*, model, builder, split, batch_size, label_names) -> Predictions:
     """Scores every image of `split` once, in order, with a progress bar.
 
@@ -74,8 +79,12 @@ def predict_split(*, model, builder, split, batch_size, label_names) -> Predicti
         for key in ("labels", "image_id", "patient_id"):
             columns[key].append(batch[key])
         for k, ks in zip(batch["boxes"], batch["box_labels"], strict=True):
-            boxes.append(k[ks >= 0])
-            box_labels.append(ks[ks >= 0])
+            if (ks >= 0).any():
+                boxes.append(k[ks >= 0])
+                box_labels.append(ks[ks >= 0])
+            else:  # most images: share two empty arrays instead of two new ones per image
+                boxes.append(NO_BOXES)
+                box_labels.append(NO_BOX_LABELS)
         progress.add(1)
     arrays = {
         k: np.concatenate(v) if v else np.zeros((0, len(label_names))) for k, v in columns.items()

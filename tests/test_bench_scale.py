@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from cxr import bench_scale_data as scale_data
@@ -24,7 +25,11 @@ def test_fit_exponent_and_slope_need_two_sizes():
 def test_expected_bytes_only_for_stages_holding_per_image_arrays():
     splits_ = {"train": 100, "validation": 10, "test": 30}
     assert report.expected_bytes("pipeline", splits_) == 0
-    assert report.expected_bytes("evaluate", splits_) == 40 * 14 * 4 * 4
+    # What the evaluation keeps of 40 test and validation images, as numpy counts it.
+    scores = np.zeros((40, 14), np.float32)
+    ids = np.array(["00000001_000.png"] * 40, dtype=str)  # NIH's image ids
+    held = 2 * scores.nbytes + 2 * scores.astype(np.float64).nbytes + 40 * 8 + ids.nbytes
+    assert report.expected_bytes("evaluate", splits_) == held
     assert report.expected_bytes("head", splits_) == 110 * (1024 + 14) * 4
 
 
