@@ -205,6 +205,10 @@ print("REPORT", json.dumps(report))
 @pytest.mark.parametrize("backend", ["tensorflow", "jax"])
 def test_two_devices_match_one_device(backend, tmp_path, synthetic_builder, data_dir):
     env = {**os.environ, "KERAS_BACKEND": backend, "CXR_VIRTUAL_CPUS": "2", "CI": "true"}
+    # Two virtual JAX devices share 2 cores with the other test worker: one device can
+    # wait at an all-reduce for the other's step longer than XLA's 40 s, after which XLA
+    # kills the process (seen once in CI). Slow is not wrong here, so wait 10 minutes.
+    env["XLA_FLAGS"] = "--xla_cpu_collective_call_terminate_timeout_seconds=600"
     out = subprocess.run(
         [sys.executable, "-c", DRIVER, str(tmp_path), str(data_dir)],
         env=env, capture_output=True, text=True, timeout=900,
