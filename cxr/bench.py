@@ -238,7 +238,7 @@ def fresh_build(manual_dir, config_name="224"):
     return make
 
 
-def row(name, figure, baseline, goal=None, unit="images/s"):
+def row(name, figure, baseline, *, goal=None, unit="images/s"):
     ratio = figure["median"] / baseline["median"]
     return {
         "row": name,

@@ -24,7 +24,7 @@ from cxr import distribute
 from cxr.model import GRADCAM_LAYER
 
 
-def gradcam(model, images, class_indices, layer_name=GRADCAM_LAYER, batch_size=32):
+def gradcam(model, images, class_indices, *, layer_name=GRADCAM_LAYER, batch_size=32):
     """Computes one Grad-CAM heatmap per image, for one label per image.
 
     Args:

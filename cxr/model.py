@@ -50,6 +50,7 @@ DENSE_BLOCK_STARTS = (
 
 
 def build_model(
+    *,
     num_labels=14,
     image_size=224,
     weights=None,

@@ -69,7 +69,7 @@ def test_manual_dir_builds_patient_disjoint_splits(meta, tmp_path):
     boxes = metadata.read_boxes(tmp_path / metadata.BBOX_FILE)
     assert set(entries) == set(names) == set(test) | set(train_val)
     assert sum(map(len, boxes.values())) == facts["boxes"]
-    plan = splits.plan_splits(entries, train_val, test, set(names))
+    plan = splits.plan_splits(entries, train_val=train_val, test=test, available=set(names))
     assert sum(map(len, plan.splits.values())) == 500
     pngs = sorted((tmp_path / "images").glob("*.png"))
     assert len(pngs) == 500

@@ -121,9 +121,9 @@ def test_lists_that_share_a_patient_are_refused():
     with pytest.raises(AssertionError, match="patient 1 has images in both"):
         splits.plan_splits(
             entries,
-            ["00000001_000.png"],
-            ["00000001_001.png"],
-            {"00000001_000.png", "00000001_001.png"},
+            train_val=["00000001_000.png"],
+            test=["00000001_001.png"],
+            available={"00000001_000.png", "00000001_001.png"},
             validation_percent=0,
         )
 

@@ -154,7 +154,12 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
         available = set(pngs).union(*in_archives.values())
 
         plan = splits.plan_splits(
-            entries, train_val, test, available, config.views, config.validation_percent
+            entries,
+            train_val=train_val,
+            test=test,
+            available=available,
+            views=config.views,
+            validation_percent=config.validation_percent,
         )
         logging.info(
             "cxr14_subset: the CSV lists %d images; found %d on disk (%d PNG files, %d in "

@@ -29,6 +29,7 @@ class SplitPlan:
 
 def plan_splits(
     entries: dict[str, Entry],
+    *,
     train_val: list[str],
     test: list[str],
     available: set[str],
