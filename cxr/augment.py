@@ -58,6 +58,19 @@ def augmenter(
     return keras.layers.Pipeline(layers, name="augment")
 
 
+def tta_views(*, flip, crop) -> str:
+    """The extra views of `tta(flip=, crop=)` in words; a `UserError` for a bad `crop`.
+
+    Returns "" when there are none (TTA off).
+    """
+    if not 0 <= crop < 1:
+        raise UserError(f"eval.tta_crop={crop}: use a fraction of the side in [0, 1), 0 for none")
+    views = ["its mirror image"] if flip else []
+    if crop:
+        views.append(f"a central crop of {crop:.0%} of the side")
+    return " and ".join(views)
+
+
 def tta(model: keras.Model, *, flip=True, crop=0.0) -> keras.Model:
     """`model` with test-time augmentation: the logits of the mean probability over views.
 
@@ -71,6 +84,7 @@ def tta(model: keras.Model, *, flip=True, crop=0.0) -> keras.Model:
         flip: average with the horizontally flipped image.
         crop: fraction of the side of a central crop to average with; 0 for none.
     """
+    tta_views(flip=flip, crop=crop)
     inputs = keras.Input(shape=model.input_shape[1:], name="image")
     views = [inputs]
     if flip:

@@ -138,9 +138,9 @@ def evaluate(
     label_names = data.label_names(builder.info)
     print(f"Evaluating on {split} of {data.dataset_name(builder)}")
     scorer = model
-    if tta and any(tta.values()):
+    if tta and (views := augment.tta_views(**tta)):
         scorer = augment.tta(model, **tta)
-        print(f"Test-time augmentation: mean probability of the image and {_views(**tta)}")
+        print(f"Test-time augmentation: mean probability of the image and {views}")
     preds = predict_split(
         model=scorer, builder=builder, split=split, batch_size=batch_size, label_names=label_names
     )
@@ -194,13 +194,6 @@ def _gradcam_pairs(model, builder, split, evaluators, preds, batch_size):
             flush()
     if pending:
         flush()
-
-
-def _views(*, flip, crop):
-    views = ["its mirror image"] if flip else []
-    if crop:
-        views.append(f"a central crop of {crop:.0%} of the side")
-    return " and ".join(views)
 
 
 def evaluate_run(

@@ -77,28 +77,7 @@ def _run(config, dist) -> RunDir:
     d, t, e = config.data, config.train, config.eval
 
     # --- Data, then the model: bad settings, missing weights or data fail first --------
-    builder = data.find(d.name, _none(d.data_dir))
-    label_names = data.label_names(builder.info)
-    model_lib.check_trainable(t.unfreeze)
-    model_lib.check_weights(_none(config.model.weights))  # before a long build
-    augmenter = _augmenter(config) if t.augment else None
-    if not 0 <= e.tta_crop < 1:
-        raise UserError(
-            f"eval.tta_crop={e.tta_crop}: use a fraction of the side in [0, 1), 0 for none"
-        )
-    data.build(builder, _none(d.manual_dir))
-    for split in (d.train_split, d.val_split, d.test_split):
-        data.check_split(builder, split)
-    choice = _speed(config, run_dir if resuming else None)
-    # Seeded after the build, which may draw from the global generators: the same weights
-    # whether or not the data was built first.
-    keras.utils.set_random_seed(config.seed)
-    model = model_lib.build_model(
-        num_labels=len(label_names),
-        image_size=data.image_size(builder),
-        weights=_none(config.model.weights),
-        dropout=config.model.dropout,
-    )
+    builder, label_names, augmenter, choice, model = _prepare(config, run_dir if resuming else None)
 
     # --- Run directory and W&B: only now, after everything bad input can break ----------
     if resuming:
@@ -159,6 +138,35 @@ def _run(config, dist) -> RunDir:
         wandb_run.finish()
     print(f"Run files: {run_dir}")
     return run_dir
+
+
+def _prepare(config, resumed: RunDir | None):
+    """Checks every setting, builds the data, then the model; nothing is written yet.
+
+    Returns:
+        The builder, its label names, the augmenter (or None), the speed choice and the model.
+    """
+    d, t, e = config.data, config.train, config.eval
+    builder = data.find(d.name, _none(d.data_dir))
+    label_names = data.label_names(builder.info)
+    model_lib.check_trainable(t.unfreeze)
+    model_lib.check_weights(_none(config.model.weights))  # before a long build
+    augmenter = _augmenter(config) if t.augment else None
+    augment.tta_views(flip=e.tta_flip, crop=e.tta_crop)
+    data.build(builder, _none(d.manual_dir))
+    for split in (d.train_split, d.val_split, d.test_split):
+        data.check_split(builder, split)
+    choice = _speed(config, resumed)
+    # Seeded after the build, which may draw from the global generators: the same weights
+    # whether or not the data was built first.
+    keras.utils.set_random_seed(config.seed)
+    model = model_lib.build_model(
+        num_labels=len(label_names),
+        image_size=data.image_size(builder),
+        weights=_none(config.model.weights),
+        dropout=config.model.dropout,
+    )
+    return builder, label_names, augmenter, choice, model
 
 
 def _speed(config, resumed: RunDir | None):

@@ -158,6 +158,7 @@ def test_unknown_experiment_lists_the_available_ones(tmp_path):
         ("--config.seed=seven", "seven"),
         ("--config.train.unfreeze=backbone", "unfreeze mode 'backbone'"),
         ("--config.data.test_split=tst", "no split 'tst'"),
+        ("--config.eval.tta_crop=1.5", "eval.tta_crop=1.5"),
     ],
 )
 def test_bad_overrides_fail_in_one_line_before_any_run_dir(tmp_path, override, expected):
