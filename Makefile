@@ -47,34 +47,34 @@ test-fast: install
 
 data: install
 	@test -n "$(CXR14_DIR)" || { echo "error: set CXR14_DIR to the folder with the NIH files, e.g. make data CXR14_DIR=~/cxr14 CONFIG=224" >&2; exit 2; }
-	$(BIN)/python -m cxr_tfds.tfds_build cxr14_subset --config=$(CONFIG) --manual_dir=$(CXR14_DIR)
+	$(BIN)/cxr data cxr14_subset --config=$(CONFIG) --manual_dir=$(CXR14_DIR)
 
 experiment: install
-	KERAS_BACKEND=$(BACKEND) $(BIN)/python -m cxr.experiment $(NAME) $(ARGS)
+	KERAS_BACKEND=$(BACKEND) $(BIN)/cxr experiment $(NAME) $(ARGS)
 
 # Re-evaluates a saved run (on its own backend unless BACKEND is given):
 # make evaluate RUN=runs/<name>/<id> [DATA=cxr14_subset/<config>] [SPLIT=test]
 evaluate: install
 	@test -n "$(RUN)" || { echo "error: set RUN to a run directory, e.g. make evaluate RUN=runs/quickstart/<run id>" >&2; exit 2; }
-	$(if $(filter command line environment,$(origin BACKEND)),KERAS_BACKEND=$(BACKEND)) $(BIN)/python -m cxr.evaluate --run $(RUN) $(if $(DATA),--data $(DATA)) $(if $(SPLIT),--split $(SPLIT)) $(ARGS)
+	$(if $(filter command line environment,$(origin BACKEND)),KERAS_BACKEND=$(BACKEND)) $(BIN)/cxr evaluate --run $(RUN) $(if $(DATA),--data $(DATA)) $(if $(SPLIT),--split $(SPLIT)) $(ARGS)
 
 # Paired comparison of runs evaluated on the same images: make compare RUNS="runs/a/<id> runs/b/<id>" OUT=<dir>
 compare: install
 	@test -n "$(RUNS)" -a -n "$(OUT)" || { echo "error: set RUNS to two or more run directories and OUT to a folder, e.g. make compare RUNS=\"runs/a/<id> runs/b/<id>\" OUT=comparisons/ab" >&2; exit 2; }
-	$(BIN)/python -m cxr.compare $(RUNS) --out $(OUT) $(ARGS)
+	$(BIN)/cxr compare $(RUNS) --out $(OUT) $(ARGS)
 
 # A W&B view to review runs in: make dashboard RUN=runs/<name>/<id> | GROUP=<name>
 dashboard: install
 	@test -n "$(RUN)$(GROUP)" || { echo "error: set RUN to a run directory or GROUP to an experiment, e.g. make dashboard RUN=runs/quickstart/<run id>" >&2; exit 2; }
-	$(BIN)/python -m cxr.dashboard $(if $(RUN),--run $(RUN)) $(if $(GROUP),--group $(GROUP)) $(ARGS)
+	$(BIN)/cxr dashboard $(if $(RUN),--run $(RUN)) $(if $(GROUP),--group $(GROUP)) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache
 
 # Speed against its limits (bench/results.json and a Markdown table); minutes, not a test.
 bench: install
-	$(BIN)/python -m cxr.bench $(ARGS)
+	$(BIN)/cxr bench $(ARGS)
 
 # Time and peak memory of every stage at 1.5k, 15k and 112,120 images (about 30 minutes).
 bench-scale: install
-	$(BIN)/python -m cxr.bench_scale $(ARGS)
+	$(BIN)/cxr bench-scale $(ARGS)

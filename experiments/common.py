@@ -16,7 +16,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.runs_dir = "runs"  # every run writes runs/<name>/<run id>/
     # An existing run id resumes that run after its last completed epoch; None starts a new one.
     c.run_id = config_dict.placeholder(str)
-    # Data-parallel training (cxr/distribute.py): "auto" uses every device of each process
+    # Data-parallel training (cxr/runtime/distribution.py): "auto" uses every device of each process
     # (JAX DataParallel, TensorFlow MirroredStrategy; several machines via TF_CONFIG or
     # KERAS_DISTRIBUTION_*, see the README's "Scaling out"), "none" one device and no
     # strategy, a number N the first N devices of each process. data.batch_size and
@@ -24,7 +24,7 @@ def get_config() -> ml_collections.ConfigDict:
     # the devices; the learning rates are used as given for that global batch, so 1 or N
     # devices take the same optimizer steps. Scale them yourself if you raise the batch.
     c.distribution = "auto"
-    # Precision and XLA (cxr/speed.py). "auto": whatever trains faster on this machine, as a
+    # Precision and XLA (cxr/runtime/speed.py). "auto": whatever trains faster on this machine, as a
     # short probe measured it (once per machine, cached in ~/.cache/cxr/speed/); the run
     # prints what it chose and why. On TensorFlow, XLA turns op determinism off (Keras
     # refuses XLA under it), so reruns are bit-for-bit repeatable only with xla "off".

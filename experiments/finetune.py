@@ -14,7 +14,7 @@ CPU cores: 8 hours an epoch of 78k images there). Expected result: CheXNet repor
 0.841 macro AUROC on the official test list; not measured here.
 """
 
-from experiments import common
+from cxr.configs import common
 
 
 def get_config(variant=None):

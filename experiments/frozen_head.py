@@ -12,7 +12,7 @@ Runtime: dominated by the feature pass, about 25 images/s at 224 px on 2 CPU cor
 yet; ImageNet weights cannot be downloaded on the machines this was built on.
 """
 
-from experiments import common
+from cxr.configs import common
 
 
 def get_config(variant=None):

@@ -19,7 +19,7 @@ at T(IoBB) > 0.5; pointing game per box 0.16 against 0.05 for a random heatmap
 (p = 2e-11) and 0.10 for the centre baseline (p = 0.04).
 """
 
-from experiments import common
+from cxr.configs import common
 
 
 def get_config(variant=None):

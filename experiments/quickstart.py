@@ -25,7 +25,7 @@ is a 2 x 2 map and, after 2 epochs, mostly empty (215 of the 220 box images):
 localization is at chance here, and the report says so.
 """
 
-from experiments import common
+from cxr.configs import common
 
 
 def get_config(variant=None):

@@ -39,17 +39,17 @@ def data_dir(tmp_path_factory) -> pathlib.Path:
 @pytest.fixture(scope="session")
 def sample_builder(sample_dir, data_dir):
     """`cxr14_subset/224` built from the real sample."""
-    from cxr import data
+    from cxr.data import datasets
 
-    return data.prepare("cxr14_subset/224", data_dir=str(data_dir), manual_dir=str(sample_dir))
+    return datasets.prepare("cxr14_subset/224", data_dir=str(data_dir), manual_dir=str(sample_dir))
 
 
 @pytest.fixture(scope="session")
 def synthetic_builder(data_dir):
     """`cxr14_subset/synthetic`, generated offline."""
-    from cxr import data
+    from cxr.data import datasets
 
-    return data.prepare("cxr14_subset/synthetic", data_dir=str(data_dir))
+    return datasets.prepare("cxr14_subset/synthetic", data_dir=str(data_dir))
 
 
 def rerun_under_the_other_backend(test_file: str) -> None:

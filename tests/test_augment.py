@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cxr import augment
+from cxr.data import augment
 from cxr.errors import UserError
 
 # Every layer on: the affine set and the flip.
@@ -18,7 +18,7 @@ EVERYTHING = dict(rotation=0.02, zoom=0.1, translation=0.05, contrast=0.1, flip=
 
 
 def gray_batches(seed=0, batches=3, size=32):
-    """A tf.data stream of float [4, size, size, 1] batches in [0, 255], as cxr.data feeds it."""
+    """A tf.data stream of float [4, size, size, 1] batches in [0, 255], as cxr.data.datasets feeds it."""
     rng = np.random.default_rng(seed)
     x = rng.uniform(0, 255, (batches * 4, size, size, 1)).astype(np.float32)
     return tf.data.Dataset.from_tensor_slices(x).batch(4), x
@@ -57,7 +57,7 @@ def test_a_pipeline_of_only_the_layers_asked_for():
 
 JAX_SCRIPT = """
 import numpy as np, tensorflow as tf, keras
-from cxr import augment
+from cxr.data import augment
 assert keras.backend.backend() == "jax"
 x = np.random.default_rng(0).uniform(0, 255, (8, 32, 32, 1)).astype(np.float32)
 def augmented():

@@ -1,36 +1,35 @@
-"""The pure parts of `cxr.bench_scale`: the fits, the nested subsets, the manual dir."""
+"""The pure parts of `cxr.bench.scale`: the fits, the nested subsets, the manual dir."""
 
 import math
 
 import numpy as np
 import pytest
 
-from cxr import bench_scale_data as scale_data
-from cxr import bench_scale_report as report
+from cxr.bench import scale_data, scale_report
 from cxr_tfds.cxr14_subset import metadata, splits
 
 
 @pytest.mark.parametrize("k", [0.0, 1.0, 1.3])
 def test_fit_exponent_recovers_a_known_power(k):
     ns = [1500, 15_000, 112_120]
-    assert report.fit_exponent(ns, [2.5 * n**k for n in ns]) == pytest.approx(k)
+    assert scale_report.fit_exponent(ns, [2.5 * n**k for n in ns]) == pytest.approx(k)
 
 
 def test_fit_exponent_and_slope_need_two_sizes():
-    assert math.isnan(report.fit_exponent([100], [1.0]))
-    assert math.isnan(report.fit_slope([100, 100], [1.0, 2.0]))
-    assert report.fit_slope([100, 300], [50.0, 90.0]) == pytest.approx(0.2)
+    assert math.isnan(scale_report.fit_exponent([100], [1.0]))
+    assert math.isnan(scale_report.fit_slope([100, 100], [1.0, 2.0]))
+    assert scale_report.fit_slope([100, 300], [50.0, 90.0]) == pytest.approx(0.2)
 
 
 def test_expected_bytes_only_for_stages_holding_per_image_arrays():
     splits_ = {"train": 100, "validation": 10, "test": 30}
-    assert report.expected_bytes("pipeline", splits_) == 0
+    assert scale_report.expected_bytes("pipeline", splits_) == 0
     # What the evaluation keeps of 40 test and validation images, as numpy counts it.
     scores = np.zeros((40, 14), np.float32)
     ids = np.array(["00000001_000.png"] * 40, dtype=str)  # NIH's image ids
     held = 2 * scores.nbytes + 2 * scores.astype(np.float64).nbytes + 40 * 8 + ids.nbytes
-    assert report.expected_bytes("evaluate", splits_) == held
-    assert report.expected_bytes("head", splits_) == 110 * (1024 + 14) * 4
+    assert scale_report.expected_bytes("evaluate", splits_) == held
+    assert scale_report.expected_bytes("head", splits_) == 110 * (1024 + 14) * 4
 
 
 @pytest.fixture(scope="module")

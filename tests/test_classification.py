@@ -14,10 +14,11 @@ import sklearn.metrics
 import wandb
 from wandb.proto import wandb_internal_pb2
 
-from cxr import bootstrap, classification, writer
-from cxr import report as report_lib
-from cxr.published import CHEXNET, OFFICIAL_TEST_IMAGES, PUBLISHED, PUBLISHED_MACRO, WANG_2017
-from cxr.rundir import EvalDir
+from cxr.evaluation import classification, classification_report
+from cxr.stats import bootstrap
+from cxr.stats.published import CHEXNET, OFFICIAL_TEST_IMAGES, PUBLISHED, PUBLISHED_MACRO, WANG_2017
+from cxr.tracking import writer
+from cxr.tracking.rundir import EvalDir
 from cxr_tfds.labels import LABELS
 
 
@@ -146,7 +147,7 @@ def test_degenerate_labels_are_nan_with_a_reason_and_left_out_of_the_macro():
     assert fibrosis_entry["reason"] is None and not math.isnan(fibrosis_entry["auroc"])
     for point in fibrosis_entry["operating_points"].values():
         assert math.isnan(point["threshold"]) and math.isnan(point["test"]["sensitivity"])
-    assert "no positive in test" in report_lib.format_report(report)
+    assert "no positive in test" in classification_report.format_report(report)
 
 
 def best_f1(labels, scores):
@@ -225,7 +226,7 @@ def test_macro_ci_of_few_valid_resamples_is_marked_conditional_and_warns():
     assert macro["warning"].startswith(f"only {macro['n_valid_resamples']} of 100 bootstrap")
     # A resample misses patient 3 with probability (39/40)**40 = 0.36.
     assert macro["conditional"] and 40 < macro["n_valid_resamples"] < 90
-    text = report_lib.format_report(report)
+    text = classification_report.format_report(report)
     assert f"Warning: only {macro['n_valid_resamples']} of 100 bootstrap resamples" in text
 
 
@@ -244,9 +245,12 @@ def test_published_numbers_stand_beside_ours_only_on_the_whole_official_test_lis
     assert part["per_label"]["Mass"]["published"] is None and not part["comparable"]
     assert whole["per_label"]["Mass"]["published"] == {k: v["Mass"] for k, v in PUBLISHED.items()}
     assert whole["macro"]["published"] == PUBLISHED_MACRO
-    assert "CheXNet" not in report_lib.format_report(part).split("\n")[1]
-    assert "not comparable: 90 of 25,596 official test images" in report_lib.format_report(part)
-    text = report_lib.format_report(whole)
+    assert "CheXNet" not in classification_report.format_report(part).split("\n")[1]
+    assert (
+        "not comparable: 90 of 25,596 official test images"
+        in classification_report.format_report(part)
+    )
+    text = classification_report.format_report(whole)
     assert "CheXNet" in text.split("\n")[1]
     assert "CheXNet tested on its own random patient split" in text
 
@@ -265,7 +269,7 @@ def official_report():
 
 def test_rendered_report_is_strict_json_a_14_row_csv_and_two_plots(official_report, tmp_path):
     eval_dir = EvalDir(tmp_path / "eval")
-    result = report_lib.render(report=official_report, eval_dir=eval_dir)
+    result = classification_report.render(report=official_report, eval_dir=eval_dir)
     paths = writer.write([result])
     names = [EvalDir.METRICS, EvalDir.PER_LABEL, EvalDir.ROC, EvalDir.AUROC]
     assert [p.name for p in paths] == names
@@ -317,7 +321,9 @@ def test_rendered_report_puts_table_plots_and_macro_in_an_offline_run(
     for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
         monkeypatch.setenv(var, str(tmp_path / var.lower()))
     run = wandb.init(project="cxr-test", dir=str(tmp_path), mode="offline")
-    result = report_lib.render(report=official_report, eval_dir=EvalDir(tmp_path / "eval"))
+    result = classification_report.render(
+        report=official_report, eval_dir=EvalDir(tmp_path / "eval")
+    )
     writer.write([result], wandb_run=run, prefix="test")
     run.finish()
     wandb.teardown()  # waits for wandb-core to flush the .wandb file

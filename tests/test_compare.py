@@ -8,9 +8,10 @@ import pytest
 import sklearn.metrics
 import wandb
 
-from cxr import bootstrap, compare
 from cxr.errors import EXIT_CODE
-from cxr.rundir import EvalDir, RunDir
+from cxr.evaluation import compare_runs
+from cxr.stats import bootstrap
+from cxr.tracking.rundir import EvalDir, RunDir
 
 LABELS = ("Atelectasis", "Effusion", "Hernia")
 
@@ -55,7 +56,7 @@ def write_eval(folder, run):
 def test_paired_bootstrap_equals_explicit_resampling_of_both_models():
     ref, other, labels, patients = made_up_split(60, seed=1)
     runs = [as_run("a", ref, labels, patients), as_run("b", other, labels, patients)]
-    report = compare.compare(runs, num_bootstrap=20, seed=3)
+    report = compare_runs.compare(runs, num_bootstrap=20, seed=3)
     # The bootstrap's draws: 20 resamples fit in one chunk, drawn from default_rng(seed).
     counts = bootstrap.resample_patients(60, 20, np.random.default_rng(3))
     _, index = np.unique(patients, return_inverse=True)
@@ -91,7 +92,7 @@ def test_paired_bootstrap_equals_explicit_resampling_of_both_models():
 def test_identical_runs_differ_by_zero_with_p_one():
     ref, _, labels, patients = made_up_split(80, seed=2)
     runs = [as_run("a", ref, labels, patients), as_run("b", ref.copy(), labels, patients)]
-    comparison = compare.compare(runs, num_bootstrap=50)["comparisons"][0]
+    comparison = compare_runs.compare(runs, num_bootstrap=50)["comparisons"][0]
     for entry in [comparison["per_label"]["Effusion"], comparison["macro"]]:
         assert entry["diff"] == 0 and entry["ci_low"] == entry["ci_high"] == 0
         assert entry["p_bootstrap"] == 1 and entry["p_delong"] == 1
@@ -130,10 +131,10 @@ def test_cli_writes_json_plot_table_and_an_offline_wandb_run(
         monkeypatch.setenv(var, str(tmp_path / var.lower()))
     out = tmp_path / "out"
     try:
-        compare.main([*three_runs["paths"], "--out", str(out), "--num-bootstrap", "50"])
+        compare_runs.main([*three_runs["paths"], "--out", str(out), "--num-bootstrap", "50"])
     finally:
         wandb.teardown()  # waits for wandb-core to flush the offline run
-    report = json.loads((out / compare.JSON_FILE).read_text(), parse_constant=pytest.fail)
+    report = json.loads((out / compare_runs.JSON_FILE).read_text(), parse_constant=pytest.fail)
     assert report["reference"] == three_runs["paths"][0]
     assert [c["run"] for c in report["comparisons"]] == three_runs["paths"][1:]
     # The shuffled evaluation was aligned by image id: its AUROCs are those of the unshuffled rows.
@@ -144,7 +145,7 @@ def test_cli_writes_json_plot_table_and_an_offline_wandb_run(
     # Halving every score changes no ranking.
     assert report["comparisons"][1]["macro"]["diff"] == 0
     assert report["comparisons"][1]["per_label"]["Hernia"]["diff"] is None  # NaN as null
-    assert (out / compare.PLOT_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / compare_runs.PLOT_FILE).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     printed = capsys.readouterr().out
     for text in (*LABELS, "macro", "p DeLong", three_runs["paths"][1], "(2 of 3 labels)"):
         assert text in printed
@@ -154,7 +155,7 @@ def test_cli_writes_json_plot_table_and_an_offline_wandb_run(
 
 def refused(argv, capsys):
     with pytest.raises(SystemExit) as exit_info:
-        compare.main(argv)
+        compare_runs.main(argv)
     err = capsys.readouterr().err
     assert exit_info.value.code == EXIT_CODE
     assert err.startswith("error: ") and err.count("\n") == 1, err

@@ -12,7 +12,7 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from cxr import data
+from cxr.data import datasets
 from cxr_tfds import LABELS
 
 RGBA = [
@@ -93,14 +93,14 @@ def test_boxed_images_carry_their_boxes(examples, sample_dir):
 
 
 def test_pipeline_batches(sample_builder):
-    names = data.label_names(sample_builder.info)
+    names = datasets.label_names(sample_builder.info)
     assert names == LABELS
-    images, labels = next(iter(data.batches(sample_builder, "test", batch_size=8)))
+    images, labels = next(iter(datasets.batches(sample_builder, "test", batch_size=8)))
     assert images.shape == (8, 224, 224, 3) and labels.shape == (8, 14)
     assert images.dtype == "float32" and labels.dtype == "float32"
     # ImageNet normalisation: 0 maps to -mean/std, 255 to (1-mean)/std.
     assert -2.2 < float(images.numpy().min()) and float(images.numpy().max()) < 2.7
-    again, _ = next(iter(data.batches(sample_builder, "test", batch_size=8)))
+    again, _ = next(iter(datasets.batches(sample_builder, "test", batch_size=8)))
     np.testing.assert_array_equal(images.numpy(), again.numpy())  # evaluation order is fixed
 
 
@@ -123,7 +123,7 @@ def test_bad_files_among_real_ones_are_skipped(sample_dir, tmp_path, caplog):
     (manual / "images" / real[1].name).unlink()
     (manual / "images" / real[1].name).write_bytes(b"")
     with caplog.at_level(logging.WARNING):
-        builder = data.prepare("cxr14_subset/224", str(tmp_path / "tfds"), str(manual))
+        builder = datasets.prepare("cxr14_subset/224", str(tmp_path / "tfds"), str(manual))
     assert sum(s.num_examples for s in builder.info.splits.values()) == 10
     assert f"skipped {real[0].name}: cannot decode PNG" in caplog.text
     assert f"skipped {real[1].name}: empty file" in caplog.text
@@ -139,18 +139,18 @@ def test_cxr14_dir_alone_is_enough(sample_dir, tmp_path, monkeypatch):
 
 
 def test_one_evaluation_pass_holds_images_labels_and_boxes_in_order(sample_builder):
-    batches = list(data.evaluation_batches(sample_builder, "test", 16).as_numpy_iterator())
+    batches = list(datasets.evaluation_batches(sample_builder, "test", 16).as_numpy_iterator())
     images = np.concatenate([b["image"] for b in batches])
-    reference = [x for x, _ in data.batches(sample_builder, "test", batch_size=16)]
+    reference = [x for x, _ in datasets.batches(sample_builder, "test", batch_size=16)]
     # The same elementwise TF ops on the same pixels, whatever the batch: equal.
     np.testing.assert_array_equal(images, np.concatenate(reference))
     labels = np.concatenate([b["labels"] for b in batches])
-    np.testing.assert_array_equal(labels, data.split_labels(sample_builder, "test"))
+    np.testing.assert_array_equal(labels, datasets.split_labels(sample_builder, "test"))
     ids = np.concatenate([b["image_id"] for b in batches])
     assert len(set(ids)) == 80
     assert sum(int((b["box_labels"] >= 0).sum()) for b in batches) == 9  # NIH's boxes, once
 
-    picked = dict(data.decode_selected(sample_builder, "test", [41, 0, 3]))
+    picked = dict(datasets.decode_selected(sample_builder, "test", [41, 0, 3]))
     assert sorted(picked) == [0, 3, 41]
     for index, gray in picked.items():
-        np.testing.assert_array_equal(data.preprocess(gray[None, ..., None])[0], images[index])
+        np.testing.assert_array_equal(datasets.preprocess(gray[None, ..., None])[0], images[index])

@@ -11,8 +11,11 @@ import wandb
 from test_gallery import SIZE, fake_data, predictions, validation
 from test_tracking import items_of, read_wandb_records, tiny_data, tiny_model
 
-from cxr import callbacks, dashboard, evaluators, tracking, writer
-from cxr.rundir import RunDir
+from cxr.evaluation import evaluators
+from cxr.pipeline import dashboard
+from cxr.tracking import wandb_logging, writer
+from cxr.tracking.rundir import RunDir
+from cxr.train import callbacks
 from cxr_tfds.labels import LABELS
 
 TEST_SPLIT = "test[:50%]"  # logged under "test/"
@@ -58,12 +61,12 @@ def reviewed(tmp_path_factory):
             env.setenv(var, str(tmp / var.lower()))
         config = {"name": "quick", "data": {"test_split": TEST_SPLIT}, "wandb": {"project": "t"}}
         run_dir = RunDir.locate(tmp / "runs", "quick", None).create(config)
-        run = tracking.init_wandb(
+        run = wandb_logging.init_wandb(
             config=config, name="quick", run_dir=run_dir.path, run_id=run_dir.name
         )
         x, y = tiny_data(32)
         for phase, epochs in (("head", 2), ("finetune", 1)):
-            logs = [log(phase) for log in tracking.epoch_logs(run_dir, run)]
+            logs = [log(phase) for log in wandb_logging.epoch_logs(run_dir, run)]
             validate = callbacks.ValidationAuroc(x, y, LABELS)
             tiny_model().fit(x, y, epochs=epochs, verbose=0, callbacks=[validate, *logs])
         evaluate(run, run_dir.evaluation())
@@ -143,7 +146,7 @@ def test_the_spec_builds_a_workspace_offline(reviewed):
     assert [len(s.panels) for s in workspace.sections] == [
         len(s["panels"]) for s in spec["sections"]
     ]
-    assert workspace.settings.x_axis == tracking.EPOCH_AXIS
+    assert workspace.settings.x_axis == wandb_logging.EPOCH_AXIS
 
 
 def test_no_run_of_a_group_is_a_one_line_error(tmp_path):

@@ -7,7 +7,7 @@ import pytest
 import scipy.stats
 import sklearn.metrics
 
-from cxr import bootstrap, delong
+from cxr.stats import bootstrap, delong
 
 
 def brute_force_components(scores, labels):

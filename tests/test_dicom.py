@@ -1,4 +1,4 @@
-"""`cxr.dicom`: DICOM files made here with pydicom, checked against hand computations."""
+"""`cxr.data.dicom`: DICOM files made here with pydicom, checked against hand computations."""
 
 import io
 
@@ -13,7 +13,7 @@ from pydicom.encaps import encapsulate
 from pydicom.pixels import get_decoder
 from pydicom.pixels.decoders.base import Decoder
 
-from cxr import dicom
+from cxr.data import dicom
 from cxr.errors import UserError
 
 # float32 output of float64 arithmetic: 255 * 2**-24 is far below this.

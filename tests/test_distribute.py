@@ -1,4 +1,4 @@
-"""Data-parallel training (`cxr.distribute`): bad settings fail in one line before any
+"""Data-parallel training (`cxr.runtime.distribution`): bad settings fail in one line before any
 side effect; on 2 virtual CPU devices a run matches the 1-device run; 2 processes on
 localhost make one run. The large tests start their own processes (`CXR_VIRTUAL_CPUS`
 acts before the engines start) and use both cores, so they share one xdist group."""
@@ -16,15 +16,16 @@ import h5py
 import numpy as np
 import pytest
 
-from cxr import distribute, features
 from cxr.errors import UserError
+from cxr.runtime import distribution
+from cxr.train import feature_cache
 
 # --- Settings: pure functions, no engine started ---------------------------------------
 
 
 @pytest.mark.parametrize("value, expected", [("auto", None), ("none", 0), (" 2 ", 2), (1, 1)])
 def test_distribution_values(value, expected):
-    assert distribute.parse(value) == expected
+    assert distribution.parse(value) == expected
 
 
 @pytest.mark.parametrize("value", ["gpu", "0", "-1", "2.5", ""])
@@ -32,10 +33,10 @@ def test_unknown_distribution_names_the_value_and_the_fix(value):
     with pytest.raises(
         UserError, match=f"distribution={value!r}: use 'auto'.*--config.distribution"
     ):
-        distribute.parse(value)
+        distribution.parse(value)
 
 
-JAX_ENV = dict(zip(distribute.JAX_ENV, ["10.0.0.1:1234", "2", "1"], strict=True))
+JAX_ENV = dict(zip(distribution.JAX_ENV, ["10.0.0.1:1234", "2", "1"], strict=True))
 TF_CONFIG = {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}
 
 
@@ -56,16 +57,16 @@ TF_CONFIG = {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "
     ],
 )  # fmt: skip
 def test_cluster_from_the_environment(backend, env, expected):
-    assert distribute.cluster(backend, env) == expected
+    assert distribution.cluster(backend, env) == expected
 
 
 @pytest.mark.parametrize(
     "backend, env, expected",
     [
-        ("jax", {distribute.JAX_ENV[1]: "2"}, "incomplete multi-host environment: "
+        ("jax", {distribution.JAX_ENV[1]: "2"}, "incomplete multi-host environment: "
          "KERAS_DISTRIBUTION_NUM_PROCESSES set but not KERAS_DISTRIBUTION_JOB_ADDRESSES, "
          "KERAS_DISTRIBUTION_PROCESS_ID"),
-        ("jax", {**JAX_ENV, distribute.JAX_ENV[2]: "2"}, "PROCESS_ID='2'"),
+        ("jax", {**JAX_ENV, distribution.JAX_ENV[2]: "2"}, "PROCESS_ID='2'"),
         ("jax", {"TF_CONFIG": "{}"}, "unset TF_CONFIG"),
         ("tensorflow", JAX_ENV, "KERAS_DISTRIBUTION_JOB_ADDRESSES is set, but"),
         ("tensorflow", {"TF_CONFIG": '{"cluster": {}}'}, "is incomplete; set TF_CONFIG to"),
@@ -77,41 +78,41 @@ def test_cluster_from_the_environment(backend, env, expected):
 )  # fmt: skip
 def test_bad_multi_host_environments_say_what_to_set(backend, env, expected):
     with pytest.raises(UserError) as error:
-        distribute.cluster(backend, env)
+        distribution.cluster(backend, env)
     assert expected in str(error.value) and "\n" not in str(error.value)
 
 
 def test_a_batch_the_devices_cannot_split_names_the_fix():
     with pytest.raises(UserError) as error:
-        distribute.Setup("jax", devices=3).check_batch("data.batch_size", 16)
+        distribution.Setup("jax", devices=3).check_batch("data.batch_size", 16)
     assert str(error.value) == (
         "data.batch_size=16 cannot be split evenly over 3 devices; use a multiple of 3, "
         "e.g. --config.data.batch_size=15"
     )
-    distribute.Setup("jax", devices=4).check_batch("train.head_batch_size", 256)
+    distribution.Setup("jax", devices=4).check_batch("train.head_batch_size", 256)
 
 
 def test_each_process_feeds_its_share():
-    one = distribute.Setup("tensorflow", devices=2, local_devices=2)
-    assert one.feed(32) == distribute.Feed(1, 0, 32, 2) == one.array_feed(32)
-    jax = distribute.Setup("jax", devices=4, local_devices=2, processes=2, process=1)
-    assert jax.feed(32) == distribute.Feed(2, 1, 16, 2) == jax.array_feed(32)
-    tf = distribute.Setup("tensorflow", devices=4, local_devices=2, processes=2, process=1)
-    assert tf.feed(32) == distribute.Feed(2, 1, 16, 16)  # whole batches, cut per replica
-    assert tf.array_feed(32) == distribute.Feed(1, 0, 32, 4)  # tf.distribute cuts these
+    one = distribution.Setup("tensorflow", devices=2, local_devices=2)
+    assert one.feed(32) == distribution.Feed(1, 0, 32, 2) == one.array_feed(32)
+    jax = distribution.Setup("jax", devices=4, local_devices=2, processes=2, process=1)
+    assert jax.feed(32) == distribution.Feed(2, 1, 16, 2) == jax.array_feed(32)
+    tf = distribution.Setup("tensorflow", devices=4, local_devices=2, processes=2, process=1)
+    assert tf.feed(32) == distribution.Feed(2, 1, 16, 16)  # whole batches, cut per replica
+    assert tf.array_feed(32) == distribution.Feed(1, 0, 32, 4)  # tf.distribute cuts these
 
 
 def test_shuffled_arrays_shard_rows_and_keep_only_batches_the_devices_split():
     x = np.arange(23)[:, None]
-    plain = features.ShuffledArrays(x, x, 8, seed=3, first_epoch=1)
+    plain = feature_cache.ShuffledArrays(x, x, 8, seed=3, first_epoch=1)
     order = np.random.default_rng([3, 1]).permutation(23)  # unchanged on one device
     assert np.array_equal(np.concatenate([plain[i][0] for i in range(len(plain))])[:, 0], order)
-    assert len(features.ShuffledArrays(x, x, 8, multiple=2)) == 2  # 7 rows left: dropped
-    parts = [features.ShuffledArrays(x, x, 4, shard=(2, i)) for i in (0, 1)]
+    assert len(feature_cache.ShuffledArrays(x, x, 8, multiple=2)) == 2  # 7 rows left: dropped
+    parts = [feature_cache.ShuffledArrays(x, x, 4, shard=(2, i)) for i in (0, 1)]
     rows = [np.concatenate([p[i][0] for i in range(len(p))])[:, 0] for p in parts]
     assert [len(p) for p in parts] == [3, 3]  # 11 rows each: 4, 4, 3
     assert sorted(np.concatenate(rows)) == list(range(22))  # the odd 23rd row dropped
-    assert len(features.ShuffledArrays(x, x, 4, shard=(2, 0), multiple=2)) == 2
+    assert len(feature_cache.ShuffledArrays(x, x, 4, shard=(2, 0), multiple=2)) == 2
 
 
 def test_prediction_pads_and_unpads_every_row_once_in_order():
@@ -124,10 +125,10 @@ def test_prediction_pads_and_unpads_every_row_once_in_order():
     # sums 3 products of order 1, so rounding stays below 3 * eps ~ 4e-7 on any x86 CPU;
     # a row scored twice, dropped or shifted is off by order 1.
     tolerance = dict(rtol=0, atol=1e-6)
-    np.testing.assert_allclose(distribute.predict(model, x, 8), expected, **tolerance)
-    batches = [(x[:8], None), (x[8:], None)]  # as cxr.data.batches yields them
-    np.testing.assert_allclose(distribute.predict(model, batches, 8), expected, **tolerance)
-    assert distribute.predict(model, x[:0], 8).shape == (0, 2)
+    np.testing.assert_allclose(distribution.predict(model, x, 8), expected, **tolerance)
+    batches = [(x[:8], None), (x[8:], None)]  # as cxr.data.datasets.batches yields them
+    np.testing.assert_allclose(distribution.predict(model, batches, 8), expected, **tolerance)
+    assert distribution.predict(model, x[:0], 8).shape == (0, 2)
 
 
 # --- Settings through the entry point: one line, nothing written -------------------------
@@ -137,7 +138,7 @@ def run_module(tmp_path, *args, env=None):
     runs = tmp_path / "runs"
     environment = {**os.environ, "WANDB_MODE": "offline", "WANDB_DIR": str(tmp_path), **(env or {})}
     out = subprocess.run(
-        [sys.executable, "-m", "cxr.experiment", "frozen_head:smoke", f"--config.runs_dir={runs}",
+        [sys.executable, "-m", "cxr", "experiment", "frozen_head:smoke", f"--config.runs_dir={runs}",
          *args],
         env=environment, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
@@ -172,10 +173,13 @@ def test_bad_settings_fail_in_one_line_before_any_side_effect(tmp_path, args, en
 DRIVER = """
 import io, json, sys, zipfile
 import h5py, keras, numpy as np
-from cxr import data, distribute, evaluate, experiment
-from cxr import model as model_lib
+from cxr.data import datasets
+from cxr.runtime import distribution
+from cxr.pipeline import evaluate
+from cxr.pipeline import experiment
+from cxr.model import densenet
 out, data_dir = sys.argv[1:]
-report, builder = {}, data.prepare("cxr14_subset/synthetic", data_dir)
+report, builder = {}, datasets.prepare("cxr14_subset/synthetic", data_dir)
 for devices in ("1", "2"):
     c = experiment.load_config("finetune:smoke")
     c.distribution, c.runs_dir = devices, f"{out}/runs{devices}"
@@ -190,11 +194,11 @@ for devices in ("1", "2"):
             report[devices]["steps"][phase] = int(weights["optimizer/vars/0"][()])
     report[devices]["model"] = str(run.model_file)
 for devices in ("1", "2"):
-    dist = distribute.setup(devices, batch_sizes={"batch": 8})
+    dist = distribution.setup(devices, batch_sizes={"batch": 8})
     with dist.scope():
-        model = model_lib.load_model(report["1"]["model"])
+        model = densenet.load_model(report["1"]["model"])
         preds = evaluate.predict_split(model=model, builder=builder, split="test[:13]",
-                                       batch_size=8, label_names=data.label_names(builder.info))
+                                       batch_size=8, label_names=datasets.label_names(builder.info))
     np.savez(f"{out}/scores{devices}.npz", probs=preds.probs, image_id=preds.image_id)
 print("REPORT", json.dumps(report))
 """
@@ -258,7 +262,7 @@ def free_ports(count):
 def process_env(backend, index, ports):
     if backend == "jax":
         return dict(
-            zip(distribute.JAX_ENV, [f"localhost:{ports[0]}", "2", str(index)], strict=True)
+            zip(distribution.JAX_ENV, [f"localhost:{ports[0]}", "2", str(index)], strict=True)
         )
     workers = [f"localhost:{port}" for port in ports]
     task = {"type": "worker", "index": index}
@@ -280,7 +284,7 @@ def test_two_processes_make_one_run(backend, tmp_path, synthetic_builder, data_d
         }  # fmt: skip
         (tmp_path / f"tmp{index}").mkdir()
         processes.append(subprocess.Popen(
-            [sys.executable, "-m", "cxr.experiment", "frozen_head:smoke",
+            [sys.executable, "-m", "cxr", "experiment", "frozen_head:smoke",
              f"--config.runs_dir={tmp_path / 'runs'}", f"--config.data.data_dir={data_dir}",
              "--config.train.feature_cache=False", "--config.train.head_epochs=1",
              "--config.data.val_split=validation[:8]", "--config.data.test_split=test[:8]",

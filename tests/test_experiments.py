@@ -13,9 +13,9 @@ import time
 import numpy as np
 import pytest
 
-from cxr import experiment
-from cxr import localization as loc
-from cxr.rundir import EvalDir, RunDir
+from cxr.pipeline import experiment
+from cxr.saliency import localization
+from cxr.tracking.rundir import EvalDir, RunDir
 from cxr_tfds.labels import LABELS
 
 EXPERIMENTS = ["quickstart", "frozen_head", "finetune"]
@@ -33,16 +33,16 @@ SMOKE_MATRIX = [(name, "tensorflow") for name in EXPERIMENTS] + [
 SMOKE_OVERRIDES = {("frozen_head", "tensorflow"): ("--config.eval.tta_flip=True",)}
 
 
-# `python -m cxr.experiment ...`, then a check that the whole run never imported PyTorch.
+# `python -m cxr experiment ...`, then a check that the whole run never imported PyTorch.
 LAUNCHER = """
 import sys
-from cxr import experiment
-sys.argv = ["cxr.experiment", *sys.argv[1:]]
+from cxr.cli.main import main
 try:
-    experiment.main()
+    code = main(["experiment", *sys.argv[1:]])
 except SystemExit as end:
-    if end.code:
-        raise
+    code = end.code
+if code:
+    raise SystemExit(code)
 assert "torch" not in sys.modules, "a full run imported torch"
 print("PyTorch was never imported")
 """
@@ -61,7 +61,7 @@ def environment(tmp_path, backend="tensorflow"):
 
 
 def run_experiment(spec, tmp_path, data_dir, *overrides, backend="tensorflow", wait=True):
-    """Starts `python -m cxr.experiment spec` in a fresh process, W&B offline; its output."""
+    """Starts `python -m cxr experiment spec` in a fresh process, W&B offline; its output."""
     env = environment(tmp_path, backend)
     args = [
         sys.executable,
@@ -83,10 +83,10 @@ def run_experiment(spec, tmp_path, data_dir, *overrides, backend="tensorflow", w
     return out
 
 
-def run_module(module, *args, tmp_path, check=True):
-    """`python -m module args` in a fresh process, W&B offline: the `CompletedProcess`."""
+def run_cxr(subcommand, *args, tmp_path, check=True):
+    """`python -m cxr subcommand args` in a fresh process, W&B offline: the `CompletedProcess`."""
     out = subprocess.run(
-        [sys.executable, "-m", module, *map(str, args)],
+        [sys.executable, "-m", "cxr", subcommand, *map(str, args)],
         env=environment(tmp_path),
         capture_output=True,
         text=True,
@@ -124,7 +124,7 @@ def test_experiments_are_listed():
 
 @pytest.mark.parametrize("name", experiment.available())
 def test_every_experiment_is_a_locked_config_that_states_its_command(name):
-    module = importlib.import_module(f"experiments.{name}")
+    module = importlib.import_module(f"cxr.configs.{name}")
     assert f"make experiment NAME={name}" in module.__doc__
     for variant in (None, "smoke"):
         config = module.get_config(variant)
@@ -147,7 +147,7 @@ def one_line_error(out, *expected):
 
 
 def test_unknown_experiment_lists_the_available_ones(tmp_path):
-    out = run_module("cxr.experiment", "frozen_hed", tmp_path=tmp_path, check=False)
+    out = run_cxr("experiment", "frozen_hed", tmp_path=tmp_path, check=False)
     one_line_error(out, "unknown experiment 'frozen_hed'; available: finetune, frozen_head")
 
 
@@ -163,8 +163,8 @@ def test_unknown_experiment_lists_the_available_ones(tmp_path):
 )
 def test_bad_overrides_fail_in_one_line_before_any_run_dir(tmp_path, override, expected):
     runs = tmp_path / "runs"
-    out = run_module(
-        "cxr.experiment", "frozen_head:smoke", f"--config.runs_dir={runs}", override,
+    out = run_cxr(
+        "experiment", "frozen_head:smoke", f"--config.runs_dir={runs}", override,
         tmp_path=tmp_path, check=False,
     )  # fmt: skip
     one_line_error(out, expected)
@@ -174,8 +174,8 @@ def test_bad_overrides_fail_in_one_line_before_any_run_dir(tmp_path, override, e
 def test_no_data_fails_in_one_line_before_any_run_dir(tmp_path):
     runs, empty = tmp_path / "runs", tmp_path / "no_nih_files"
     empty.mkdir()
-    out = run_module(
-        "cxr.experiment", "frozen_head", f"--config.runs_dir={runs}",
+    out = run_cxr(
+        "experiment", "frozen_head", f"--config.runs_dir={runs}",
         f"--config.data.data_dir={tmp_path / 'tfds'}", f"--config.data.manual_dir={empty}",
         "--config.model.weights=None",
         tmp_path=tmp_path, check=False,
@@ -193,7 +193,7 @@ def test_imagenet_weights_offline_fail_in_one_line_before_any_run_dir(tmp_path, 
     env_proxy = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
     out = subprocess.run(
         [
-            sys.executable, "-m", "cxr.experiment", "frozen_head:smoke",
+            sys.executable, "-m", "cxr", "experiment", "frozen_head:smoke",
             f"--config.runs_dir={runs}", f"--config.data.data_dir={data_dir}",
             "--config.model.weights=imagenet",
         ],
@@ -239,7 +239,7 @@ def test_evaluate_reproduces_the_runs_own_metrics_and_never_overwrites_them(smok
     run = RunDir.open(run_dir)
     before = run.evaluation().file(EvalDir.METRICS).read_bytes()
     config = run.config()
-    out = run_module("cxr.evaluate", "--run", run_dir, tmp_path=tmp_path)
+    out = run_cxr("evaluate", "--run", run_dir, tmp_path=tmp_path)
     again = run.evaluation(config["data"]["name"], config["data"]["test_split"])
     assert again.file(EvalDir.METRICS).read_bytes() == before  # exactly, per machine
     assert run.evaluation().file(EvalDir.METRICS).read_bytes() == before
@@ -251,13 +251,13 @@ def test_evaluate_reproduces_the_runs_own_metrics_and_never_overwrites_them(smok
         (["--run", run_dir, "--data", "cxr14_subset/nope"], "cxr14_subset/nope"),
         (["--run", run_dir, "--split", "tset"], "no split 'tset'"),
     ]:
-        one_line_error(run_module("cxr.evaluate", *args, tmp_path=tmp_path, check=False), expected)
+        one_line_error(run_cxr("evaluate", *args, tmp_path=tmp_path, check=False), expected)
     broken = tmp_path / "broken"
     broken.mkdir()
     (broken / RunDir.CONFIG).write_text(run.config_file.read_text())
     (broken / RunDir.MODEL).write_bytes(b"junk")
     one_line_error(
-        run_module("cxr.evaluate", "--run", broken, tmp_path=tmp_path, check=False),
+        run_cxr("evaluate", "--run", broken, tmp_path=tmp_path, check=False),
         f"{broken / RunDir.MODEL} is not a Keras model",
     )
 
@@ -267,15 +267,15 @@ def test_evaluate_reproduces_the_runs_own_metrics_and_never_overwrites_them(smok
 def test_compare_pairs_runs_on_the_same_images_and_refuses_others(smoke_run, tmp_path):
     _, head_run = smoke_run("frozen_head")  # evaluated on test[:32]
     _, quick_run = smoke_run("quickstart")  # on test[:16]
-    out = run_module("cxr.compare", head_run, quick_run, "--out", tmp_path / "no",
+    out = run_cxr("compare", head_run, quick_run, "--out", tmp_path / "no",
                      tmp_path=tmp_path, check=False)  # fmt: skip
     one_line_error(out, "16", "32")
     assert not (tmp_path / "no").exists()
 
     split = json.loads((head_run / RunDir.CONFIG).read_text())["data"]["test_split"]
-    run_module("cxr.evaluate", "--run", quick_run, "--split", split, tmp_path=tmp_path)
+    run_cxr("evaluate", "--run", quick_run, "--split", split, tmp_path=tmp_path)
     again = RunDir(quick_run).evaluation("cxr14_subset/synthetic", split).path
-    out = run_module("cxr.compare", head_run, again, "--out", tmp_path / "ab", tmp_path=tmp_path)
+    out = run_cxr("compare", head_run, again, "--out", tmp_path / "ab", tmp_path=tmp_path)
     saved = json.loads((tmp_path / "ab" / "compare.json").read_text())
     assert saved and (tmp_path / "ab" / "compare.png").read_bytes()[:4] == b"\x89PNG"
     assert "macro" in out.stdout
@@ -289,7 +289,8 @@ def test_the_dashboard_names_keys_a_real_run_logged(smoke_run, monkeypatch):
     from test_dashboard import assert_logged, logged_items
     from test_tracking import assert_self_contained, items_of, read_wandb_records
 
-    from cxr import dashboard, tracking
+    from cxr.pipeline import dashboard
+    from cxr.tracking import wandb_logging
 
     _, run_dir = smoke_run("finetune")
     run = RunDir.open(run_dir)
@@ -301,7 +302,10 @@ def test_the_dashboard_names_keys_a_real_run_logged(smoke_run, monkeypatch):
     records = read_wandb_records(wandb_file)
     assert_self_contained(records, run.path, run.path.parents[2] / WANDB_DATA_DIR)
     epochs = [h for h in items_of(records, "history") if "phase" in h]
-    assert [(h["phase"], h[tracking.EPOCH_AXIS]) for h in epochs] == [("head", 1), ("finetune", 2)]
+    assert [(h["phase"], h[wandb_logging.EPOCH_AXIS]) for h in epochs] == [
+        ("head", 1),
+        ("finetune", 2),
+    ]
     table_file = next(
         e.local_path
         for r in records
@@ -372,7 +376,11 @@ def test_smoke_model_on_the_real_sample_measures_localization(tmp_path, sample_d
     run_dir = only_run_dir(tmp_path, "frozen_head")
     table = json.loads(RunDir(run_dir).evaluation().file(EvalDir.LOCALIZATION).read_text())
     assert table["all boxes"]["n"] == 9
-    per_label = {k: row for k, row in table.items() if k not in (loc.ALL_BOXES, loc.LABEL_MEAN)}
+    per_label = {
+        k: row
+        for k, row in table.items()
+        if k not in (localization.ALL_BOXES, localization.LABEL_MEAN)
+    }
     assert sum(row["n"] for row in per_label.values()) == 9
     assert table["Nodule"]["n"] == 3 and table["Infiltration"]["n"] == 1
     report = json.loads(RunDir(run_dir).evaluation().file(EvalDir.METRICS).read_text())

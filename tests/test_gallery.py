@@ -12,11 +12,13 @@ import wandb
 from PIL import Image
 from test_tracking import assert_self_contained, items_of, read_wandb_records
 
-from cxr import classification, evaluate, evaluators, gallery, tracking, writer
-from cxr import localization as loc
-from cxr import model as cxr_model
-from cxr.gradcam import gradcam
-from cxr.rundir import EvalDir, RunDir
+from cxr.evaluation import classification, evaluators
+from cxr.model import densenet
+from cxr.pipeline import evaluate
+from cxr.saliency import gallery, localization
+from cxr.saliency.gradcam import gradcam
+from cxr.tracking import wandb_logging, writer
+from cxr.tracking.rundir import EvalDir, RunDir
 from cxr_tfds.labels import LABELS
 
 SIZE = 64
@@ -64,7 +66,7 @@ def fake_data(n=10, seed=0):
 
 
 def predictions(gray, labels, boxes, box_labels, probs):
-    """What `cxr.evaluate.predict_split` gives the evaluators, for made-up data."""
+    """What `cxr.pipeline.evaluate.predict_split` gives the evaluators, for made-up data."""
     n = len(gray)
     return evaluate.Predictions(
         probs=probs,
@@ -98,7 +100,7 @@ def run_galleries(preds, gray, heatmap_of, per_kind, eval_dir):
 
 def test_gallery_from_a_tiny_model_writes_one_png_per_label(tmp_path):
     keras.utils.set_random_seed(0)
-    model = cxr_model.build_model(num_labels=len(LABELS), image_size=SIZE)
+    model = densenet.build_model(num_labels=len(LABELS), image_size=SIZE)
     gray, labels, boxes, box_labels = fake_data()
     x = (np.repeat(gray[..., None] / 255.0, 3, axis=-1) - IMAGENET_MEAN) / IMAGENET_STD
     probs = np.random.default_rng(1).random(labels.shape)  # saves compiling `predict`
@@ -143,11 +145,13 @@ def test_heat_classes_are_the_regions_of_wangs_boxes():
     classes = gallery.heat_classes(heatmap)
     low, mid, high = sorted(gallery.HEAT_CLASSES)
     assert set(np.unique(classes)) == {low, mid, high}
-    for level, above in zip(loc.WANG_LEVELS, (mid, high), strict=True):
+    for level, above in zip(localization.WANG_LEVELS, (mid, high), strict=True):
         regions, _ = scipy.ndimage.label(classes >= above, structure=np.ones((3, 3)))
         slices = scipy.ndimage.find_objects(regions)
         boxes = [(r.start, c.start, r.stop, c.stop) for r, c in slices]
-        np.testing.assert_allclose(np.divide(boxes, 16), loc.predicted_boxes(heatmap, level))
+        np.testing.assert_allclose(
+            np.divide(boxes, 16), localization.predicted_boxes(heatmap, level)
+        )
 
 
 def test_predicted_boxes_are_scored_against_the_labels_truth_box():
@@ -155,7 +159,7 @@ def test_predicted_boxes_are_scored_against_the_labels_truth_box():
     heatmap[0:5, 0:5] = 1.0
     truth = np.array([[0.0, 0.0, 0.5, 1.0]])  # holds the hot square, twice its size
     found = gallery.scored_boxes(heatmap, truth)
-    assert [p["level"] for p in found] == list(loc.WANG_LEVELS)
+    assert [p["level"] for p in found] == list(localization.WANG_LEVELS)
     for p in found:
         np.testing.assert_allclose(p["box"], [0, 0, 0.5, 0.5])
         assert p["iobb"] == pytest.approx(1.0) and p["iou"] == pytest.approx(0.5)
@@ -174,7 +178,7 @@ def test_gallery_table_in_an_offline_wandb_run(tmp_path, monkeypatch):
     run_dir = RunDir.locate(tmp_path / "runs", "quick", None).create({})
     _, result = run_galleries(preds, gray, lambda i, k: hot, 1, run_dir.evaluation())
 
-    run = tracking.init_wandb(config={}, name="quick", run_dir=run_dir.path)
+    run = wandb_logging.init_wandb(config={}, name="quick", run_dir=run_dir.path)
     writer.write([result], wandb_run=run, prefix="test")
     run.finish()
     wandb.teardown()  # flushes the .wandb file (see test_tracking.py)

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from cxr import localization as loc
-from cxr import pointing, published
+from cxr.saliency import localization, pointing
+from cxr.stats import published
 from cxr_tfds.labels import LABELS
 
 MASS, NODULE = LABELS.index("Mass"), LABELS.index("Nodule")
@@ -21,7 +21,9 @@ def blob(size=8, rows=(2, 4), cols=(2, 4), value=1.0, heatmap=None):
 
 
 def score(heatmaps, boxes, **kwargs):
-    return loc.score_boxes(heatmaps=np.asarray(heatmaps), boxes=np.asarray(boxes), **kwargs)
+    return localization.score_boxes(
+        heatmaps=np.asarray(heatmaps), boxes=np.asarray(boxes), **kwargs
+    )
 
 
 def bilinear(cam, size):
@@ -38,42 +40,51 @@ def bilinear(cam, size):
 def test_two_separate_blobs_give_two_boxes_with_pixel_edges():
     heatmap = blob(rows=(0, 2), cols=(0, 2), heatmap=blob(rows=(5, 7), cols=(4, 8)))
     np.testing.assert_array_equal(
-        loc.predicted_boxes(heatmap, 60), [[0, 0, 0.25, 0.25], [0.625, 0.5, 0.875, 1.0]]
+        localization.predicted_boxes(heatmap, 60), [[0, 0, 0.25, 0.25], [0.625, 0.5, 0.875, 1.0]]
     )
     heatmap[2, 2] = heatmap[3:5, 3] = (
         1.0  # a chain touching both at corners: 8-connected, one region
     )
-    np.testing.assert_array_equal(loc.predicted_boxes(heatmap, 60), [[0, 0, 0.875, 1.0]])
-    assert loc.predicted_boxes(np.zeros((8, 8)), 60).shape == (0, 4)
+    np.testing.assert_array_equal(localization.predicted_boxes(heatmap, 60), [[0, 0, 0.875, 1.0]])
+    assert localization.predicted_boxes(np.zeros((8, 8)), 60).shape == (0, 4)
 
 
 def test_the_map_is_scaled_to_0_255_and_each_level_keeps_what_is_above_it():
     heatmap = np.full((8, 8), 100.0)  # any range: min-max scaled, so 100 -> 0 and 355 -> 255
     heatmap[0, 0], heatmap[0, 7], heatmap[7, 0], heatmap[7, 7] = 355.0, 160.0, 161.0, 280.0
     # Scaled: (0, 0) 255, (0, 7) 60 (not above 60), (7, 0) 61, (7, 7) 180 (not above 180).
-    assert len(loc.predicted_boxes(heatmap, 60)) == 3  # 255, 61 and 180
-    np.testing.assert_array_equal(loc.predicted_boxes(heatmap, 180), [[0, 0, 0.125, 0.125]])
+    assert len(localization.predicted_boxes(heatmap, 60)) == 3  # 255, 61 and 180
+    np.testing.assert_array_equal(
+        localization.predicted_boxes(heatmap, 180), [[0, 0, 0.125, 0.125]]
+    )
 
 
 def test_overlaps_by_hand():
     detected, truth = np.array([0.0, 0.0, 0.5, 0.5]), np.array([0.25, 0.25, 1.0, 1.0])
-    assert loc.iou(detected, truth) == pytest.approx(0.0625 / (0.25 + 0.5625 - 0.0625))
-    assert loc.iobb(detected, truth) == pytest.approx(0.0625 / 0.25)
+    assert localization.iou(detected, truth) == pytest.approx(0.0625 / (0.25 + 0.5625 - 0.0625))
+    assert localization.iobb(detected, truth) == pytest.approx(0.0625 / 0.25)
     inside = np.array([0.5, 0.5, 0.75, 0.75])
-    assert loc.iobb(inside, truth) == 1.0 and loc.iou(inside, truth) == pytest.approx(1 / 9)
-    assert loc.iobb(np.zeros(4), truth) == 0.0 and loc.iou(detected, [0.6, 0.6, 0.9, 0.9]) == 0.0
+    assert localization.iobb(inside, truth) == 1.0 and localization.iou(
+        inside, truth
+    ) == pytest.approx(1 / 9)
+    assert (
+        localization.iobb(np.zeros(4), truth) == 0.0
+        and localization.iou(detected, [0.6, 0.6, 0.9, 0.9]) == 0.0
+    )
 
 
 def test_a_hit_needs_iobb_strictly_above_t():
     """The detected box is [0.25, 0.25, 0.5, 0.5]; the truth covers its left half: IoBB = 0.5 exactly."""
     s = score([blob()], [[0.25, 0.25, 0.5, 0.375]])
-    hits = dict(zip(loc.IOBB_THRESHOLDS, s["wang/hit_iobb"][0], strict=True))
+    hits = dict(zip(localization.IOBB_THRESHOLDS, s["wang/hit_iobb"][0], strict=True))
     assert hits == {0.1: True, 0.25: True, 0.5: False, 0.75: False, 0.9: False}
     # Both levels box the blob, so the protocol has two detections; each not above T is a false positive.
     np.testing.assert_array_equal(s["wang/fp_iobb"][0], [0, 0, 2, 2, 2])
     np.testing.assert_array_equal(s["wang60/fp_iobb"][0], [0, 0, 1, 1, 1])
     assert s["wang/boxes"][0] == 2 and s["wang180/boxes"][0] == 1
-    iou = dict(zip(loc.IOU_THRESHOLDS, s["wang/hit_iou"][0], strict=True))  # IoU = 0.5 exactly
+    iou = dict(
+        zip(localization.IOU_THRESHOLDS, s["wang/hit_iou"][0], strict=True)
+    )  # IoU = 0.5 exactly
     assert iou[0.4] and not iou[0.5]
 
 
@@ -105,7 +116,7 @@ def test_batches_concatenate_to_scoring_all_at_once():
     corners = np.sort(rng.random((5, 2, 2)), axis=1)
     boxes = np.concatenate([corners[:, 0], corners[:, 1]], axis=1)
     whole = score(heatmaps, boxes, tolerance=0.1)
-    parts = loc.concatenate_scores(
+    parts = localization.concatenate_scores(
         [
             score(heatmaps[:2], boxes[:2], tolerance=0.1),
             score(heatmaps[2:], boxes[2:], tolerance=0.1),
@@ -114,7 +125,7 @@ def test_batches_concatenate_to_scoring_all_at_once():
     assert parts.keys() == whole.keys()
     for k in whole:
         np.testing.assert_array_equal(parts[k], whole[k], err_msg=k)
-    empty = loc.concatenate_scores([])
+    empty = localization.concatenate_scores([])
     assert empty.keys() == whole.keys()
     assert all(empty[k].shape == (0, *whole[k].shape[1:]) for k in whole)
 
@@ -125,7 +136,7 @@ def test_batches_concatenate_to_scoring_all_at_once():
 def table_of(heatmaps, boxes, labels, **kwargs):
     s = score(heatmaps, boxes, **kwargs)
     shape = np.shape(heatmaps)[1:] or (8, 8)
-    return loc.localization_table(
+    return localization.localization_table(
         s, box_labels=labels, label_names=LABELS, heatmap_shape=shape, draws=2000
     )
 
@@ -137,14 +148,16 @@ def test_afp_divides_by_every_box_and_rows_average_as_named():
     boxes = [on_blob, on_blob, elsewhere, elsewhere]
     table = table_of(heatmaps, boxes, [MASS, MASS, NODULE, NODULE])
     mass, nodule, every, mean = (
-        table[k] for k in ("Mass", "Nodule", loc.ALL_BOXES, loc.LABEL_MEAN)
+        table[k] for k in ("Mass", "Nodule", localization.ALL_BOXES, localization.LABEL_MEAN)
     )
     assert (mass["n"], mass["empty"], nodule["n"], every["empty"], mean["empty"]) == (2, 1, 2, 1, 1)
-    key = loc.rate_key("wang180", "acc", "iobb", 0.5)
+    key = localization.rate_key("wang180", "acc", "iobb", 0.5)
     assert (mass[key], nodule[key], every[key], mean[key]) == (0.5, 0.0, 0.25, 0.25)
-    afp = loc.rate_key("wang180", "afp", "iobb", 0.5)
+    afp = localization.rate_key("wang180", "afp", "iobb", 0.5)
     assert (mass[afp], nodule[afp], every[afp]) == (0 / 4, 2 / 4, 2 / 4)  # over all 4 boxes
-    assert mass[loc.rate_key("wang", "afp", "iobb", 0.5)] == 0.0  # both levels' boxes are hits
+    assert (
+        mass[localization.rate_key("wang", "afp", "iobb", 0.5)] == 0.0
+    )  # both levels' boxes are hits
     assert nodule["wang/boxes"] == 2.0 and mass["wang/boxes"] == 1.0
     assert table["Hernia"]["n"] == 0 and math.isnan(table["Hernia"][key])
     assert math.isnan(table["Hernia"][afp]) and math.isnan(table["Hernia"]["p_centre/pointing"])
@@ -155,8 +168,11 @@ def test_label_mean_and_box_mean_differ_when_labels_have_different_counts():
     table = table_of(
         [blob()] * 4, [on_blob, *[[0.75, 0.75, 1, 1]] * 3], [MASS, NODULE, NODULE, NODULE]
     )
-    assert table[loc.ALL_BOXES]["pointing"] == 0.25 and table[loc.LABEL_MEAN]["pointing"] == 0.5
-    assert table[loc.LABEL_MEAN]["n"] == 4
+    assert (
+        table[localization.ALL_BOXES]["pointing"] == 0.25
+        and table[localization.LABEL_MEAN]["pointing"] == 0.5
+    )
+    assert table[localization.LABEL_MEAN]["n"] == 4
 
 
 def test_random_baseline_is_the_share_of_pixel_centres_near_the_box():
@@ -176,8 +192,8 @@ def test_centre_baseline_on_hand_made_boxes():
     centre = pointing.centre_heatmap(64, 64)
     assert centre.max() == 1.0 and centre.min() == 0.0
     assert pointing.peak(centre) == (31.5 / 64, 31.5 / 64)  # the first of the four central pixels
-    np.testing.assert_array_equal(loc.predicted_boxes(centre, 60), [[0, 0, 1, 1]])
-    (square,) = loc.predicted_boxes(centre, 180)  # 0.41 of the side, up to pixel edges
+    np.testing.assert_array_equal(localization.predicted_boxes(centre, 60), [[0, 0, 1, 1]])
+    (square,) = localization.predicted_boxes(centre, 180)  # 0.41 of the side, up to pixel edges
     assert square[2] - square[0] == pytest.approx(0.41, abs=1 / 32) and square[0] + square[2] == 1.0
     around, beside, near = [0.4, 0.4, 0.6, 0.6], [0.0, 0.7, 0.3, 1.0], [0.51, 0.51, 0.7, 0.7]
     table = table_of(np.zeros((3, 64, 64)), [around, beside, near], [MASS] * 3, tolerance=0.05)
@@ -187,9 +203,11 @@ def test_centre_baseline_on_hand_made_boxes():
     assert mass["pointing"] == 0.0 and mass["empty"] == 3
     assert mass["p_centre/pointing"] == 1.0 and mass["p_random/pointing"] == 1.0
     # At 60 the whole image: its IoBB is the truth's area, under 0.1 for all three boxes.
-    assert mass[loc.rate_key("centre/wang60", "acc", "iobb", 0.1)] == 0.0
-    assert mass[loc.rate_key("centre/wang180", "acc", "iobb", 0.1)] == pytest.approx(2 / 3)
-    assert mass[loc.rate_key("centre/wang", "afp", "iobb", 0.1)] == pytest.approx((1 + 2 + 1) / 3)
+    assert mass[localization.rate_key("centre/wang60", "acc", "iobb", 0.1)] == 0.0
+    assert mass[localization.rate_key("centre/wang180", "acc", "iobb", 0.1)] == pytest.approx(2 / 3)
+    assert mass[localization.rate_key("centre/wang", "afp", "iobb", 0.1)] == pytest.approx(
+        (1 + 2 + 1) / 3
+    )
 
 
 # --- p-values -----------------------------------------------------------------------------
@@ -241,11 +259,15 @@ def test_p_values_in_the_table():
     chance = 9 / 64
     assert table["Mass"]["random/pointing"] == chance and table["Mass"]["centre/pointing"] == 0.0
     assert table["Mass"]["p_random/pointing"] == pytest.approx(chance**2)
-    assert table[loc.ALL_BOXES]["p_random/pointing"] == pytest.approx(chance**4)
-    assert table[loc.ALL_BOXES]["p_centre/pointing"] == pytest.approx(0.5**4)  # 4 wins, no loss
+    assert table[localization.ALL_BOXES]["p_random/pointing"] == pytest.approx(chance**4)
+    assert table[localization.ALL_BOXES]["p_centre/pointing"] == pytest.approx(
+        0.5**4
+    )  # 4 wins, no loss
     # Simulated: (1 + draws at least as good) / (1 + 2000 draws).
-    assert table[loc.LABEL_MEAN]["p_random/pointing"] == pytest.approx(chance**4, abs=2 / 2001)
-    assert table[loc.LABEL_MEAN]["p_centre/pointing"] == pytest.approx(0.5**4, abs=0.02)
+    assert table[localization.LABEL_MEAN]["p_random/pointing"] == pytest.approx(
+        chance**4, abs=2 / 2001
+    )
+    assert table[localization.LABEL_MEAN]["p_centre/pointing"] == pytest.approx(0.5**4, abs=0.02)
 
 
 # --- Pointing game ------------------------------------------------------------------------
@@ -277,7 +299,7 @@ def test_peak_of_an_upsampled_coarse_map_is_the_hot_cell_centre():
 
 def test_reports_summary_and_published_rows():
     table = table_of([blob(), np.zeros((8, 8))], [[0.25, 0.25, 0.5, 0.5]] * 2, [MASS, NODULE])
-    flat = loc.summary(table)
+    flat = localization.summary(table)
     assert flat["localization/boxes"] == 2.0 and flat["localization/empty_maps"] == 1.0
     assert (
         flat["wang/acc@iobb50"] == 0.5
@@ -286,19 +308,19 @@ def test_reports_summary_and_published_rows():
     )
     assert {"label_mean/p_centre/pointing_tol", "wang180/afp@iobb90"} <= flat.keys()
     assert all(isinstance(v, float) for v in flat.values())
-    text = loc.format_table(table)
+    text = localization.format_table(table)
     assert [line.split()[0] for line in text.splitlines()[3:6]] == ["Mass", "Nodule", "all"]
     assert "Table 19" not in text and "2 boxes, 1 empty maps" in text
-    published_text = loc.format_table(table, official=True).split("T(IoBB) accuracy: ")[1]
+    published_text = localization.format_table(table, official=True).split("T(IoBB) accuracy: ")[1]
     assert "Table 19 (ChestX-ray14) / Table 4 (ChestX-ray8)" in published_text
     assert "1.00 0.59 0.44" in published_text.splitlines()[6]  # Mass at T > 0.1
-    assert loc.format_table(table_of(np.zeros((0, 8, 8)), np.zeros((0, 4)), [])) == (
+    assert localization.format_table(table_of(np.zeros((0, 8, 8)), np.zeros((0, 4)), [])) == (
         "No box: no localization measured."
     )
 
 
 def test_published_localization_is_whole_boxes_and_afp_is_over_all_984():
-    """Guards the transcription and records why AFP divides by every box (see cxr.published)."""
+    """Guards the transcription and records why AFP divides by every box (see cxr.stats.published)."""
     total = sum(published.NIH_BOXES.values())
     assert total == 984 and set(published.NIH_BOXES) == set(published.WANG_LOCALIZATION_LABELS)
     for tables in published.WANG_LOCALIZATION.values():

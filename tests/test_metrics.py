@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from cxr.metrics import macro_auroc, per_label_auroc
+from cxr.stats.auroc import macro_auroc, per_label_auroc
 from cxr_tfds.labels import LABELS
 
 

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from conftest import rerun_under_the_other_backend
 
-from cxr import model as cxr_model
 from cxr.errors import UserError
+from cxr.model import densenet
 from cxr_tfds.labels import LABELS
 
 SIZE = 32  # smallest input DenseNet121 accepts; keeps every test fast
@@ -20,7 +20,7 @@ IMAGENET_STD = np.array([0.229, 0.224, 0.225], dtype=np.float32)
 
 
 def images(n=4, size=SIZE, seed=0):
-    """Random gray uint8 images preprocessed like `cxr.data.preprocess` does."""
+    """Random gray uint8 images preprocessed like `cxr.data.datasets.preprocess` does."""
     gray = np.random.default_rng(seed).integers(0, 256, (n, size, size, 1), dtype=np.uint8)
     rgb = np.repeat(gray.astype(np.float32) / 255.0, 3, axis=-1)
     return (rgb - IMAGENET_MEAN) / IMAGENET_STD
@@ -31,15 +31,15 @@ def weights_by_path(model):
 
 
 def test_forward_pass_is_flat_and_outputs_logits():
-    model = cxr_model.build_model(num_labels=len(LABELS), image_size=SIZE)
+    model = densenet.build_model(num_labels=len(LABELS), image_size=SIZE)
     logits = keras.ops.convert_to_numpy(model(images()))
     assert logits.shape == (4, len(LABELS)) and logits.dtype == np.float32
     assert np.isfinite(logits).all()
-    assert model.get_layer(cxr_model.LOGITS_LAYER).activation is keras.activations.linear
+    assert model.get_layer(densenet.LOGITS_LAYER).activation is keras.activations.linear
     assert not any(isinstance(layer, keras.Model) for layer in model.layers)
     # Grad-CAM needs the last conv activation and the logits in one graph.
     gradcam = keras.Model(
-        model.input, [model.get_layer(cxr_model.GRADCAM_LAYER).output, model.output]
+        model.input, [model.get_layer(densenet.GRADCAM_LAYER).output, model.output]
     )
     conv, gradcam_logits = gradcam(images())
     assert tuple(conv.shape) == (4, SIZE // 32, SIZE // 32, 1024)
@@ -49,12 +49,12 @@ def test_forward_pass_is_flat_and_outputs_logits():
 
 
 def test_head_model_trains_the_full_models_head():
-    model = cxr_model.build_model(image_size=SIZE, dropout=0.5)
+    model = densenet.build_model(image_size=SIZE, dropout=0.5)
     x = images(8)
     labels = np.random.default_rng(1).integers(0, 2, (8, len(LABELS))).astype(np.float32)
-    features = keras.ops.convert_to_numpy(cxr_model.feature_extractor(model)(x))
-    head = cxr_model.head_model(model)
-    assert head.get_layer(cxr_model.LOGITS_LAYER) is model.get_layer(cxr_model.LOGITS_LAYER)
+    features = keras.ops.convert_to_numpy(densenet.feature_extractor(model)(x))
+    head = densenet.head_model(model)
+    assert head.get_layer(densenet.LOGITS_LAYER) is model.get_layer(densenet.LOGITS_LAYER)
     before = weights_by_path(model)
 
     head.compile(
@@ -78,8 +78,8 @@ def test_head_model_trains_the_full_models_head():
 @pytest.mark.parametrize("mode, same", [("head", True), ("all", False)])
 def test_frozen_batchnorm_runs_in_inference_mode(mode, same):
     """Cached features stay valid only if a frozen backbone ignores `training`."""
-    model = cxr_model.build_model(image_size=SIZE, trainable=mode)
-    extractor = cxr_model.feature_extractor(model)
+    model = densenet.build_model(image_size=SIZE, trainable=mode)
+    extractor = densenet.feature_extractor(model)
     x = images(8)
     train = keras.ops.convert_to_numpy(extractor(x, training=True))
     infer = keras.ops.convert_to_numpy(extractor(x, training=False))
@@ -89,10 +89,10 @@ def test_frozen_batchnorm_runs_in_inference_mode(mode, same):
 
 
 def test_set_trainable_modes():
-    model = cxr_model.build_model(image_size=SIZE)
+    model = densenet.build_model(image_size=SIZE)
 
     def trainable(mode):
-        cxr_model.set_trainable(model, mode)
+        densenet.set_trainable(model, mode)
         return {v.path.split("/")[0] for v in model.trainable_weights}
 
     assert trainable("head") == {"logits"}
@@ -109,24 +109,24 @@ def test_set_trainable_modes():
     assert counts == sorted(set(counts))
     for bad in ("last_blocks:0", "last_blocks:5", "last_blocks:x", "backbone"):
         with pytest.raises(UserError):
-            cxr_model.set_trainable(model, bad)
+            densenet.set_trainable(model, bad)
 
 
 @pytest.mark.parametrize("suffix", [".weights.h5", ".h5"])
 def test_local_weights_file_loads_the_backbone(tmp_path, suffix):
-    source = cxr_model.build_model(image_size=SIZE)
+    source = densenet.build_model(image_size=SIZE)
     path = tmp_path / f"densenet121_notop{suffix}"
     if suffix == ".h5":
-        cxr_model.backbone(source).save(path)  # legacy HDF5, like Keras's ImageNet file
+        densenet.backbone(source).save(path)  # legacy HDF5, like Keras's ImageNet file
     else:
-        cxr_model.backbone(source).save_weights(path)
+        densenet.backbone(source).save_weights(path)
 
     # Another image size: backbone weights do not depend on it.
-    loaded = cxr_model.build_model(image_size=2 * SIZE, weights=path)
-    fresh = cxr_model.build_model(image_size=2 * SIZE)
+    loaded = densenet.build_model(image_size=2 * SIZE, weights=path)
+    fresh = densenet.build_model(image_size=2 * SIZE)
 
-    expected = weights_by_path(cxr_model.backbone(source))
-    got = weights_by_path(cxr_model.backbone(loaded))
+    expected = weights_by_path(densenet.backbone(source))
+    got = weights_by_path(densenet.backbone(loaded))
     assert expected.keys() == got.keys() and len(got) > 600
     for name in expected:
         np.testing.assert_array_equal(got[name], expected[name], err_msg=name)
@@ -136,12 +136,12 @@ def test_local_weights_file_loads_the_backbone(tmp_path, suffix):
 
 def test_missing_weights_file_raises(tmp_path):
     with pytest.raises(UserError, match="nope.h5"):
-        cxr_model.build_model(image_size=SIZE, weights=tmp_path / "nope.h5")
+        densenet.build_model(image_size=SIZE, weights=tmp_path / "nope.h5")
 
 
 def test_imagenet_offline_error_names_the_file_and_the_alternative(monkeypatch):
     keras_home = pathlib.Path(os.environ.get("KERAS_HOME", pathlib.Path.home() / ".keras"))
-    if (keras_home / "models" / cxr_model.IMAGENET_NOTOP_FILE).exists():
+    if (keras_home / "models" / densenet.IMAGENET_NOTOP_FILE).exists():
         pytest.skip("ImageNet weights are cached; Keras would not download them")
 
     def offline(*args, **kwargs):
@@ -149,16 +149,16 @@ def test_imagenet_offline_error_names_the_file_and_the_alternative(monkeypatch):
 
     monkeypatch.setattr(urllib.request, "urlopen", offline)
     with pytest.raises(UserError) as error:
-        cxr_model.build_model(image_size=SIZE, weights="imagenet")
+        densenet.build_model(image_size=SIZE, weights="imagenet")
     message = str(error.value)
     assert "\n" not in message
-    assert cxr_model.IMAGENET_NOTOP_FILE in message and "simulated: no network" in message
-    assert f"--config.model.weights=/path/to/{cxr_model.IMAGENET_NOTOP_FILE}" in message
+    assert densenet.IMAGENET_NOTOP_FILE in message and "simulated: no network" in message
+    assert f"--config.model.weights=/path/to/{densenet.IMAGENET_NOTOP_FILE}" in message
 
 
 def test_saved_model_loads_back(tmp_path):
-    model = cxr_model.build_model(image_size=SIZE)
-    cxr_model.head_model(model)  # extra uses of the head layers must not break saving
+    model = densenet.build_model(image_size=SIZE)
+    densenet.head_model(model)  # extra uses of the head layers must not break saving
     model.save(tmp_path / "model.keras")
     loaded = keras.saving.load_model(tmp_path / "model.keras")
     np.testing.assert_allclose(
@@ -166,7 +166,7 @@ def test_saved_model_loads_back(tmp_path):
         keras.ops.convert_to_numpy(model(images())),
         atol=1e-4,  # the same weights and ops; only a different fusion could round otherwise
     )
-    assert loaded.get_layer(cxr_model.GRADCAM_LAYER).name == "relu"
+    assert loaded.get_layer(densenet.GRADCAM_LAYER).name == "relu"
 
 
 @pytest.mark.large

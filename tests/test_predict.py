@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 from test_dicom import make_dataset, save
 
-from cxr import model as model_lib
-from cxr import predict
+from cxr.inference import predict
+from cxr.model import densenet
 from cxr_tfds.labels import LABELS
 
 
@@ -17,7 +17,7 @@ from cxr_tfds.labels import LABELS
 def run_dir(tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
     keras.utils.set_random_seed(1)
-    model_lib.build_model(image_size=64).save(run / "model.keras")
+    densenet.build_model(image_size=64).save(run / "model.keras")
     return run
 
 
@@ -151,7 +151,7 @@ def test_missing_or_foreign_model_is_one_line_and_exit_2(image_files, tmp_path, 
 def frozen_run(run_dir, tmp_path_factory):
     """The run's model with an all-zero logits kernel: no label has positive evidence."""
     model = keras.saving.load_model(run_dir / "model.keras")
-    logits = model.get_layer(model_lib.LOGITS_LAYER)
+    logits = model.get_layer(densenet.LOGITS_LAYER)
     logits.kernel.assign(np.zeros(logits.kernel.shape, dtype="float32"))
     run = tmp_path_factory.mktemp("frozen")
     model.save(run / "model.keras")

@@ -1,4 +1,4 @@
-"""cxr.speed: the "auto" rule on made-up timings, the per-machine cache, overrides;
+"""cxr.runtime.speed: the "auto" rule on made-up timings, the per-machine cache, overrides;
 and bench row 6 (the GPU epoch) on a tiny model, so its code runs without a GPU."""
 
 import json
@@ -6,8 +6,9 @@ import json
 import keras
 import pytest
 
-from cxr import bench, speed
+from cxr.bench import rows
 from cxr.errors import UserError
+from cxr.runtime import speed
 
 # Seconds per training step, plainest first, as `probe` returns them (two rounds each).
 CPU_TF = {
@@ -169,15 +170,15 @@ def tiny_model():
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the bench is TensorFlow's")
 def test_epoch_row_projects_one_epoch_without_a_gpu():
     choice = speed.Choice(xla=False, precision="float32", why="")
-    train = bench.epoch_rate(choice, batch=4, steps=2, make_model=tiny_model, repeats=1)
+    train = rows.epoch_rate(choice, batch=4, steps=2, make_model=tiny_model, repeats=1)
     assert train["median"] > 0
     pipeline = {"median": train["median"] / 2, "min": 1.0, "max": 1.0}  # the slower one
-    row = bench.epoch_row(choice, train, pipeline, batch=4)
-    assert row["epoch_seconds"] == pytest.approx(bench.EPOCH_IMAGES / pipeline["median"])
+    row = rows.epoch_row(choice, train, pipeline, batch=4)
+    assert row["epoch_seconds"] == pytest.approx(rows.EPOCH_IMAGES / pipeline["median"])
     assert row["baseline"]["median"] == pytest.approx(86_524 / 45)
     assert row["meets_goal"] == (train["median"] >= 86_524 / 45)
     assert "batch 4, float32, XLA off" in row["row"]
-    assert "6. fine-tuning" in bench.markdown({"machine": bench.machine(), "rows": [row]})
+    assert "6. fine-tuning" in rows.markdown({"machine": rows.machine(), "rows": [row]})
 
 
 @pytest.mark.large
@@ -190,6 +191,6 @@ def test_the_real_probe_measures_every_candidate():
 
 
 def test_the_bench_pipeline_row_reads_a_built_split(synthetic_builder):
-    """Row 2's data pass goes through `cxr.data` as training does: every train image once."""
-    result = bench.pipeline_rate(synthetic_builder, 64, repeats=1)
+    """Row 2's data pass goes through `cxr.data.datasets` as training does: every train image once."""
+    result = rows.pipeline_rate(synthetic_builder, 64, repeats=1)
     assert 0 < result["min"] <= result["median"] <= result["max"]

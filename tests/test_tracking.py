@@ -15,11 +15,11 @@ import wandb
 from conftest import rerun_under_the_other_backend
 from wandb.proto import wandb_internal_pb2
 
-from cxr import tracking, writer
-from cxr.callbacks import MONITOR
 from cxr.errors import UserError
-from cxr.metrics import macro_auroc
-from cxr.rundir import RunDir
+from cxr.stats.auroc import macro_auroc
+from cxr.tracking import wandb_logging, writer
+from cxr.tracking.rundir import RunDir
+from cxr.train.callbacks import MONITOR
 from cxr_tfds.labels import LABELS
 
 
@@ -104,13 +104,13 @@ def test_epoch_log_writes_every_epoch_as_it_ends(tmp_path):
         batch_size=8,
         epochs=2,
         verbose=0,
-        callbacks=[fake, tracking.EpochLog(run.append_metrics, finite=True), count_lines],
+        callbacks=[fake, wandb_logging.EpochLog(run.append_metrics, finite=True), count_lines],
     )
 
     assert lines_seen == [1, 2]  # each line is on disk when its epoch ends
     records = [json.loads(line) for line in path.read_text().splitlines()]
     for epoch, record in enumerate(records):
-        assert record["epoch"] == record[tracking.EPOCH_AXIS] == epoch + 1
+        assert record["epoch"] == record[wandb_logging.EPOCH_AXIS] == epoch + 1
         assert record["loss"] == pytest.approx(history.history["loss"][epoch])
         # 2 steps per epoch: the schedule's value after this epoch's last step.
         assert record["learning_rate"] == pytest.approx(float(schedule(2 * (epoch + 1))))
@@ -131,10 +131,10 @@ def fit_phases(run, logs, phases, initial_epoch=0):
 
 def test_the_epoch_axis_runs_on_across_phases_and_after_a_resume(tmp_path):
     run = RunDir.locate(tmp_path, "quick", "r").create({})
-    logs = tracking.epoch_logs(run)  # metrics.jsonl only
+    logs = wandb_logging.epoch_logs(run)  # metrics.jsonl only
     fit_phases(run, logs, [("head", 3), ("finetune", 2)])
     records = run.read_metrics()
-    assert [(r["phase"], r["epoch"], r[tracking.EPOCH_AXIS]) for r in records] == [
+    assert [(r["phase"], r["epoch"], r[wandb_logging.EPOCH_AXIS]) for r in records] == [
         ("head", 1, 1),
         ("head", 2, 2),
         ("head", 3, 3),
@@ -144,7 +144,7 @@ def test_the_epoch_axis_runs_on_across_phases_and_after_a_resume(tmp_path):
     # Killed after fine-tune epoch 1 was checkpointed: epoch 2 runs again, as epoch 5.
     run.truncate_metrics("finetune", 1)
     fit_phases(run, logs, [("finetune", 2)], initial_epoch=1)
-    assert [r[tracking.EPOCH_AXIS] for r in run.read_metrics()] == [1, 2, 3, 4, 5]
+    assert [r[wandb_logging.EPOCH_AXIS] for r in run.read_metrics()] == [1, 2, 3, 4, 5]
 
 
 def test_resolve_wandb_mode(monkeypatch, tmp_path):
@@ -155,26 +155,26 @@ def test_resolve_wandb_mode(monkeypatch, tmp_path):
     monkeypatch.delenv("WANDB_MODE", raising=False)
     monkeypatch.delenv("WANDB_API_KEY", raising=False)
     monkeypatch.delenv("WANDB_BASE_URL", raising=False)
-    assert tracking.resolve_wandb_mode() == "offline"
-    assert tracking.resolve_wandb_mode("online") == "online"
+    assert wandb_logging.resolve_wandb_mode() == "offline"
+    assert wandb_logging.resolve_wandb_mode("online") == "online"
 
     netrc.write_text("machine api.wandb.ai login user password abc123\n")
-    assert tracking.resolve_wandb_mode() == "online"  # what `wandb login` writes
+    assert wandb_logging.resolve_wandb_mode() == "online"  # what `wandb login` writes
     netrc.unlink()
-    assert tracking.resolve_wandb_mode() == "offline"
+    assert wandb_logging.resolve_wandb_mode() == "offline"
     monkeypatch.setenv("WANDB_API_KEY", "abc123")
-    assert tracking.resolve_wandb_mode() == "online"
+    assert wandb_logging.resolve_wandb_mode() == "online"
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    assert tracking.resolve_wandb_mode() == "disabled"
-    assert tracking.resolve_wandb_mode("offline") == "offline"
+    assert wandb_logging.resolve_wandb_mode() == "disabled"
+    assert wandb_logging.resolve_wandb_mode("offline") == "offline"
 
 
 def test_disabled_wandb_is_a_no_op(monkeypatch, tmp_path):
     monkeypatch.setenv("WANDB_MODE", "disabled")
-    run = tracking.init_wandb(config={"lr": 0.1}, name="quick", run_dir=tmp_path)
+    run = wandb_logging.init_wandb(config={"lr": 0.1}, name="quick", run_dir=tmp_path)
     assert run is None and not (tmp_path / "wandb").exists()
     writer.write([writer.Result(summary={"macro_auroc": 0.7}, text="printed")], wandb_run=run)
-    tracking.log_model_artifact(run, tmp_path / "missing.keras")
+    wandb_logging.log_model_artifact(run, tmp_path / "missing.keras")
 
 
 def read_wandb_records(path):
@@ -231,7 +231,7 @@ def offline_run(tmp_path_factory):
         run_dir = RunDir.locate(tmp / "runs", "quick", None).create({})
         printed = io.StringIO()
         with contextlib.redirect_stdout(printed):
-            run = tracking.init_wandb(
+            run = wandb_logging.init_wandb(
                 config={"lr": 0.1, "image_size": 224},
                 name="quick",
                 run_dir=run_dir.path,
@@ -251,7 +251,10 @@ def offline_run(tmp_path_factory):
                     validation_data=(x, y),
                     epochs=epochs,
                     verbose=0,
-                    callbacks=[fake, *(log(phase) for log in tracking.epoch_logs(run_dir, run))],
+                    callbacks=[
+                        fake,
+                        *(log(phase) for log in wandb_logging.epoch_logs(run_dir, run)),
+                    ],
                 )
                 .history
             )
@@ -267,7 +270,7 @@ def offline_run(tmp_path_factory):
         with contextlib.redirect_stdout(printed):
             writer.write([result], wandb_run=run, prefix="test")
         run_dir.model_file.write_bytes(b"not really a model, but 30 MB in a real run")
-        tracking.log_model_artifact(run, run_dir.model_file)
+        wandb_logging.log_model_artifact(run, run_dir.model_file)
         sync_dir = run.settings.sync_dir
         run.finish()
         # finish() can return before wandb-core has flushed the .wandb file (seen
@@ -298,7 +301,7 @@ def test_offline_run_files_are_in_the_run_dir(offline_run):
 
 def test_offline_history_holds_every_epoch_metric(offline_run):
     rows = [row for row in items_of(offline_run["records"], "history") if "epoch" in row]
-    assert [(row["phase"], row["epoch"], row[tracking.EPOCH_AXIS]) for row in rows] == [
+    assert [(row["phase"], row["epoch"], row[wandb_logging.EPOCH_AXIS]) for row in rows] == [
         ("head", 1, 1),
         ("head", 2, 2),
         ("finetune", 1, 3),
@@ -322,8 +325,8 @@ def test_offline_metrics_plot_against_the_epoch_axis(offline_run):
         for r in records
         if r.WhichOneof("record_type") == "metric"
     }
-    assert metrics["*"].step_metric == tracking.EPOCH_AXIS
-    assert metrics[MONITOR].step_metric == tracking.EPOCH_AXIS and metrics[MONITOR].summary.max
+    assert metrics["*"].step_metric == wandb_logging.EPOCH_AXIS
+    assert metrics[MONITOR].step_metric == wandb_logging.EPOCH_AXIS and metrics[MONITOR].summary.max
     summary = {}
     for update in items_of(records, "summary"):
         summary.update(update)

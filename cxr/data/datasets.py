@@ -1,0 +1,283 @@
+"""From `cxr14_subset` records to model-ready batches.
+
+    builder = data.prepare("cxr14_subset/synthetic")      # builds once, then reuses
+    names = data.label_names(builder.info)                  # never typed twice
+    train = data.batches(builder, "train", batch_size=32, training=True)
+    test = data.batches(builder, "test", batch_size=64)     # deterministic order
+
+Batches are `(images, labels)`: images float32 `[B, S, S, 3]`, normalised with
+ImageNet's mean and std (what DenseNet121's ImageNet weights expect), labels
+float32 multi-hot `[B, 14]` in the dataset's label order.
+"""
+
+import functools
+from collections.abc import Callable
+
+import numpy as np
+import tensorflow as tf
+import tensorflow_datasets as tfds
+
+import cxr_tfds.cxr14_subset.cxr14_subset_dataset_builder  # noqa: F401  (registers cxr14_subset)
+from cxr.errors import UserError
+
+# ImageNet channel statistics on [0, 1] pixels, as Keras's DenseNet preprocessing uses them.
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+AUTOTUNE = tf.data.AUTOTUNE
+
+
+def prepare(
+    name: str = "cxr14_subset/synthetic",
+    data_dir: str | None = None,
+    manual_dir: str | None = None,
+) -> tfds.core.DatasetBuilder:
+    """Returns the builder of `name`, building the dataset first if needed.
+
+    Args:
+        name: `cxr14_subset/<config>`.
+        data_dir: TFDS data dir; None for TFDS's default (`~/tensorflow_datasets`).
+        manual_dir: folder with the NIH files; None for TFDS's manual dir, then
+            `$CXR14_DIR`. Not needed for `synthetic`.
+
+    Raises:
+        UserError: for an unknown dataset or config, or one that is not built and
+            has no files to build from.
+    """
+    return build(find(name, data_dir), manual_dir)
+
+
+def find(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuilder:
+    """The builder of `name`, not built yet: its `info` (features, image size) is there.
+
+    Raises:
+        UserError: for an unknown dataset or config.
+    """
+    try:
+        return tfds.builder(name, data_dir=data_dir)
+    except (tfds.core.registered.DatasetNotFoundError, ValueError) as e:
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise UserError(f"no dataset {name!r} ({first}); use cxr14_subset/<config>") from None
+
+
+def build(builder: tfds.core.DatasetBuilder, manual_dir: str | None = None):
+    """Builds `builder`'s dataset unless it is built; returns the builder.
+
+    Raises:
+        UserError: when it is not built and there are no files to build it from.
+    """
+    try:
+        builder.download_and_prepare(
+            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
+        )
+    except FileNotFoundError as e:  # the builder names what is missing and where
+        raise UserError(f"{dataset_name(builder)} is not built and cannot be: {e}") from None
+    return builder
+
+
+def dataset_name(builder: tfds.core.DatasetBuilder) -> str:
+    """`cxr14_subset/<config>`, as configs and folder names spell it."""
+    return f"{builder.name}/{builder.builder_config.name}"
+
+
+def image_size(builder: tfds.core.DatasetBuilder) -> int:
+    """The side of the dataset's square images, known before it is built."""
+    return builder.info.features["image"].shape[0]
+
+
+def label_names(info: tfds.core.DatasetInfo) -> tuple[str, ...]:
+    """The label order of the `labels` vectors, read from the dataset itself."""
+    return tuple(info.features["bboxes"]["label"].names)
+
+
+def check_split(builder: tfds.core.DatasetBuilder, split: str) -> None:
+    """Raises a `UserError` unless `split` is a readable split expression of the dataset."""
+    try:
+        builder.info.splits[split]
+    except (KeyError, ValueError, AssertionError) as e:
+        available = ", ".join(builder.info.splits) or "none"
+        first = (str(e).strip().splitlines() or [""])[0]
+        raise UserError(
+            f"{dataset_name(builder)} has no split {split!r} ({first}); splits built: {available}"
+        ) from None
+
+
+def preprocess(images: tf.Tensor) -> tf.Tensor:
+    """Maps gray pixels in [0, 255] (`[..., S, S, 1]`, any dtype) to the backbone's input.
+
+    Gray is repeated into 3 channels, then normalised with ImageNet's mean and std.
+    """
+    x = tf.cast(images, tf.float32) / 255.0
+    x = tf.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x
+    return (x - IMAGENET_MEAN) / IMAGENET_STD
+
+
+def num_batches(
+    builder: tfds.core.DatasetBuilder,
+    split: str,
+    batch_size: int,
+    *,
+    shard: tuple[int, int] = (1, 0),
+    multiple: int = 1,
+) -> int:
+    """Batches in one pass over `split`, or over one shard of it, as `batches` makes them.
+
+    The last batch may be smaller; it is counted only if `multiple` divides its size.
+    """
+    examples = builder.info.splits[split].num_examples // shard[0]  # equal shards
+    full, rest = divmod(examples, batch_size)
+    return full + (1 if rest and rest % multiple == 0 else 0)
+
+
+def batches(
+    builder: tfds.core.DatasetBuilder,
+    split: str,
+    *,
+    batch_size: int = 32,
+    training: bool = False,
+    augment: Callable[[tf.Tensor], tf.Tensor] | None = None,
+    cache: bool = False,
+    shuffle_buffer: int = 2048,
+    seed: int = 0,
+    epochs: range = range(1),
+    shard: tuple[int, int] = (1, 0),
+    multiple: int = 1,
+) -> tf.data.Dataset:
+    """A batched `(images, labels)` dataset of one split.
+
+    For evaluation (`training=False`) it is one pass in the dataset's order, the
+    same every time. For training it streams the epochs in `epochs` one after
+    the other; pass `steps_per_epoch=num_batches(...)` to `fit`. Epoch k is
+    shuffled with a seed made of (`seed`, k), so a run resumed at epoch k
+    (`epochs=range(k, n)`) sees exactly the batches an uninterrupted run would.
+    TFDS already stores examples in a shuffled order, so a buffer shuffle on
+    top suffices.
+
+    Args:
+        builder: from `prepare`.
+        split: `train`, `validation`, `test` or any TFDS split expression.
+        batch_size: images per batch; the last, smaller batch of an epoch is kept.
+        training: shuffle and augment, over `epochs`; otherwise one fixed pass.
+        augment: called on float32 `[B, S, S, 1]` batches in [0, 255] before
+            preprocessing, only when `training` (e.g. Keras preprocessing layers).
+        cache: keep the decoded uint8 images in memory after the first epoch;
+            worth it for splits that fit in RAM (112,120 images at 224 px: 5.6 GB).
+        shuffle_buffer: examples in the shuffle buffer (`training` only).
+        seed: shuffle seed.
+        epochs: the epochs to stream when training.
+        shard: (count, index): read only part `index` of `count` equal parts of the
+            split (the few examples left over are dropped), e.g. one process's share
+            of the training records (`cxr.runtime.distribution.Feed`).
+        multiple: keep a batch only if this divides its size, so that devices can
+            split it evenly; only an epoch's last batch can be dropped.
+    """
+    if shard[0] > 1:
+        split = tfds.even_splits(split, n=shard[0], drop_remainder=True)[shard[1]]
+    examples = _records(builder, split)
+    examples = examples.map(lambda ex: (ex["image"], tf.cast(ex["labels"], tf.float32)), AUTOTUNE)
+    if cache:
+        examples = examples.cache()
+
+    def one_epoch(epoch):
+        ds = examples
+        if training:  # a Python seed per epoch: TF refuses tensor seeds under a global seed of 0
+            ds = ds.shuffle(
+                shuffle_buffer, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False
+            )
+        ds = ds.batch(batch_size)
+        return ds.filter(lambda x, y: tf.shape(y)[0] % multiple == 0) if multiple > 1 else ds
+
+    ds = one_epoch(0)
+    if training:
+        ds = functools.reduce(lambda a, b: a.concatenate(b), map(one_epoch, epochs))
+    ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), AUTOTUNE)
+    if training and augment is not None:
+        ds = ds.map(lambda x, y: (augment(x), y), AUTOTUNE)
+    ds = ds.map(lambda x, y: (preprocess(x), y), AUTOTUNE)
+    options = tf.data.Options()
+    options.deterministic = True  # parallel maps keep order: same seed, same batches
+    return ds.with_options(options).prefetch(AUTOTUNE)
+
+
+def _records(builder, split, decode_images=True) -> tf.data.Dataset:
+    """The split's examples in their stored order, images decoded or left as PNG bytes.
+
+    TFDS would quietly keep a whole dataset under 250 MiB in RAM after the first pass
+    (autocache): memory would then grow with the split. `batches(cache=True)` is the
+    explicit way to keep images in RAM.
+    """
+    return builder.as_dataset(
+        split=split,
+        shuffle_files=False,
+        decoders=None if decode_images else {"image": tfds.decode.SkipDecoding()},
+        read_config=tfds.ReadConfig(try_autocache=False),
+    )
+
+
+def split_labels(builder: tfds.core.DatasetBuilder, split: str) -> np.ndarray:
+    """The multi-hot labels `[N, 14]` float32 of a split, in order, without decoding images."""
+    ds = _records(builder, split, decode_images=False)
+    labels = ds.map(lambda ex: ex["labels"], AUTOTUNE).batch(4096)
+    rows = [np.asarray(batch, np.float32) for batch in labels.as_numpy_iterator()]
+    width = len(label_names(builder.info))
+    return np.concatenate(rows) if rows else np.zeros((0, width), np.float32)
+
+
+def evaluation_batches(
+    builder: tfds.core.DatasetBuilder, split: str, batch_size: int
+) -> tf.data.Dataset:
+    """One ordered pass over a split: model inputs and every per-image fact, read once.
+
+    Yields dicts of a batch: `image` (preprocessed float32 `[B, S, S, 3]`),
+    `labels` (`[B, 14]` float32), `image_id` (bytes), `patient_id`, and the NIH boxes padded to the batch's most boxes: `boxes`
+    (`[B, K, 4]` normalised ymin, xmin, ymax, xmax) and `box_labels` (`[B, K]`,
+    -1 for padding). Images are decoded here and nowhere else, a batch at a time.
+    """
+    ds = _records(builder, split, decode_images=False)
+
+    def example(ex):
+        return {
+            "image": preprocess(tf.io.decode_png(ex["image"], channels=1)),
+            "labels": tf.cast(ex["labels"], tf.float32),
+            "image_id": ex["image_id"],
+            "patient_id": ex["patient_id"],
+            "boxes": ex["bboxes"]["bbox"],
+            "box_labels": ex["bboxes"]["label"],
+        }
+
+    ds = ds.map(example, AUTOTUNE).padded_batch(
+        batch_size, padding_values={"box_labels": tf.constant(-1, tf.int64)} | _zero_padding()
+    )
+    options = tf.data.Options()
+    options.deterministic = True
+    return ds.with_options(options).prefetch(AUTOTUNE)
+
+
+def _zero_padding():
+    """padded_batch needs a padding value for every key once one is given.
+
+    Made on use, not at import: a tensor starts TensorFlow's runtime, after which
+    `MultiWorkerMirroredStrategy` can no longer set up its collectives (`cxr.runtime.distribution`).
+    """
+    return {
+        "image": tf.constant(0, tf.float32),
+        "labels": tf.constant(0, tf.float32),
+        "image_id": tf.constant("", tf.string),
+        "patient_id": tf.constant(0, tf.int32),
+        "boxes": tf.constant(0, tf.float32),
+    }
+
+
+def decode_selected(builder: tfds.core.DatasetBuilder, split: str, indices):
+    """Decodes only the images at `indices` (positions in the split's order).
+
+    Yields:
+        (index, uint8 gray image `[S, S]`) in the split's order, one at a time; the
+        other images are read but never decoded.
+    """
+    wanted = np.zeros(builder.info.splits[split].num_examples, dtype=bool)
+    wanted[np.asarray(indices, dtype=np.int64)] = True
+    ds = _records(builder, split, decode_images=False)
+    ds = ds.enumerate().filter(lambda i, ex: tf.gather(wanted, i))
+    ds = ds.map(lambda i, ex: (i, tf.io.decode_png(ex["image"], channels=1)[..., 0]), AUTOTUNE)
+    for i, image in ds.as_numpy_iterator():
+        yield int(i), image

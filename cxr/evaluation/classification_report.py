@@ -1,0 +1,183 @@
+"""The classification report (`cxr.evaluation.classification.report`) as files, W&B items and text.
+
+    result = report.render(report=the_report, eval_dir=run.evaluation())
+    writer.write([result], wandb_run=run)
+
+Undefined values (a label without positives, say) are null in the JSON, empty
+in the CSV and "n/a (reason)" on the terminal.
+"""
+
+import csv
+import io
+import math
+import re
+
+import matplotlib
+import numpy as np
+
+# Figures are made without pyplot: savefig then renders PNGs with Agg, and the
+# caller's pyplot backend (a notebook's, say) is left alone.
+from matplotlib.figure import Figure
+
+from cxr.stats.published import PUBLISHED
+from cxr.tracking.rundir import EvalDir
+from cxr.tracking.writer import Image, Result, Table
+
+# The per-label entries that are single values, in table column order.
+_ROW_KEYS = ("auroc", "ci_low", "ci_high", "n_valid_resamples", "auprc", "prevalence")
+_ROW_KEYS += ("n_pos", "n_neg", "reason", "val_reason")
+_RATES = ("sensitivity", "specificity", "precision", "f1")
+_DPI = 120
+# W&B keys of `render`'s items, below the split's prefix (`cxr.tracking.writer.wandb_key`).
+TABLE = "per_label"
+ROC_PLOT = "roc"
+AUROC_PLOT = "auroc_ci"
+MACRO_AUROC = "macro_auroc"
+
+
+def auroc_key(label):
+    """W&B summary key of a label's test AUROC."""
+    return f"auroc/{label}"
+
+
+def render(*, report, eval_dir: EvalDir) -> Result:
+    """The files, W&B items and text of a report.
+
+    Files: metrics.json (the whole report, NaN as null), per_label.csv (one row per
+    label), roc.png (every test ROC curve) and auroc.png (AUROC with CI per label,
+    published numbers as markers when comparable). W&B: the table `per_label`, the
+    two plots, and in the summary `macro_auroc` (with `_ci_low`, `_ci_high`),
+    `macro_auprc` and `auroc/<Label>`.
+    """
+    columns, rows = table(report)
+    csv_text = io.StringIO()
+    writer = csv.writer(csv_text)
+    writer.writerow(columns)
+    writer.writerows([["" if _missing(v) else v for v in row] for row in rows])
+    roc, aurocs = eval_dir.file(EvalDir.ROC), eval_dir.file(EvalDir.AUROC)
+    macro = report["macro"]
+    summary = {
+        MACRO_AUROC: macro["auroc"],
+        f"{MACRO_AUROC}_ci_low": macro["ci_low"],
+        f"{MACRO_AUROC}_ci_high": macro["ci_high"],
+        "macro_auprc": macro["auprc"],
+        **{auroc_key(label): e["auroc"] for label, e in report["per_label"].items()},
+    }
+    return Result(
+        files={
+            eval_dir.file(EvalDir.METRICS): report,
+            eval_dir.file(EvalDir.PER_LABEL): csv_text.getvalue(),
+            roc: _plot_roc(report),
+            aurocs: _plot_aurocs(report),
+        },
+        log={
+            TABLE: Table(columns, rows),
+            ROC_PLOT: Image(roc),
+            AUROC_PLOT: Image(aurocs),
+        },
+        summary=summary,
+        text=format_report(report),
+    )
+
+
+def format_report(report):
+    """A compact terminal table: per label AUROC [CI], AUPRC, prevalence, published
+    numbers when comparable; the macro line, and the lines saying how far to trust it."""
+    names = list(PUBLISHED) if report["comparable"] else []
+    width = max(len(label) for label in [*report["labels"], "macro"])
+    boot = report["bootstrap"]
+    lines = [
+        f"Test: {report['n_test_images']} images of {report['n_test_patients']} patients; "
+        f"{boot['ci_level']:.0%} CI from {boot['num_resamples']} patient bootstrap resamples",
+        f"{'label':<{width}}  {'AUROC [CI]':<21}  AUPRC  prev.  " + "  ".join(names),
+    ]
+    for label, entry in report["per_label"].items():
+        if entry["reason"] is not None:
+            lines.append(f"{label:<{width}}  n/a ({entry['reason']})")
+            continue
+        row = f"{label:<{width}}  {_auroc_ci(entry):<21}  {entry['auprc']:.3f}  "
+        row += f"{entry['prevalence']:5.1%}"
+        for name in names:
+            row += f"  {entry['published'][name]:>{len(name)}.3f}"
+        lines.append(row)
+    macro = report["macro"]
+    row = f"{'macro':<{width}}  {_auroc_ci(macro):<21}  {macro['auprc']:.3f}  "
+    row += f"{'':5}" + "".join(f"  {macro['published'][n]:>{len(n)}.3f}" for n in names)
+    lines.append(f"{row}  ({macro['n_labels']} of {len(report['labels'])} labels)")
+    n_valid, total = macro["n_valid_resamples"], boot["num_resamples"]
+    if macro["warning"]:
+        lines.append(f"Warning: {macro['warning']}")
+    elif macro["conditional"]:
+        lines.append(
+            f"Macro CI from the {n_valid} of {total} resamples that hold every averaged "
+            "label's positives and negatives."
+        )
+    lines.append(f"Published AUROCs: {report['comparability']}")
+    return "\n".join(lines)
+
+
+def table(report):
+    """Columns and one row per label, shared by the CSV and the W&B table."""
+    names = list(PUBLISHED)
+    columns = ["label", *_ROW_KEYS]
+    for point in ("f1", "youden"):
+        columns += [f"{point}_threshold", f"{point}_val_score"]
+        columns += [f"{point}_test_{k}" for k in _RATES]
+        for rate in ("sensitivity", "specificity"):
+            columns += [f"{point}_test_{rate}_ci_low", f"{point}_test_{rate}_ci_high"]
+    columns += ["published_" + re.sub(r"\W+", "_", name).strip("_") for name in names]
+    rows = []
+    for label, e in report["per_label"].items():
+        row = [label] + [e[k] for k in _ROW_KEYS]
+        for point in ("f1", "youden"):
+            p = e["operating_points"][point]
+            row += [p["threshold"], p["val_score"], *(p["test"][k] for k in _RATES)]
+            row += [*p["test"]["sensitivity_ci"], *p["test"]["specificity_ci"]]
+        row += [e["published"][name] if e["published"] else None for name in names]
+        rows.append(row)
+    return columns, rows
+
+
+def _auroc_ci(entry):
+    if math.isnan(entry["auroc"]):
+        return "n/a"
+    return f"{entry['auroc']:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
+
+
+def _plot_roc(report):
+    fig = Figure(figsize=(7, 7), dpi=_DPI, layout="tight")
+    ax = fig.subplots()
+    colors = matplotlib.colormaps["tab20"].colors
+    for i, (label, curve) in enumerate(report["roc_curves"].items()):
+        auroc = report["per_label"][label]["auroc"]
+        ax.plot(curve["fpr"], curve["tpr"], color=colors[i % 20], label=f"{label} ({auroc:.3f})")
+    ax.plot([0, 1], [0, 1], color="grey", linestyle="--", linewidth=0.8)
+    ax.set(xlabel="False positive rate", ylabel="True positive rate", title="Test ROC curves")
+    ax.legend(loc="lower right", fontsize=8)
+    return fig
+
+
+def _plot_aurocs(report):
+    labels = report["labels"]
+    entries = [report["per_label"][label] for label in labels]
+    y = np.arange(len(labels))
+    auroc = np.array([e["auroc"] for e in entries])
+    low = np.array([e["ci_low"] for e in entries])
+    high = np.array([e["ci_high"] for e in entries])
+    # Clipped: a percentile CI can miss its point estimate, and errorbar rejects negatives.
+    err = np.clip(np.stack([auroc - low, high - auroc]), 0, None)
+    fig = Figure(figsize=(7, 0.4 * len(labels) + 1.5), dpi=_DPI, layout="tight")
+    ax = fig.subplots()
+    ax.errorbar(auroc, y, xerr=err, fmt="o", color="black", capsize=3, label="ours (95% CI)")
+    if report["comparable"]:
+        for name, marker in zip(PUBLISHED, "xs", strict=True):
+            ax.plot([e["published"][name] for e in entries], y, marker, label=name, alpha=0.7)
+    ax.set(yticks=y, yticklabels=labels, xlabel="Test AUROC")
+    ax.set_title(f"Macro AUROC {_auroc_ci(report['macro'])}")
+    ax.invert_yaxis()
+    ax.legend(loc="best", fontsize=8)
+    return fig
+
+
+def _missing(value):
+    return value is None or (isinstance(value, float) and not math.isfinite(value))

@@ -1,0 +1,216 @@
+"""A W&B workspace view to review runs in: `make dashboard RUN=runs/<name>/<id> | GROUP=<name>`.
+
+    cxr dashboard --run runs/<name>/<id>     one run
+    cxr dashboard --group <name> [--runs-dir runs]   every run of an experiment
+
+`spec` describes the view as plain data: sections of panels, each naming the W&B
+keys it shows, asked of the modules that log them (never typed here):
+
+    Validation curves   val macro AUROC, per-label val AUROC, loss, learning rate,
+                        all against the epoch over all phases (`wandb_logging.EPOCH_AXIS`)
+    Test AUROC          the per-label table, macro AUROC, per-label AUROC bars, the
+                        AUROC-with-CI and ROC plots
+    Grad-CAM gallery    the gallery table (boxes, heat mask, kind, threshold), the PNGs
+    Localization        the localization table, pointing-game hit rates
+
+The spec is always written (`<run>/wandb/workspace.json`, or `<runs>/<name>/workspace.json`
+for a group). When you are logged in, it is saved as a W&B workspace view with the
+`wandb-workspaces` package (`pip install -e ".[dashboard]"`); otherwise the command
+that saves it after `wandb sync` is printed.
+"""
+
+import argparse
+import json
+import pathlib
+
+import wandb
+
+from cxr.errors import UserError, exits_cleanly
+from cxr.evaluation import classification_report
+from cxr.evaluation.evaluators import Galleries, Localization
+from cxr.saliency import localization
+from cxr.tracking import wandb_logging, writer
+from cxr.tracking.rundir import RunDir
+from cxr.train import callbacks
+from cxr_tfds.labels import LABELS
+
+SPEC = "workspace.json"
+GROUPING = (  # W&B cannot set a table's grouping through wandb-workspaces: say how
+    "**Grad-CAM gallery.** Group the table by `label`, then by `kind` (each column's menu, "
+    "*Group by*). Sort on `probability`; filter on `empty` or `kind`. Click an `xray` image: "
+    "toggle `ground_truth` (NIH) and `predictions` (boxes from the map, scored by IoBB/IoU: "
+    "slide to filter) and the `heat` mask."
+)
+
+
+def spec(*, title, prefix, run_id=None, group=None, labels=LABELS):
+    """The view as plain data.
+
+    Args:
+        title: The view's name.
+        prefix: The W&B prefix of the test results (`cxr.tracking.writer.split_prefix`).
+        run_id: Show this run only; or
+        group: show the runs of this group (an experiment's name).
+        labels: The label names.
+
+    Returns:
+        A JSON-serialisable dict: "title", "filter" ({"ID": run_id} or {"Group": group}),
+        "x_axis" and "sections": [{"name", "panels": [{"type", "title", "keys", ...}]}],
+        a panel's "type" one of line, bar, scalar, table, media, markdown.
+    """
+
+    def test(key):
+        return writer.wandb_key(prefix, key)
+
+    curves = [
+        _panel("line", "Validation macro AUROC", [callbacks.MONITOR]),
+        _panel("line", "Validation AUROC per label", [callbacks.val_auroc_key(x) for x in labels]),
+        _panel("line", "Training loss", [wandb_logging.LOSS]),
+        _panel("line", "Learning rate", [wandb_logging.LEARNING_RATE], log_y=True),
+    ]
+    aurocs = [
+        _panel("table", "Per-label AUROC", [test(classification_report.TABLE)]),
+        _panel("scalar", "Test macro AUROC", [test(classification_report.MACRO_AUROC)]),
+        _panel(
+            "bar",
+            "Test AUROC per label",
+            [test(classification_report.auroc_key(x)) for x in labels],
+        ),
+        _panel("media", "AUROC with 95% CI", [test(classification_report.AUROC_PLOT)]),
+        _panel("media", "ROC curves", [test(classification_report.ROC_PLOT)]),
+    ]
+    galleries = [
+        _panel("table", "Grad-CAM gallery", [test(Galleries.TABLE)], height=16),
+        _panel("markdown", "How to read it", [], text=GROUPING),
+        _panel("media", "Gallery PNGs", [test(Galleries.png_key(x)) for x in labels], height=12),
+    ]
+    localization_panels = [
+        _panel("table", "Localization per label", [test(Localization.TABLE)]),
+        *(_panel("scalar", f"Test {game}", [test(game)]) for game in localization.POINTING),
+    ]
+    return {
+        "title": title,
+        "filter": {"ID": run_id} if run_id else {"Group": group},
+        "x_axis": wandb_logging.EPOCH_AXIS,
+        "sections": [
+            {"name": "Validation curves", "panels": curves},
+            {"name": "Test AUROC", "panels": aurocs},
+            {"name": "Grad-CAM gallery", "panels": galleries},
+            {"name": "Localization", "panels": localization_panels},
+        ],
+    }
+
+
+def _panel(kind, title, keys, **options):
+    return {"type": kind, "title": title, "keys": list(keys), **options}
+
+
+def keys(the_spec):
+    """Every W&B key the view's panels name (the x axis included)."""
+    named = {key for s in the_spec["sections"] for p in s["panels"] for key in p["keys"]}
+    return named | {the_spec["x_axis"]}
+
+
+def workspace(the_spec, *, entity, project):
+    """The spec as a `wandb_workspaces` Workspace (not saved)."""
+    try:
+        import wandb_workspaces.reports.v2 as wr
+        import wandb_workspaces.workspaces as ws
+        from wandb_workspaces import expr
+    except ImportError:
+        raise UserError(
+            "saving the view needs wandb-workspaces: pip install -e '.[dashboard]'"
+        ) from None
+
+    x = the_spec["x_axis"]
+    ((field, value),) = the_spec["filter"].items()
+    build = {
+        "line": lambda p: wr.LinePlot(title=p["title"], x=x, y=p["keys"], log_y=p.get("log_y")),
+        "bar": lambda p: wr.BarPlot(title=p["title"], metrics=p["keys"], orientation="h"),
+        "scalar": lambda p: wr.ScalarChart(title=p["title"], metric=p["keys"][0]),
+        "table": lambda p: wr.WeavePanelSummaryTable(table_name=p["keys"][0]),
+        "media": lambda p: wr.MediaBrowser(title=p["title"], media_keys=p["keys"]),
+        "markdown": lambda p: wr.MarkdownPanel(markdown=p["text"]),
+    }
+    sections = []
+    for section in the_spec["sections"]:
+        panels = []
+        for p in section["panels"]:
+            panel = build[p["type"]](p)
+            panel.layout = wr.Layout(w=24 if p["type"] == "table" else 8, h=p.get("height", 8))
+            panels.append(panel)
+        sections.append(ws.Section(name=section["name"], panels=panels, is_open=True))
+    return ws.Workspace(
+        entity=entity,
+        project=project,
+        name=the_spec["title"],
+        sections=sections,
+        settings=ws.WorkspaceSettings(x_axis=x),
+        runset_settings=ws.RunsetSettings(filters=[expr.Metric(field) == value]),
+    )
+
+
+def _newest_run(runs_dir, group):
+    """The newest run directory of experiment `group` (run ids start with the time)."""
+    found = sorted(p.parent for p in pathlib.Path(runs_dir, group).glob(f"*/{RunDir.CONFIG}"))
+    if not found:
+        raise UserError(f"no run of {group!r} under {runs_dir}: run `make experiment NAME={group}`")
+    return RunDir.open(found[-1])
+
+
+def dashboard(*, run=None, group=None, runs_dir="runs", entity=None):
+    """Writes the view's spec and, when logged in to W&B, saves the view.
+
+    Args:
+        run: A run directory (`RunDir`) to review; or
+        group: an experiment's name, to review all its runs under `runs_dir`.
+        runs_dir: Where experiments keep their runs.
+        entity: The W&B entity (user or team); None for the logged-in user's default.
+
+    Returns:
+        The path of the spec written.
+    """
+    newest = run or _newest_run(runs_dir, group)
+    config = newest.config()
+    prefix = writer.split_prefix(config["data"]["test_split"])
+    project = config.get("wandb", {}).get("project", "cxr")
+    if run is not None:
+        the_spec = spec(
+            title=f"cxr review {config['name']}/{run.name}", prefix=prefix, run_id=run.name
+        )
+        path, sync, again = run.wandb_dir / SPEC, run.wandb_dir, f"RUN={run.path}"
+    else:
+        the_spec = spec(title=f"cxr review {group}", prefix=prefix, group=group)
+        folder = pathlib.Path(runs_dir, group)
+        path, sync, again = folder / SPEC, folder / "*" / RunDir.WANDB, f"GROUP={group}"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(the_spec, indent=1) + "\n")
+    print(f"W&B view spec: {path}")
+    if wandb_logging.resolve_wandb_mode() != "online":
+        print(
+            "Not logged in to W&B (or WANDB_MODE is set): the view is not saved. After "
+            f"`wandb login`, upload the runs and save it with:\n  wandb sync {sync}/offline-run-* "
+            f"&& make dashboard {again}"
+        )
+        return path
+    entity = entity or wandb.Api().default_entity
+    saved = workspace(the_spec, entity=entity, project=project).save()
+    print(f"W&B view saved: {saved.url}")
+    return path
+
+
+@exits_cleanly
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    which = parser.add_mutually_exclusive_group(required=True)
+    which.add_argument("--run", help="runs/<name>/<run id>")
+    which.add_argument("--group", help="an experiment's name: all its runs")
+    parser.add_argument("--runs-dir", default="runs", help="where --group's runs are")
+    parser.add_argument("--entity", help="W&B user or team; default: yours")
+    args = parser.parse_args(argv)
+    dashboard(
+        run=RunDir.open(args.run) if args.run else None,
+        group=args.group,
+        runs_dir=args.runs_dir,
+        entity=args.entity,
+    )

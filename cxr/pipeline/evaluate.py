@@ -1,0 +1,289 @@
+"""The evaluation stage, and `make evaluate`: a saved run on any built split.
+
+    make evaluate RUN=runs/<name>/<id> [DATA=cxr14_subset/<config>] [SPLIT=test]
+    cxr evaluate --run runs/<name>/<id> [--data ...] [--split ...]
+
+`evaluate` reads and decodes the split once, a batch at a time, keeping only
+scores and per-image facts (`predict_split`). Then each evaluator
+(`cxr.evaluation.evaluators`) names the (image, label) pairs it needs Grad-CAM for; a
+second read decodes only those images, Grad-CAM runs once per pair, and each
+evaluator gets the maps it asked for. Nothing holds a whole split's images or
+heatmaps. Finally `cxr.tracking.writer` writes every evaluator's files, W&B items and text.
+
+A re-evaluation writes into the run's `evaluations/<dataset>/<split>/`, never over
+the `eval/` of training, and logs to W&B as an `eval` job in the run's group.
+"""
+
+import argparse
+import dataclasses
+import os
+import re
+import sys
+
+import keras
+import numpy as np
+
+from cxr.data import augment, datasets
+from cxr.errors import exits_cleanly
+from cxr.evaluation import evaluators
+from cxr.model import densenet
+from cxr.runtime import distribution
+from cxr.saliency import gradcam
+from cxr.tracking import wandb_logging, writer
+from cxr.tracking.rundir import EvalDir, RunDir
+
+
+@dataclasses.dataclass
+class Predictions:
+    """A split's scores and per-image facts, in the split's order.
+
+    Attributes:
+        probs: sigmoid probabilities (N, L) float32.
+        labels: multi-hot truth (N, L) float32.
+        image_id, patient_id: (N,) arrays.
+        boxes: per image, its NIH boxes (K_i, 4), normalised ymin, xmin, ymax, xmax.
+        box_labels: per image, the label index of each box (K_i,).
+        label_names: the L labels.
+        dataset, split: what was evaluated.
+        official_images: how many images are on NIH's official test list.
+    """
+
+    probs: np.ndarray
+    labels: np.ndarray
+    image_id: np.ndarray
+    patient_id: np.ndarray
+    boxes: list
+    box_labels: list
+    label_names: tuple
+    dataset: str
+    split: str
+    official_images: int
+
+
+NO_BOXES = np.zeros((0, 4), np.float32)
+NO_BOX_LABELS = np.zeros((0,), np.int64)
+NO_BOXES.flags.writeable = NO_BOX_LABELS.flags.writeable = False
+
+
+def predict_split(*, model, builder, split, batch_size, label_names) -> Predictions:
+    """Scores every image of `split` once, in order, with a progress bar.
+
+    Every batch is padded to `batch_size` and spread over the devices the model was
+    built for (`cxr.runtime.distribution.predict`), so the model compiles one input shape, and
+    the padding's scores are dropped.
+    """
+    steps = datasets.num_batches(builder, split, batch_size)
+    progress = keras.utils.Progbar(steps, unit_name="batch")
+    columns = {k: [] for k in ("probs", "labels", "image_id", "patient_id")}
+    boxes, box_labels = [], []
+    for batch in datasets.evaluation_batches(builder, split, batch_size).as_numpy_iterator():
+        logits = distribution.predict(model, batch["image"], batch_size)
+        columns["probs"].append(keras.ops.convert_to_numpy(keras.ops.sigmoid(logits)))
+        for key in ("labels", "image_id", "patient_id"):
+            columns[key].append(batch[key])
+        for k, ks in zip(batch["boxes"], batch["box_labels"], strict=True):
+            if (ks >= 0).any():
+                boxes.append(k[ks >= 0])
+                box_labels.append(ks[ks >= 0])
+            else:  # most images: share two empty arrays instead of two new ones per image
+                boxes.append(NO_BOXES)
+                box_labels.append(NO_BOX_LABELS)
+        progress.add(1)
+    arrays = {
+        k: np.concatenate(v) if v else np.zeros((0, len(label_names))) for k, v in columns.items()
+    }
+    synthetic = bool(builder.builder_config.synthetic_patients)
+    on_test_list = not synthetic and re.match(r"test\b", split) is not None
+    return Predictions(
+        probs=arrays["probs"].astype(np.float32),
+        labels=arrays["labels"].astype(np.float32),
+        image_id=np.array([i.decode() for i in arrays["image_id"]], dtype=str),
+        patient_id=arrays["patient_id"].astype(np.int64),
+        boxes=boxes,
+        box_labels=box_labels,
+        label_names=tuple(label_names),
+        dataset=datasets.dataset_name(builder),
+        split=split,
+        official_images=len(arrays["labels"]) if on_test_list else 0,
+    )
+
+
+def evaluate(
+    *,
+    model,
+    builder,
+    split,
+    val_split,
+    eval_dir: EvalDir,
+    evaluators,
+    batch_size,
+    wandb_run=None,
+    tta=None,
+):
+    """Evaluates `model` on `split`: predictions, Grad-CAM once per pair, every evaluator.
+
+    Args:
+        model: a cxr model (logits out).
+        builder: the dataset holding `split` and `val_split`.
+        split: the split to evaluate, any TFDS split expression.
+        val_split: where operating points are chosen (validation of the same data).
+        eval_dir: where the files go.
+        evaluators: from `evaluators.default` (or any with `pairs`, `add`, `result`).
+        batch_size: images per batch, for prediction and Grad-CAM.
+        wandb_run: a W&B run, or None.
+        tta: `augment.tta` arguments ({"flip": bool, "crop": fraction}) to score both
+            splits with test-time augmentation; None or all off scores the image alone.
+            Grad-CAM always explains `model` itself.
+
+    Returns:
+        The `Predictions` of `split`.
+    """
+    label_names = datasets.label_names(builder.info)
+    print(f"Evaluating on {split} of {datasets.dataset_name(builder)}")
+    scorer = model
+    if tta and (views := augment.tta_views(**tta)):
+        scorer = augment.tta(model, **tta)
+        print(f"Test-time augmentation: mean probability of the image and {views}")
+    preds = predict_split(
+        model=scorer, builder=builder, split=split, batch_size=batch_size, label_names=label_names
+    )
+    print(f"Choosing operating points on {val_split}")
+    val = predict_split(
+        model=scorer,
+        builder=builder,
+        split=val_split,
+        batch_size=batch_size,
+        label_names=label_names,
+    )
+    _gradcam_pairs(model, builder, split, evaluators, preds, batch_size)
+    results = [e.result(preds=preds, val=val, eval_dir=eval_dir) for e in evaluators]
+    writer.write(results, wandb_run=wandb_run, prefix=writer.split_prefix(split))
+    return preds
+
+
+def _gradcam_pairs(model, builder, split, evaluators, preds, batch_size):
+    """Decodes only the images evaluators asked for and hands each its Grad-CAM maps.
+
+    Grad-CAM runs once per distinct (image, label) pair, `batch_size` pairs at a time,
+    and the maps of a batch are dropped once every evaluator has taken what it keeps.
+    """
+    wanted = {}  # (image, label) -> the evaluators that asked
+    for evaluator in evaluators:
+        for pair in evaluator.pairs(preds):
+            wanted.setdefault((int(pair[0]), int(pair[1])), []).append(evaluator)
+    if not wanted:
+        return
+    by_image = {}
+    for index, label in sorted(wanted):
+        by_image.setdefault(index, []).append(label)
+    print(f"Grad-CAM for {len(wanted)} (image, label) pairs of {len(by_image)} images")
+    progress = keras.utils.Progbar(len(wanted), unit_name="map")
+    pending = []  # (index, label, gray)
+
+    def flush():
+        grays = np.stack([gray for _, _, gray in pending])
+        x = np.asarray(datasets.preprocess(grays[..., None]))
+        classes = np.array([label for _, label, _ in pending])
+        maps = gradcam.gradcam(model, x, classes, batch_size=batch_size)
+        for (index, label, gray), heatmap in zip(pending, maps, strict=True):
+            for evaluator in wanted[(index, label)]:
+                evaluator.add(index=index, label=label, gray=gray, heatmap=heatmap)
+        progress.add(len(pending))
+        pending.clear()
+
+    for index, gray in datasets.decode_selected(builder, split, sorted(by_image)):
+        pending.extend((index, label, gray) for label in by_image[index])
+        if len(pending) >= batch_size:
+            flush()
+    if pending:
+        flush()
+
+
+def evaluate_run(
+    *, run: RunDir, dataset=None, split=None, val_split=None, data_dir=None, manual_dir=None
+):
+    """`make evaluate`: evaluates a saved run's best model, writing a new `EvalDir`.
+
+    Args:
+        run: the run directory.
+        dataset: `cxr14_subset/<config>`; None for the run's own.
+        split: the split to evaluate; None for the run's test split.
+        val_split: where operating points are chosen; None for the run's validation
+            split on its own dataset, else "validation".
+        data_dir, manual_dir: where TFDS data and NIH files are; None for the run's.
+
+    Returns:
+        The `EvalDir` written.
+    """
+    config = run.config()
+    d = config["data"]
+    own_data = dataset in (None, d["name"])
+    dataset = dataset or d["name"]
+    split = split or d["test_split"]
+    val_split = val_split or (d["val_split"] if own_data else "validation")
+    # Everything that can fail on bad input comes before the first file is written.
+    model = densenet.load_model(run.model_file)
+    builder = datasets.prepare(dataset, data_dir or d["data_dir"], manual_dir or d["manual_dir"])
+    for name in (split, val_split):
+        datasets.check_split(builder, name)
+    label_names = datasets.label_names(builder.info)
+    if model.output.shape[-1] != len(label_names):
+        densenet.load_model(run.model_file, num_labels=len(label_names))  # its error
+    eval_dir = run.evaluation(dataset, split)
+    wandb_run = wandb_logging.init_wandb(
+        config={**config, "eval": {**config.get("eval", {}), "dataset": dataset, "split": split}},
+        name=f"{config['name']}/{run.name}/eval {dataset} {split}",
+        run_dir=eval_dir.path,
+        tags=(config["name"], keras.backend.backend(), dataset, "eval"),
+        group=config["name"],
+        mode=config.get("wandb", {}).get("mode"),
+        project=config.get("wandb", {}).get("project", "cxr"),
+        job_type="eval",
+    )
+    evaluate(
+        model=model,
+        builder=builder,
+        split=split,
+        val_split=val_split,
+        eval_dir=eval_dir,
+        evaluators=evaluators.default(
+            num_bootstrap=config["eval"]["num_bootstrap"],
+            seed=config["seed"],
+            gallery_per_kind=config["eval"]["gallery_per_kind"],
+        ),
+        batch_size=d["batch_size"],
+        wandb_run=wandb_run,
+        tta={k: config["eval"].get(f"tta_{k}", off) for k, off in (("flip", False), ("crop", 0.0))},
+    )
+    if wandb_run is not None:
+        wandb_run.finish()
+    print(f"Evaluation files: {eval_dir.path}")
+    return eval_dir
+
+
+@exits_cleanly
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--run", required=True, help="runs/<name>/<run id>")
+    parser.add_argument("--data", help="cxr14_subset/<config>; default: the run's dataset")
+    parser.add_argument("--split", help="default: the run's test split")
+    parser.add_argument("--val-split", help="where thresholds are chosen; default: validation")
+    parser.add_argument("--data-dir", help="TFDS data dir; default: the run's")
+    parser.add_argument("--manual-dir", help="NIH files; default: the run's, then $CXR14_DIR")
+    args = parser.parse_args(argv)
+    run = RunDir.open(args.run)
+    wanted = run.config().get("backend")
+    if wanted and wanted != keras.backend.backend() and "KERAS_BACKEND" not in os.environ:
+        # The run's own backend reproduces its numbers exactly; the other differs in
+        # float32 rounding. The backend is fixed at import, hence a fresh process.
+        argv = sys.argv[1:] if argv is None else argv
+        env = {**os.environ, "KERAS_BACKEND": wanted}
+        os.execve(sys.executable, [sys.executable, "-m", "cxr", "evaluate", *argv], env)
+    evaluate_run(
+        run=run,
+        dataset=args.data,
+        split=args.split,
+        val_split=args.val_split,
+        data_dir=args.data_dir,
+        manual_dir=args.manual_dir,
+    )

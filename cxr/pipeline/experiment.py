@@ -1,0 +1,269 @@
+"""Runs a named experiment: `cxr experiment NAME[:variant] [--config.x.y=value ...]`.
+
+`make experiment NAME=frozen_head ARGS="--config.train.head_epochs=5"` calls that.
+The experiment's config (experiments/NAME.py) is locked, so a misspelt override
+fails loudly. This is the only module that reads configs; the library below it
+takes plain arguments.
+"""
+
+import difflib
+import importlib
+import pkgutil
+import shutil
+import sys
+
+import keras
+import tensorflow as tf
+from absl import flags, logging
+from ml_collections import config_flags
+
+from cxr import configs
+from cxr.data import augment, datasets
+from cxr.errors import UserError, exits_cleanly
+from cxr.evaluation import evaluators
+from cxr.model import densenet
+from cxr.pipeline import evaluate
+from cxr.runtime import distribution, speed
+from cxr.tracking import wandb_logging
+from cxr.tracking.rundir import RunDir
+from cxr.train import feature_cache, loop
+
+
+def available() -> list[str]:
+    """Names of the experiments in experiments/."""
+    return sorted(m.name for m in pkgutil.iter_modules(configs.__path__) if m.name != "common")
+
+
+def load_config(spec: str):
+    """The locked config of `NAME` or `NAME:variant`.
+
+    Raises:
+        UserError: for an unknown NAME (listing the available ones) or variant.
+    """
+    name, _, variant = spec.partition(":")
+    if name not in available():
+        raise UserError(f"unknown experiment {name!r}; available: {', '.join(available())}")
+    try:
+        return importlib.import_module(f"cxr.configs.{name}").get_config(variant or None)
+    except ValueError as e:  # an unknown variant; the experiment says which exist
+        raise UserError(str(e)) from None
+
+
+def _none(value):
+    """Command-line overrides arrive as text: "None" means None."""
+    return None if value in (None, "None", "none", "") else value
+
+
+def run(config) -> RunDir:
+    """Trains, evaluates and records one experiment; returns its run directory.
+
+    With several processes every one runs the same program; the chief's run directory
+    is the record, the others' are scratch copies removed at the end (`cxr.runtime.distribution`).
+    """
+    # --- Devices first: multi-host engines start before any computation --------------
+    d, t = config.data, config.train
+    dist = distribution.setup(
+        config.distribution,
+        batch_sizes={"data.batch_size": d.batch_size, "train.head_batch_size": t.head_batch_size},
+    )
+    print(dist.line(batch_size=d.batch_size, head_batch_size=t.head_batch_size))
+    with dist.scope():  # the model is built, compiled, fitted and evaluated in it
+        run_dir = _run(config, dist)
+    if not dist.is_chief:
+        shutil.rmtree(run_dir.path, ignore_errors=True)
+    return run_dir
+
+
+def _run(config, dist) -> RunDir:
+    """`run` in the scope of `dist`: this process's run directory (or scratch copy)."""
+    backend = keras.backend.backend()
+    run_dir = RunDir.locate(dist.runs_dir(config.runs_dir), config.name, config.run_id)
+    resuming = config.run_id is not None and run_dir.path.exists()
+    d, t, e = config.data, config.train, config.eval
+
+    # --- Data, then the model: bad settings, missing weights or data fail first --------
+    builder, label_names, augmenter, choice, model = _prepare(config, run_dir if resuming else None)
+
+    # --- Run directory and W&B: only now, after everything bad input can break ----------
+    if resuming:
+        print(f"Resuming run {run_dir}")
+    else:
+        speed_used = {"xla": choice.xla, "precision": choice.precision}
+        run_dir.create({**config.to_dict(), "backend": backend, "speed_used": speed_used})
+    wandb_run = wandb_logging.init_wandb(
+        config=config.to_dict(),
+        name=f"{config.name}/{run_dir.name}",
+        run_dir=run_dir.path,
+        tags=(config.name, backend, d.name),
+        group=config.name,
+        mode=_none(config.wandb.mode) if dist.is_chief else "disabled",
+        project=config.wandb.project,
+        run_id=run_dir.name,
+    )
+
+    # --- Train --------------------------------------------------------------------------
+    loop.train(
+        model=model,
+        run=run_dir,
+        builder=builder,
+        label_names=label_names,
+        phases=_phases(t),
+        train_split=d.train_split,
+        val_split=d.val_split,
+        batch_size=d.batch_size,
+        seed=config.seed,
+        shuffle_buffer=d.shuffle_buffer,
+        cache_images=d.cache_images,
+        augment=augmenter,
+        pos_weight=t.pos_weight,
+        feature_cache_dir=_feature_cache_dir(t),
+        head_batch_size=t.head_batch_size,
+        epoch_logs=wandb_logging.epoch_logs(run_dir, wandb_run),
+        distribution=dist,
+        jit_compile=choice.xla,
+    )
+
+    # --- Evaluate: the best model on the test split -------------------------------------
+    model.load_weights(run_dir.model_file)
+    evaluate.evaluate(
+        model=model,
+        builder=builder,
+        split=d.test_split,
+        val_split=d.val_split,
+        eval_dir=run_dir.evaluation(),
+        evaluators=evaluators.default(
+            num_bootstrap=e.num_bootstrap, seed=config.seed, gallery_per_kind=e.gallery_per_kind
+        ),
+        batch_size=d.batch_size,
+        tta={"flip": e.tta_flip, "crop": e.tta_crop},
+        wandb_run=wandb_run,
+    )
+    wandb_logging.log_model_artifact(wandb_run, run_dir.model_file)
+    if wandb_run is not None:
+        wandb_run.finish()
+    print(f"Run files: {run_dir}")
+    return run_dir
+
+
+def _prepare(config, resumed: RunDir | None):
+    """Checks every setting, builds the data, then the model; nothing is written yet.
+
+    Returns:
+        The builder, its label names, the augmenter (or None), the speed choice and the model.
+    """
+    d, t, e = config.data, config.train, config.eval
+    builder = datasets.find(d.name, _none(d.data_dir))
+    label_names = datasets.label_names(builder.info)
+    densenet.check_trainable(t.unfreeze)
+    densenet.check_weights(_none(config.model.weights))  # before a long build
+    augmenter = _augmenter(config) if t.augment else None
+    augment.tta_views(flip=e.tta_flip, crop=e.tta_crop)
+    datasets.build(builder, _none(d.manual_dir))
+    for split in (d.train_split, d.val_split, d.test_split):
+        datasets.check_split(builder, split)
+    choice = _speed(config, resumed)
+    # Seeded after the build, which may draw from the global generators: the same weights
+    # whether or not the data was built first.
+    keras.utils.set_random_seed(config.seed)
+    model = densenet.build_model(
+        num_labels=len(label_names),
+        image_size=datasets.image_size(builder),
+        weights=_none(config.model.weights),
+        dropout=config.model.dropout,
+    )
+    return builder, label_names, augmenter, choice, model
+
+
+def _speed(config, resumed: RunDir | None):
+    """Precision and XLA of this run, set up for it: a resumed run keeps what it used.
+
+    A mixed_float16 optimizer keeps other variables (loss scaling) than a float32 one,
+    so a checkpoint resumes only under the precision that wrote it.
+    """
+    xla, precision = config.speed.xla, config.speed.precision
+    if resumed is not None and "speed_used" in resumed.config():
+        saved = resumed.config()["speed_used"]
+        xla, precision = ("on" if saved["xla"] else "off"), saved["precision"]
+    choice = speed.choose(xla, precision)
+    if keras.backend.backend() == "tensorflow" and not choice.xla:
+        tf.config.experimental.enable_op_determinism()  # same seed, same run (per machine)
+    keras.mixed_precision.set_global_policy(choice.precision)  # the logits stay float32
+    return choice
+
+
+def _phases(t):
+    """The two training phases from the train.<phase>_* fields."""
+    return [
+        loop.Phase(
+            name=name,
+            epochs=t[f"{name}_epochs"],
+            learning_rate=t[f"{name}_learning_rate"],
+            lr_patience=t[f"{name}_lr_patience"],
+            stop_patience=t[f"{name}_stop_patience"],
+            unfreeze="head" if name == "head" else t.unfreeze,
+        )
+        for name in ("head", "finetune")
+    ]
+
+
+def _feature_cache_dir(t):
+    return (
+        (_none(t.feature_cache_dir) or feature_cache.DEFAULT_CACHE_DIR) if t.feature_cache else None
+    )
+
+
+def _augmenter(config):
+    t = config.train
+    return augment.augmenter(
+        rotation=t.rotation,
+        zoom=t.zoom,
+        translation=t.translation,
+        contrast=t.contrast,
+        flip=t.flip,
+        seed=config.seed,
+    )
+
+
+def _check_field(config, arg):
+    """Raises a `UserError` unless `arg` is `--config.<an existing field>=...`."""
+    if not arg.startswith("--config."):
+        raise UserError(f"{arg!r}: overrides take the form --config.<field>=<value>")
+    path = arg[len("--config.") :].split("=", 1)[0].split(".")
+    node = config
+    for depth, key in enumerate(path):
+        fields = list(node.keys()) if hasattr(node, "keys") else []
+        if key not in fields:
+            where = ".".join(path[:depth]) or "the config"
+            close = difflib.get_close_matches(key, fields, n=1)
+            hint = f"; did you mean {'.'.join([*path[:depth], close[0]])}?" if close else ""
+            raise UserError(
+                f"{arg}: {where} has no field {key!r}{hint} (see experiments/common.py)"
+            )
+        node = node[key]
+
+
+@exits_cleanly
+def main(argv=None) -> None:
+    argv = sys.argv[1:] if argv is None else argv
+    if not argv or argv[0] in ("-h", "--help"):
+        print(
+            f"usage: cxr experiment NAME[:variant] [--config.<field>=<value> ...]\n\n"
+            f"NAME: {', '.join(available())} (experiments/NAME.py; ':smoke' is seconds long)\n"
+            f"fields: experiments/common.py documents every one"
+        )
+        return
+    if argv[0].startswith("-"):
+        raise UserError(
+            f"usage: cxr experiment NAME[:variant] [--config.x=y ...]; "
+            f"NAME is one of: {', '.join(available())}"
+        )
+    config = load_config(argv[0])
+    for arg in argv[1:]:
+        _check_field(config, arg)
+    config_flags.DEFINE_config_dict("config", config, lock_config=True)
+    try:
+        flags.FLAGS(["cxr experiment", *argv[1:]])
+    except flags.Error as e:  # a value of the wrong type
+        raise UserError(f"{e}; see experiments/common.py for every field") from None
+    logging.set_verbosity(logging.WARNING)  # TFDS's INFO lines would drown the progress bars
+    run(flags.FLAGS.config)

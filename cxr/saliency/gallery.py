@@ -1,0 +1,328 @@
+"""Grad-CAM galleries: per pathology, the model's best hits and worst mistakes.
+
+For each label, `select_cases` picks test images by rank of the predicted
+probability (no decision threshold):
+
+    true_positive   the positives with the highest probability
+    false_positive  the negatives with the highest probability
+    false_negative  the positives with the lowest probability
+
+`draw_gallery` draws each as the X-ray beside its Grad-CAM overlay, with the
+probability, the label's threshold chosen on validation, the true labels and
+NIH's box for that label where the image has one. `wandb_rows` gives the same
+cases as W&B table rows (`TABLE_COLUMNS`): the plain X-ray carries two box groups,
+`ground_truth` (NIH's boxes) and `predictions` (the boxes Wang et al.'s protocol
+derives from the map, `cxr.saliency.localization.predicted_boxes`, scored by IoBB and IoU
+against the label's truth box), and the map as a mask of `HEAT_CLASSES`, so W&B
+toggles truth, prediction and heat on one image. A map with no positive evidence
+(all zero after Grad-CAM's ReLU) is never drawn as an overlay: `overlay` returns
+the X-ray dimmed and marked `EMPTY_MAP`, so it cannot pass for a map that found
+nothing hot; the table says so in its `empty` column and both images' captions.
+"""
+
+import math
+import textwrap
+
+import matplotlib
+import numpy as np
+from matplotlib import patches
+from matplotlib.figure import Figure
+from PIL import Image, ImageDraw
+
+from cxr.saliency import localization, pointing
+
+KINDS = ("true_positive", "false_positive", "false_negative")
+SHORT = {"true_positive": "TP", "false_positive": "FP", "false_negative": "FN"}
+_BOX_COLOR = "lime"  # stands out on both gray and jet
+ROWS_TITLE = (
+    "Grad-CAM of the most confident true positives / false positives (highest p among "
+    "negatives) / false negatives (lowest p among positives); green: NIH box"
+)
+TABLE_COLUMNS = (
+    "label",
+    "kind",  # TP, FP, FN: the `SHORT` of a kind
+    "rank",  # 1 = the most telling of its kind
+    "image_id",
+    "probability",
+    "threshold",  # the label's max-F1 operating point, chosen on validation
+    "truth",  # the image's true labels
+    "empty",  # whether the map holds no positive evidence
+    "xray",  # the plain X-ray: both box groups and the heat mask
+    "gradcam",  # the overlay, with both box groups
+)
+EMPTY_MAP = "no positive evidence"  # the words on a Grad-CAM map that is all zero
+BOX_GROUPS = ("ground_truth", "predictions")
+HEAT_MASK = "heat"
+# Mask classes: how many of Wang et al.'s levels a pixel's scaled heat exceeds. Their
+# ids start at 100 so as not to meet the label ids of the boxes (W&B merges both).
+_LOW, _HIGH = localization.WANG_LEVELS
+HEAT_CLASSES = {
+    100: f"heat <= {_LOW}/255",
+    101: f"heat {_LOW}-{_HIGH}/255",
+    102: f"heat > {_HIGH}/255",
+}
+
+
+def select_cases(probs, labels, label_index, per_kind):
+    """Picks the gallery's images for one label, by rank of its probability.
+
+    Args:
+        probs: Predicted probabilities (N, L).
+        labels: Multi-hot truth (N, L).
+        label_index: The label's column.
+        per_kind: At most this many images per kind.
+
+    Returns:
+        A dict kind (see KINDS) -> int array of image indices, most telling
+        first: true positives by decreasing probability, false positives by
+        decreasing probability, false negatives by increasing probability.
+        Ties go to the lower index. An image shown as a true positive is not
+        shown again as a false negative (it happens with few positives).
+    """
+    p = np.asarray(probs)[:, label_index]
+    positive = np.asarray(labels)[:, label_index] > 0.5
+    pos, neg = np.flatnonzero(positive), np.flatnonzero(~positive)
+    true_pos = pos[np.argsort(-p[pos], kind="stable")][:per_kind]
+    rising = pos[np.argsort(p[pos], kind="stable")]
+    return {
+        "true_positive": true_pos,
+        "false_positive": neg[np.argsort(-p[neg], kind="stable")][:per_kind],
+        "false_negative": rising[~np.isin(rising, true_pos)][:per_kind],
+    }
+
+
+def is_empty(heatmap) -> bool:
+    """Whether a Grad-CAM map holds no positive evidence (all zero)."""
+    return not np.any(np.asarray(heatmap) > 0)
+
+
+def overlay(gray, heatmap, alpha=0.6, colormap="jet"):
+    """Blends a colour-mapped heatmap onto a gray X-ray; an empty map is marked as such.
+
+    Each pixel's colour weight is `alpha * heatmap`, so cold regions keep the
+    plain X-ray and hot ones take the colormap's hot end. An all-zero map would
+    leave the plain X-ray, which looks like a working overlay that found nothing:
+    instead the X-ray is dimmed and crossed by a band reading `EMPTY_MAP`.
+
+    Args:
+        gray: uint8 (H, W) image.
+        heatmap: (H, W) values in [0, 1].
+        alpha: Colour weight at heatmap value 1.
+        colormap: A matplotlib colormap name.
+
+    Returns:
+        uint8 RGB (H, W, 3).
+    """
+    if is_empty(heatmap):
+        return _marked_empty(gray)
+    heatmap = np.clip(np.asarray(heatmap, dtype=np.float32), 0.0, 1.0)[..., None]
+    colors = matplotlib.colormaps[colormap](heatmap[..., 0])[..., :3]
+    base = np.repeat(np.asarray(gray, dtype=np.float32)[..., None] / 255.0, 3, axis=-1)
+    rgb = (1.0 - alpha * heatmap) * base + alpha * heatmap * colors
+    return np.round(rgb * 255.0).astype(np.uint8)
+
+
+def _marked_empty(gray):
+    """The X-ray at half brightness with a dark band and the words `EMPTY_MAP`."""
+    rgb = np.repeat(np.asarray(gray, dtype=np.uint8)[..., None] // 2, 3, axis=-1)
+    image = Image.fromarray(rgb)
+    draw = ImageDraw.Draw(image)
+    height, width = rgb.shape[:2]
+    band = max(height // 8, 12)
+    top = (height - band) // 2
+    draw.rectangle((0, top, width, top + band), fill=(40, 40, 40))
+    text = EMPTY_MAP if width >= 128 else "empty"
+    draw.text((4, top + band // 2), text, fill=(255, 255, 255), anchor="lm")
+    return np.asarray(image)
+
+
+def heat_classes(heatmap):
+    """Per pixel, the `HEAT_CLASSES` id: how many of Wang et al.'s levels its heat exceeds.
+
+    The heat is scaled to [0, 255] and thresholded as `cxr.saliency.localization.predicted_boxes`
+    does, so the regions of classes above the lowest are what its boxes enclose.
+
+    Args:
+        heatmap: (H, W), any range.
+
+    Returns:
+        uint8 (H, W); the lowest class everywhere for an empty (constant) map.
+    """
+    heatmap = np.asarray(heatmap, dtype=np.float64)
+    above = np.zeros(heatmap.shape, dtype=np.uint8)
+    if not pointing.is_empty(heatmap):
+        scaled = 255 * (heatmap - heatmap.min()) / (heatmap.max() - heatmap.min())
+        for level in localization.WANG_LEVELS:
+            above += scaled > level
+    return min(HEAT_CLASSES) + above
+
+
+def scored_boxes(heatmap, truth):
+    """Wang et al.'s boxes of a map at each level, scored against the label's truth boxes.
+
+    Args:
+        heatmap: (H, W) Grad-CAM map.
+        truth: (K, 4) the label's NIH boxes on the image, normalised; K may be 0.
+
+    Returns:
+        A list of dicts: "box" (normalised ymin, xmin, ymax, xmax), "level" (of 255),
+        and with a truth box, "iobb" and "iou": the best over the truth boxes.
+    """
+    found = []
+    for level in localization.WANG_LEVELS:
+        for box in localization.predicted_boxes(heatmap, level):
+            found.append({"box": box, "level": level})
+            if len(truth):
+                found[-1]["iobb"] = float(localization.iobb(box, truth).max())
+                found[-1]["iou"] = float(localization.iou(box, truth).max())
+    return found
+
+
+def case(
+    *, label, kind, rank, image_id, probability, threshold, truth, gray, heatmap, boxes, box_labels
+):
+    """One gallery case: what `draw_gallery` and `wandb_rows` show of one image and label.
+
+    Args:
+        label: The label's index.
+        kind: One of `KINDS`.
+        rank: 0-based rank within its kind.
+        image_id: The image's file name.
+        probability: The label's predicted probability.
+        threshold: The label's operating point chosen on validation (NaN if none).
+        truth: The image's true labels as text (`truth_text`).
+        gray: uint8 (H, W) X-ray.
+        heatmap: (H, W) Grad-CAM map of the label.
+        boxes, box_labels: The image's NIH boxes (K, 4) and their label indices (K,).
+    """
+    boxes = np.reshape(boxes, (-1, 4))
+    box_labels = np.reshape(box_labels, -1).astype(int)
+    return dict(
+        label=label,
+        kind=kind,
+        rank=rank,
+        image_id=image_id,
+        probability=float(probability),
+        threshold=float(threshold),
+        truth=truth,
+        gray=gray,
+        overlay=overlay(gray, heatmap),
+        empty=is_empty(heatmap),
+        heat=heat_classes(heatmap),
+        predictions=scored_boxes(heatmap, boxes[box_labels == label]),
+        boxes=boxes,
+        box_labels=box_labels,
+    )
+
+
+def truth_text(multi_hot, label_names):
+    """The true labels as text, "No Finding" for none (NIH's own word)."""
+    names = [name for name, y in zip(label_names, multi_hot, strict=True) if y > 0.5]
+    return ", ".join(names) or "No Finding"
+
+
+def draw_gallery(cases, *, title, per_kind) -> Figure:
+    """Draws the cases of one label as one image grid: a row per kind, X-ray | overlay."""
+    size = cases[0]["gray"].shape[0]
+    gap, band = size // 16, size // 5  # between cases; above each row, for the captions
+    cell_w, cell_h = 2 * size + gap, size + band
+    canvas = np.full((band + len(KINDS) * cell_h, per_kind * cell_w, 3), 255, dtype=np.uint8)
+    # One axes showing one canvas: Matplotlib's cost is per axes, not per pixel.
+    inches = 2.2 / size  # figure inches per image pixel: 2.2 inches per image
+    fig = Figure(figsize=(canvas.shape[1] * inches, canvas.shape[0] * inches))
+    ax = fig.add_axes((0, 0, 1, 1))
+    ax.set_axis_off()
+    ax.text(gap, band * 0.5, title, fontsize=11, va="center")
+    for case in cases:
+        x0 = case["rank"] * cell_w
+        y0 = band + KINDS.index(case["kind"]) * cell_h + band
+        canvas[y0 : y0 + size, x0 : x0 + size] = case["gray"][..., None]
+        canvas[y0 : y0 + size, x0 + size : x0 + 2 * size] = case["overlay"]
+        caption = (
+            f"{SHORT[case['kind']]} {case['rank'] + 1}  p={case['probability']:.3f} "
+            f"(threshold {case['threshold']:.3f})  "
+            f"{case['image_id']}{'  Grad-CAM: ' + EMPTY_MAP if case['empty'] else ''}\n"
+            f"{textwrap.shorten(case['truth'], 70, placeholder=' ...')}"
+        )
+        ax.text(x0, y0 - band * 0.08, caption, fontsize=7, va="bottom")
+        for box in case["boxes"][case["box_labels"] == case["label"]]:
+            for left in (x0, x0 + size):
+                ax.add_patch(_rectangle(box, size, left, y0))
+    ax.imshow(canvas, interpolation="nearest")
+    fig.set_dpi(max(size / 2.2, 80))
+    return fig
+
+
+def _rectangle(box, size, left, top):
+    """A patch for a normalised box on an image of side `size` put at (left, top)."""
+    ymin, xmin, ymax, xmax = box
+    # imshow puts pixel centres on integers: pixel edges are at -0.5, 0.5, ...
+    return patches.Rectangle(
+        (left + xmin * size - 0.5, top + ymin * size - 0.5),
+        (xmax - xmin) * size,
+        (ymax - ymin) * size,
+        fill=False,
+        edgecolor=_BOX_COLOR,
+        linewidth=1.0,
+    )
+
+
+def wandb_rows(cases, label_names):
+    """The cases as rows of a `cxr.tracking.writer.Table` with `TABLE_COLUMNS` (see the module doc)."""
+    from cxr.tracking.writer import Image as WandbImage
+
+    class_labels = dict(enumerate(label_names))
+    rows = []
+    for case in cases:
+        truth = [
+            _box(b, k, label_names[k])
+            for b, k in zip(case["boxes"].tolist(), case["box_labels"], strict=True)
+        ]
+        found = [
+            _box(p["box"], case["label"], _prediction_caption(p), _scores(p))
+            for p in case["predictions"]
+        ]
+        boxes = {
+            group: {"box_data": data, "class_labels": class_labels}
+            for group, data in zip(BOX_GROUPS, (truth, found), strict=True)
+        }
+        heat = {HEAT_MASK: {"mask_data": case["heat"], "class_labels": HEAT_CLASSES}}
+        caption = f"Grad-CAM: {EMPTY_MAP}" if case["empty"] else None
+        rows.append(
+            [
+                label_names[case["label"]],
+                SHORT[case["kind"]],
+                case["rank"] + 1,
+                case["image_id"],
+                case["probability"],
+                case["threshold"] if math.isfinite(case["threshold"]) else None,
+                case["truth"],
+                case["empty"],
+                WandbImage(case["gray"], caption=caption, boxes=boxes, masks=heat),
+                WandbImage(case["overlay"], caption=caption, boxes=boxes),
+            ]
+        )
+    return rows
+
+
+def _box(box, class_id, caption, scores=None):
+    """A W&B box: positions are fractions of the image, W&B's default domain."""
+    ymin, xmin, ymax, xmax = (float(v) for v in box)
+    out = {
+        "position": {"minX": xmin, "maxX": xmax, "minY": ymin, "maxY": ymax},
+        "class_id": int(class_id),
+        "box_caption": caption,
+    }
+    return {**out, "scores": scores} if scores else out
+
+
+def _scores(prediction):
+    """W&B box scores, which its UI filters on: the level, IoBB and IoU where known."""
+    return {k: float(prediction[k]) for k in ("level", "iobb", "iou") if k in prediction}
+
+
+def _prediction_caption(prediction):
+    text = f"> {prediction['level']}"
+    if "iobb" in prediction:
+        text += f" IoBB {prediction['iobb']:.2f} IoU {prediction['iou']:.2f}"
+    return text

@@ -1,0 +1,231 @@
+"""Weights & Biases for a run: online when logged in, offline otherwise, never required.
+
+W&B's own Keras callbacks are written for tf.keras and need the network, so the
+epoch records go through `EpochLog` instead, which works on any backend and
+offline. W&B is online when the user is logged in (`wandb login` or
+WANDB_API_KEY), offline otherwise; WANDB_MODE or the config's `wandb.mode`
+overrides that.
+
+Everything a run logs stays in its folder: W&B's files in `<run dir>/wandb/`, and
+the files W&B stages for its artifacts (a table's images, the model) in the W&B
+run's own `data/` there, not in the user's home, so a copied run directory syncs
+whole and the home folder does not fill up. Every epoch metric plots against
+`EPOCH_AXIS`, the epoch counted over all training phases.
+"""
+
+import math
+import netrc
+import os
+import pathlib
+import secrets
+import urllib.parse
+
+import keras
+import wandb
+from wandb.sdk.artifacts.staging import get_staging_dir
+
+from cxr.train.callbacks import MONITOR
+
+EPOCH_AXIS = "global_epoch"  # 1, 2, ... over all phases; "epoch" restarts in each phase
+EPOCH = "epoch"
+PHASE = "phase"
+LEARNING_RATE = "learning_rate"
+LOSS = "loss"  # Keras's name for the training loss in its epoch logs
+DATA = "data"  # in the W&B run's folder: W&B's data dir, whose artifacts/staging it stages in
+
+
+def resolve_wandb_mode(mode=None):
+    """Returns the W&B mode to use: "online", "offline" or "disabled".
+
+    Args:
+        mode: An explicit mode; None means WANDB_MODE if set, else "online"
+            when a W&B API key is configured and "offline" otherwise.
+    """
+    mode = mode or os.environ.get("WANDB_MODE")
+    if mode:
+        return mode
+    return "online" if _has_wandb_api_key() else "offline"
+
+
+def _has_wandb_api_key():
+    """Whether WANDB_API_KEY is set or `wandb login` stored a key; no network."""
+    if os.environ.get("WANDB_API_KEY"):
+        return True
+    url = os.environ.get("WANDB_BASE_URL", "https://api.wandb.ai")
+    try:
+        # `wandb login` stores the key in ~/.netrc (or the file NETRC names).
+        entries = netrc.netrc(os.environ.get("NETRC"))
+    except (OSError, netrc.NetrcParseError):
+        return False
+    return entries.authenticators(urllib.parse.urlparse(url).hostname) is not None
+
+
+def init_wandb(
+    *,
+    config,
+    name,
+    run_dir,
+    tags=(),
+    group=None,
+    mode=None,
+    project="cxr",
+    run_id=None,
+    job_type="train",
+):
+    """Starts a W&B run whose files, staged artifact files included, go under `run_dir/wandb/`.
+
+    Args:
+        config: A dict of hyperparameters, shown as the run's config.
+        name: Display name of the run.
+        run_dir: The folder whose `wandb/` holds W&B's files (a run directory).
+        tags: Tags of the run.
+        group: W&B group, e.g. to gather the runs of one sweep; None for none.
+        mode: "online", "offline" or "disabled"; None picks one, see
+            `resolve_wandb_mode`.
+        project: W&B project name.
+        run_id: W&B run id, e.g. `run_dir.name`; a run started again with the
+            same id (a resumed training) continues that W&B run. None lets
+            W&B pick a new id.
+        job_type: "train" for an experiment, "eval" for a re-evaluation,
+            "compare" for a comparison of runs.
+
+    Returns:
+        The `wandb` run, or None when W&B is disabled.
+    """
+    mode = resolve_wandb_mode(mode)
+    if mode == "disabled":
+        return None
+    run = wandb.init(
+        project=project,
+        name=name,
+        group=group,
+        tags=list(tags),
+        config=config,
+        dir=str(run_dir),
+        mode=mode,
+        id=run_id,
+        resume="allow" if run_id else None,
+        job_type=job_type,
+    )
+    # W&B stages artifact files (a logged table's media, the model) in WANDB_DATA_DIR,
+    # read each time it stages one, by default in the user's home. One process logs
+    # one run at a time, so pointing it at this run keeps them in the run's folder.
+    os.environ["WANDB_DATA_DIR"] = str(pathlib.Path(run.settings.sync_dir) / DATA)
+    if job_type == "train":
+        define_epoch_axis(run)
+    if mode == "offline":
+        print(f"W&B is offline; upload this run later with: wandb sync {run.settings.sync_dir}")
+    return run
+
+
+def define_epoch_axis(run):
+    """Plots every metric against `EPOCH_AXIS`, and keeps the best `MONITOR` as its summary.
+
+    Args:
+        run: A W&B run.
+    """
+    run.define_metric(EPOCH_AXIS)
+    # step_sync (the default) gives rows without the axis, e.g. test results, its last value.
+    run.define_metric("*", step_metric=EPOCH_AXIS)
+    run.define_metric(MONITOR, step_metric=EPOCH_AXIS, summary="max")
+
+
+def log_model_artifact(run, path, name=None, aliases=("best",)):
+    """Logs a model file as a W&B artifact of type "model", without copying it.
+
+    W&B uploads an artifact's files from its staging folder and deletes them there
+    afterwards; `wandb sync` deletes every file an offline artifact names. So the
+    file is staged as a hard link (same disk: the staging folder is in the run's
+    folder): no second copy, and the upload removes the link, never the model. Where
+    no hard link can be made, W&B copies it. Either way it skips W&B's cache.
+
+    Args:
+        run: The run from `init_wandb`; None does nothing.
+        path: The file to log, e.g. `RunDir.model_file`.
+        name: Artifact name; None uses "model-<W&B run id>".
+        aliases: Aliases of this artifact version besides "latest".
+    """
+    if run is None:
+        return
+    path = pathlib.Path(path)
+    artifact = wandb.Artifact(name or f"model-{run.id}", type="model")
+    staged = pathlib.Path(get_staging_dir()) / f"{secrets.token_hex(8)}-{path.name}"
+    try:
+        os.link(path, staged)
+    except OSError:  # another file system, or none with hard links: W&B copies it
+        artifact.add_file(str(path), skip_cache=True)
+    else:
+        artifact.add_file(str(staged), name=path.name, skip_cache=True, policy="immutable")
+    run.log_artifact(artifact, aliases=list(aliases))
+
+
+def epoch_record(model, epoch, logs):
+    """The flat dict logged for one epoch: `EPOCH` (1-based), `LEARNING_RATE`, the logs.
+
+    Args:
+        model: The model being trained; its optimizer gives the learning rate
+            when `logs` has none.
+        epoch: Keras's 0-based epoch index.
+        logs: Keras's epoch logs: losses, metrics, and what earlier callbacks added.
+    """
+    record = {EPOCH: epoch + 1}
+    optimizer = getattr(model, "optimizer", None)
+    if LEARNING_RATE not in logs and optimizer is not None:
+        # The property evaluates a learning-rate schedule at the current step.
+        record[LEARNING_RATE] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+    record.update({key: float(value) for key, value in logs.items()})
+    return record
+
+
+class EpochLog(keras.callbacks.Callback):
+    """Hands `epoch_record` plus constant entries and `EPOCH_AXIS` to `write` at each epoch end.
+
+    Args:
+        write: called with the record, e.g. `run.append_metrics` or a W&B run's `log`.
+        extra: constant entries added to every record, e.g. `{"phase": "head"}`.
+        finite: write NaN and infinities as None (strict JSON lines need it).
+        epochs_before: epochs of earlier phases: `EPOCH_AXIS` is this plus `EPOCH`.
+    """
+
+    def __init__(self, write, extra=None, finite=False, epochs_before=0):
+        super().__init__()
+        self.write, self.extra, self.finite = write, dict(extra or {}), finite
+        self.epochs_before = epochs_before
+
+    def on_epoch_end(self, epoch, logs=None):
+        record = {**self.extra, **epoch_record(self.model, epoch, logs or {})}
+        record[EPOCH_AXIS] = self.epochs_before + record[EPOCH]
+        if self.finite:
+            record = {
+                k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                for k, v in record.items()
+            }
+        self.write(record)
+
+
+def epoch_logs(run_dir, wandb_run=None):
+    """The trainer's epoch logs: a factory `(phase) -> EpochLog` per destination.
+
+    Records go to the run's metrics.jsonl and, if any, to W&B, each with its
+    `PHASE`, its `EPOCH` in the phase and `EPOCH_AXIS`, the epoch over all phases.
+
+    Args:
+        run_dir: The `RunDir`, whose metrics.jsonl gets every record.
+        wandb_run: A W&B run, or None.
+    """
+
+    def before(phase):
+        # Phases run in order and metrics.jsonl keeps each finished epoch (truncated on
+        # resume), so when a phase starts, the records of other phases are the epochs
+        # before it: right for a fresh phase and for a resumed one alike.
+        return sum(record.get(PHASE) != phase for record in run_dir.read_metrics())
+
+    def to_file(phase):
+        return EpochLog(
+            run_dir.append_metrics, {PHASE: phase}, finite=True, epochs_before=before(phase)
+        )
+
+    def to_wandb(phase):
+        return EpochLog(wandb_run.log, {PHASE: phase}, epochs_before=before(phase))
+
+    return [to_file] if wandb_run is None else [to_file, to_wandb]
