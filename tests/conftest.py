@@ -8,6 +8,11 @@ import sys
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+# Tests mirror cxr's subpackages, one folder each; a few share helpers across folders
+# (`from test_tracking import ...`), so each folder is importable whatever runs first.
+for _folder in sorted(p for p in pathlib.Path(__file__).parent.iterdir() if p.is_dir()):
+    if not _folder.name.startswith((".", "_")):
+        sys.path.insert(0, str(_folder))
 DUMMY_DIR = ROOT / "cxr_tfds" / "cxr14_subset" / "dummy_data"
 
 

@@ -6,7 +6,7 @@
 
 A `Pipeline`, unlike a `keras.Sequential`, is a plain layer that leaves tf.data's
 tensors alone, so its preprocessing layers run as TensorFlow ops inside tf.data
-under either Keras backend (tests/test_augment.py runs it under JAX too).
+under either Keras backend (tests/data/test_augment.py runs it under JAX too).
 
 Off by default: on the quickstart nothing here beat no augmentation beyond seed
 noise, and keras-cv's random resized crop (CheXNet's recipe) cost AUROC; TTA is an

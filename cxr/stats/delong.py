@@ -102,7 +102,7 @@ def influence(scores, labels):
     an image is a positive of one label and a negative of another, and its
     entries for both move together. That extension is ours, not the paper's:
     it is the delta-method (influence function) covariance for independently
-    drawn images, equal to DeLong's for one label; tests/test_delong.py checks
+    drawn images, equal to DeLong's for one label; tests/stats/test_delong.py checks
     it against an image bootstrap.
 
     Args:

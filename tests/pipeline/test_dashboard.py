@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import wandb
 from test_gallery import SIZE, fake_data, predictions, validation
-from test_tracking import items_of, read_wandb_records, tiny_data, tiny_model
+from test_wandb_logging import items_of, read_wandb_records, tiny_data, tiny_model
 
 from cxr.evaluation import evaluators
 from cxr.pipeline import dashboard

@@ -10,7 +10,7 @@ import pytest
 import scipy.ndimage
 import wandb
 from PIL import Image
-from test_tracking import assert_self_contained, items_of, read_wandb_records
+from test_wandb_logging import assert_self_contained, items_of, read_wandb_records
 
 from cxr.evaluation import classification, evaluators
 from cxr.model import densenet

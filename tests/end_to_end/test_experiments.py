@@ -287,7 +287,7 @@ def test_the_dashboard_names_keys_a_real_run_logged(smoke_run, monkeypatch):
     """`finetune:smoke` (head, then fine-tune) offline: the view's keys, the running epoch
     axis, the gallery's box groups and mask, and nothing outside the run directory."""
     from test_dashboard import assert_logged, logged_items
-    from test_tracking import assert_self_contained, items_of, read_wandb_records
+    from test_wandb_logging import assert_self_contained, items_of, read_wandb_records
 
     from cxr.pipeline import dashboard
     from cxr.tracking import wandb_logging
