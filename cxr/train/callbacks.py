@@ -16,14 +16,8 @@ import keras
 
 from cxr.runtime import distribution
 from cxr.stats.auroc import macro_auroc, per_label_auroc
+from cxr.tracking.keys import MONITOR, val_auroc_key
 from cxr.tracking.rundir import RunDir
-
-# The validation macro AUROC: the one key everywhere (logs, metrics.jsonl, W&B, state).
-MONITOR = "val/macro_auroc"
-
-
-def val_auroc_key(label: str) -> str:
-    return f"val/auroc/{label}"
 
 
 class ValidationAuroc(keras.callbacks.Callback):
