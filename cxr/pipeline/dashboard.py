@@ -29,7 +29,7 @@ from cxr.errors import UserError, exits_cleanly
 from cxr.evaluation import classification_report
 from cxr.evaluation.evaluators import Galleries, Localization
 from cxr.saliency import localization
-from cxr.tracking import keys, wandb_logging, writer
+from cxr.tracking import metric_keys, wandb_logging, writer
 from cxr.tracking.rundir import RunDir
 from cxr_tfds.labels import LABELS
 
@@ -62,8 +62,10 @@ def spec(*, title, prefix, run_id=None, group=None, labels=LABELS):
         return writer.wandb_key(prefix, key)
 
     curves = [
-        _panel("line", "Validation macro AUROC", [keys.MONITOR]),
-        _panel("line", "Validation AUROC per label", [keys.val_auroc_key(x) for x in labels]),
+        _panel("line", "Validation macro AUROC", [metric_keys.MONITOR]),
+        _panel(
+            "line", "Validation AUROC per label", [metric_keys.val_auroc_key(x) for x in labels]
+        ),
         _panel("line", "Training loss", [wandb_logging.LOSS]),
         _panel("line", "Learning rate", [wandb_logging.LEARNING_RATE], log_y=True),
     ]

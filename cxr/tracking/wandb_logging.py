@@ -24,7 +24,7 @@ import keras
 import wandb
 from wandb.sdk.artifacts.staging import get_staging_dir
 
-from cxr.tracking.keys import MONITOR
+from cxr.tracking.metric_keys import MONITOR
 
 EPOCH_AXIS = "global_epoch"  # 1, 2, ... over all phases; "epoch" restarts in each phase
 EPOCH = "epoch"

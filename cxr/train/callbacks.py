@@ -16,7 +16,7 @@ import keras
 
 from cxr.runtime import distribution
 from cxr.stats.auroc import macro_auroc, per_label_auroc
-from cxr.tracking.keys import MONITOR, val_auroc_key
+from cxr.tracking.metric_keys import MONITOR, val_auroc_key
 from cxr.tracking.rundir import RunDir
 
 

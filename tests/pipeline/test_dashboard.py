@@ -13,7 +13,7 @@ from test_wandb_logging import items_of, read_wandb_records, tiny_data, tiny_mod
 
 from cxr.evaluation import evaluators
 from cxr.pipeline import dashboard
-from cxr.tracking import keys, wandb_logging, writer
+from cxr.tracking import metric_keys, wandb_logging, writer
 from cxr.tracking.rundir import RunDir
 from cxr.train import callbacks
 from cxr_tfds.labels import LABELS
@@ -114,8 +114,8 @@ def test_every_panel_names_a_key_the_offline_run_logged(reviewed):
     ]
     assert spec["filter"] == {"ID": reviewed["run_dir"].name}
     assert_logged(spec, reviewed["items"])
-    best = max(r[keys.MONITOR] for r in reviewed["run_dir"].read_metrics())
-    assert reviewed["items"]["summary"][keys.MONITOR] == {"max": pytest.approx(best)}
+    best = max(r[metric_keys.MONITOR] for r in reviewed["run_dir"].read_metrics())
+    assert reviewed["items"]["summary"][metric_keys.MONITOR] == {"max": pytest.approx(best)}
 
 
 def test_offline_the_spec_is_written_and_the_command_printed(reviewed):

@@ -18,7 +18,7 @@ from wandb.proto import wandb_internal_pb2
 from cxr.errors import UserError
 from cxr.stats.auroc import macro_auroc
 from cxr.tracking import wandb_logging, writer
-from cxr.tracking.keys import MONITOR
+from cxr.tracking.metric_keys import MONITOR
 from cxr.tracking.rundir import RunDir
 from cxr_tfds.labels import LABELS
 
