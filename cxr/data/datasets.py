@@ -111,6 +111,14 @@ def preprocess(images: tf.Tensor) -> tf.Tensor:
     return (x - IMAGENET_MEAN) / IMAGENET_STD
 
 
+def preprocess_gray(grays) -> np.ndarray:
+    """`preprocess` of uint8 gray images `(N, S, S)` held in memory, as a numpy array.
+
+    What Grad-CAM and `cxr predict` feed the model: the same pixels `batches` gives it.
+    """
+    return np.asarray(preprocess(np.asarray(grays)[..., None]))
+
+
 def num_batches(
     builder: tfds.core.DatasetBuilder,
     split: str,
@@ -176,19 +184,14 @@ def batches(
     examples = examples.map(lambda ex: (ex["image"], tf.cast(ex["labels"], tf.float32)), AUTOTUNE)
     if cache:
         examples = examples.cache()
-
-    def one_epoch(epoch):
-        ds = examples
-        if training:  # a Python seed per epoch: TF refuses tensor seeds under a global seed of 0
-            ds = ds.shuffle(
-                shuffle_buffer, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False
-            )
-        ds = ds.batch(batch_size)
-        return ds.filter(lambda x, y: tf.shape(y)[0] % multiple == 0) if multiple > 1 else ds
-
-    ds = one_epoch(0)
-    if training:
-        ds = functools.reduce(lambda a, b: a.concatenate(b), map(one_epoch, epochs))
+    if training:  # the epochs one after the other, each in its own seeded order
+        per_epoch = [
+            _batched(_shuffled(examples, epoch, shuffle_buffer, seed), batch_size, multiple)
+            for epoch in epochs
+        ]
+        ds = functools.reduce(lambda a, b: a.concatenate(b), per_epoch)
+    else:
+        ds = _batched(examples, batch_size, multiple)
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), AUTOTUNE)
     if training and augment is not None:
         ds = ds.map(lambda x, y: (augment(x), y), AUTOTUNE)
@@ -196,6 +199,20 @@ def batches(
     options = tf.data.Options()
     options.deterministic = True  # parallel maps keep order: same seed, same batches
     return ds.with_options(options).prefetch(AUTOTUNE)
+
+
+def _shuffled(examples, epoch, buffer, seed):
+    """Epoch `epoch`'s order: a buffer shuffle seeded by (`seed`, `epoch`).
+
+    A Python seed per epoch: TF refuses tensor seeds under a global seed of 0.
+    """
+    return examples.shuffle(buffer, seed=seed * 1_000_003 + epoch, reshuffle_each_iteration=False)
+
+
+def _batched(examples, batch_size, multiple):
+    """`examples` in batches, keeping only those whose size `multiple` divides."""
+    ds = examples.batch(batch_size)
+    return ds.filter(lambda x, y: tf.shape(y)[0] % multiple == 0) if multiple > 1 else ds
 
 
 def _records(builder, split, decode_images=True) -> tf.data.Dataset:
