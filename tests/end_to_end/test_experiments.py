@@ -161,10 +161,15 @@ def test_unknown_experiment_lists_the_available_ones(tmp_path):
         ("--config.eval.tta_crop=1.5", "eval.tta_crop=1.5"),
     ],
 )
-def test_bad_overrides_fail_in_one_line_before_any_run_dir(tmp_path, override, expected):
+def test_bad_overrides_fail_in_one_line_before_any_run_dir(
+    tmp_path, synthetic_builder, data_dir, override, expected
+):
+    # The session's synthetic dataset, built already: a first build in ~/tensorflow_datasets
+    # would print TFDS's progress bars to stderr (and write outside the test's folders).
     runs = tmp_path / "runs"
     out = run_cxr(
-        "experiment", "frozen_head:smoke", f"--config.runs_dir={runs}", override,
+        "experiment", "frozen_head:smoke", f"--config.runs_dir={runs}",
+        f"--config.data.data_dir={data_dir}", override,
         tmp_path=tmp_path, check=False,
     )  # fmt: skip
     one_line_error(out, expected)
