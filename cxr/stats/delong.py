@@ -17,8 +17,10 @@ m x n pairs: V10[i] = (Tz[i] - Tx[i]) / n and V01[j] = 1 - (Tz[j] - Ty[j]) / m,
 with Tz the midranks among all images, Tx among positives, Ty among negatives.
 
 DeLong treats images as independent. Images of one patient are correlated, so
-its p-values are somewhat too small on ChestX-ray14; only the patient
-bootstrap (`cxr.stats.bootstrap`) accounts for that. `cxr.evaluation.compare_runs` reports both.
+its p-values are too small on ChestX-ray14; Obuchowski's clustered form
+(`cxr.stats.obuchowski`) accounts for that and is `cxr.evaluation.compare_runs`'
+headline test. The patient bootstrap accounts for it too, but over-rejects when
+a label's positives come from a few patients (docs/results/type1.json).
 """
 
 import math
@@ -136,10 +138,10 @@ def delong_test(scores_a, scores_b, labels):
     """
     reason = degenerate_reason(labels)
     if reason:
-        return _result(math.nan, math.nan, math.nan, reason)
+        return result(math.nan, math.nan, math.nan, reason)
     aurocs, cov = delong_covariance(np.stack([scores_a, scores_b]), labels)
     variance = cov[0, 0] + cov[1, 1] - 2 * cov[0, 1]
-    return _result(aurocs[0], aurocs[1], variance, None)
+    return result(aurocs[0], aurocs[1], variance, None)
 
 
 def delong_macro_test(scores_a, scores_b, labels):
@@ -168,15 +170,15 @@ def delong_macro_test(scores_a, scores_b, labels):
         if not reason and degenerate_reason(labels[:, column]):
             reason = f"label column {column}: {degenerate_reason(labels[:, column])}"
     if reason:
-        return {**_result(math.nan, math.nan, math.nan, reason), "n_labels": int(averaged.size)}
+        return {**result(math.nan, math.nan, math.nan, reason), "n_labels": int(averaged.size)}
     aurocs, per_image = np.zeros(2), np.zeros(len(labels))
     for column in averaged:
         pair = np.stack([scores_a[:, column], scores_b[:, column]])
         label_aurocs, phi = influence(pair, labels[:, column])
         aurocs += label_aurocs / averaged.size
         per_image += (phi[1] - phi[0]) / averaged.size
-    result = _result(aurocs[0], aurocs[1], float(per_image @ per_image), None)
-    return {**result, "n_labels": int(averaged.size)}
+    test = result(aurocs[0], aurocs[1], float(per_image @ per_image), None)
+    return {**test, "n_labels": int(averaged.size)}
 
 
 def degenerate_reason(labels):
@@ -188,16 +190,32 @@ def degenerate_reason(labels):
     return None
 
 
-def _result(auroc_a, auroc_b, variance, reason):
+def result(auroc_a, auroc_b, variance, reason):
+    """The test's dict from two AUROCs and the variance of their difference.
+
+    Args:
+        auroc_a: AUROC of model a.
+        auroc_b: AUROC of model b.
+        variance: Estimated variance of auroc_b - auroc_a; NaN when undefined.
+        reason: Why it is undefined, else None.
+
+    Returns:
+        {"auroc_a", "auroc_b", "diff", "se", "z", "p", "reason"}; p is NaN with a
+        reason when the variance is zero but the difference is not.
+    """
     diff = float(auroc_b - auroc_a)
     # max: round-off can make a zero variance -1e-18.
     se = math.nan if math.isnan(variance) else math.sqrt(max(float(variance), 0.0))
     if math.isnan(diff) or math.isnan(se):
         z = p = math.nan
+    elif se == 0 and diff == 0:
+        # Identical structural components: the models rank every pair alike.
+        z, p = 0.0, 1.0
     elif se == 0:
-        # Identical structural components: nothing varies, so no evidence either way
-        # unless the AUROCs differ anyway (e.g. one model scores every image alike).
-        z, p = (0.0, 1.0) if diff == 0 else (math.copysign(math.inf, diff), 0.0)
+        # A difference with no estimated variance (e.g. one model scores every image
+        # alike) is no evidence of p = 0: the variance estimate has failed.
+        z = p = math.nan
+        reason = reason or f"zero variance for a difference of {diff:+.4f}: p undefined"
     else:
         z = diff / se
         p = math.erfc(abs(z) / math.sqrt(2))  # two-sided normal tail
