@@ -11,7 +11,10 @@ evaluator gets the maps it asked for. Nothing holds a whole split's images or
 heatmaps. Finally `cxr.tracking.writer` writes every evaluator's files, W&B items and text.
 
 A re-evaluation writes into the run's `evaluations/<dataset>/<split>/`, never over
-the `eval/` of training, and logs to W&B as an `eval` job in the run's group.
+the `eval/` of training, and logs to W&B as an `eval` job in the run's group. Both save
+the validation predictions the operating points were chosen on in the validation
+split's own folder, `evaluations/<dataset>/<validation split>/` (`cxr predict
+--operating-point` chooses its thresholds there).
 """
 
 import argparse
@@ -25,11 +28,11 @@ import numpy as np
 
 from cxr.data import augment, datasets
 from cxr.errors import exits_cleanly
-from cxr.evaluation import evaluators
+from cxr.inference import scoring
 from cxr.model import densenet
-from cxr.runtime import distribution
+from cxr.pipeline import wiring
 from cxr.saliency import gradcam
-from cxr.tracking import wandb_logging, writer
+from cxr.tracking import writer
 from cxr.tracking.rundir import EvalDir, RunDir
 
 
@@ -59,6 +62,18 @@ class Predictions:
     split: str
     official_images: int
 
+    def encoded(self) -> bytes:
+        """The predictions file of these predictions (`EvalDir.PREDICTIONS`)."""
+        return EvalDir.encode_predictions(
+            image_id=self.image_id,
+            patient_id=self.patient_id,
+            labels=self.labels,
+            probs=self.probs,
+            label_names=self.label_names,
+            dataset=self.dataset,
+            split=self.split,
+        )
+
 
 NO_BOXES = np.zeros((0, 4), np.float32)
 NO_BOX_LABELS = np.zeros((0,), np.int64)
@@ -69,16 +84,15 @@ def predict_split(*, model, builder, split, batch_size, label_names) -> Predicti
     """Scores every image of `split` once, in order, with a progress bar.
 
     Every batch is padded to `batch_size` and spread over the devices the model was
-    built for (`cxr.runtime.distribution.predict`), so the model compiles one input shape, and
-    the padding's scores are dropped.
+    built for (`cxr.inference.scoring.probabilities`), so the model compiles one input
+    shape, and the padding's scores are dropped.
     """
     steps = datasets.num_batches(builder, split, batch_size)
     progress = keras.utils.Progbar(steps, unit_name="batch")
     columns = {k: [] for k in ("probs", "labels", "image_id", "patient_id")}
     boxes, box_labels = [], []
     for batch in datasets.evaluation_batches(builder, split, batch_size).as_numpy_iterator():
-        logits = distribution.predict(model, batch["image"], batch_size)
-        columns["probs"].append(keras.ops.convert_to_numpy(keras.ops.sigmoid(logits)))
+        columns["probs"].append(scoring.probabilities(model, batch["image"], batch_size))
         for key in ("labels", "image_id", "patient_id"):
             columns[key].append(batch[key])
         for k, ks in zip(batch["boxes"], batch["box_labels"], strict=True):
@@ -119,6 +133,7 @@ def evaluate(
     batch_size,
     wandb_run=None,
     tta=None,
+    val_dir: EvalDir | None = None,
 ):
     """Evaluates `model` on `split`: predictions, Grad-CAM once per pair, every evaluator.
 
@@ -134,6 +149,8 @@ def evaluate(
         tta: `augment.tta` arguments ({"flip": bool, "crop": fraction}) to score both
             splits with test-time augmentation; None or all off scores the image alone.
             Grad-CAM always explains `model` itself.
+        val_dir: where the validation predictions are saved: the validation split's
+            evaluation folder (`RunDir.evaluation(dataset, val_split)`); None: not saved.
 
     Returns:
         The `Predictions` of `split`.
@@ -157,6 +174,8 @@ def evaluate(
     )
     _gradcam_pairs(model, builder, split, evaluators, preds, batch_size)
     results = [e.result(preds=preds, val=val, eval_dir=eval_dir) for e in evaluators]
+    if val_dir is not None:
+        results.append(writer.Result(files={val_dir.file(EvalDir.PREDICTIONS): val.encoded()}))
     writer.write(results, wandb_run=wandb_run, prefix=writer.split_prefix(split))
     return preds
 
@@ -229,31 +248,20 @@ def evaluate_run(
     label_names = datasets.label_names(builder.info)
     if model.output.shape[-1] != len(label_names):
         densenet.load_model(run.model_file, num_labels=len(label_names))  # its error
+    chosen, tta = wiring.evaluation_setup(config)
     eval_dir = run.evaluation(dataset, split)
-    wandb_run = wandb_logging.init_wandb(
-        config={**config, "eval": {**config.get("eval", {}), "dataset": dataset, "split": split}},
-        name=f"{config['name']}/{run.name}/eval {dataset} {split}",
-        run_dir=eval_dir.path,
-        tags=(config["name"], keras.backend.backend(), dataset, "eval"),
-        group=config["name"],
-        mode=config.get("wandb", {}).get("mode"),
-        project=config.get("wandb", {}).get("project", "cxr"),
-        job_type="eval",
-    )
+    wandb_run = wiring.start_wandb(config, run=run, evaluation=(dataset, split))
     evaluate(
         model=model,
         builder=builder,
         split=split,
         val_split=val_split,
         eval_dir=eval_dir,
-        evaluators=evaluators.default(
-            num_bootstrap=config["eval"]["num_bootstrap"],
-            seed=config["seed"],
-            gallery_per_kind=config["eval"]["gallery_per_kind"],
-        ),
+        evaluators=chosen,
         batch_size=d["batch_size"],
         wandb_run=wandb_run,
-        tta={k: config["eval"].get(f"tta_{k}", off) for k, off in (("flip", False), ("crop", 0.0))},
+        tta=tta,
+        val_dir=run.evaluation(dataset, val_split),
     )
     if wandb_run is not None:
         wandb_run.finish()

@@ -20,9 +20,8 @@ from ml_collections import config_flags
 from cxr import configs
 from cxr.data import augment, datasets
 from cxr.errors import UserError, exits_cleanly
-from cxr.evaluation import evaluators
 from cxr.model import densenet
-from cxr.pipeline import evaluate
+from cxr.pipeline import evaluate, wiring
 from cxr.runtime import distribution, speed
 from cxr.tracking import wandb_logging
 from cxr.tracking.rundir import RunDir
@@ -79,7 +78,7 @@ def _run(config, dist) -> RunDir:
     backend = keras.backend.backend()
     run_dir = RunDir.locate(dist.runs_dir(config.runs_dir), config.name, config.run_id)
     resuming = config.run_id is not None and run_dir.path.exists()
-    d, t, e = config.data, config.train, config.eval
+    d, t = config.data, config.train
 
     # --- Data, then the model: bad settings, missing weights or data fail first --------
     builder, label_names, augmenter, choice, model = _prepare(config, run_dir if resuming else None)
@@ -90,16 +89,7 @@ def _run(config, dist) -> RunDir:
     else:
         speed_used = {"xla": choice.xla, "precision": choice.precision}
         run_dir.create({**config.to_dict(), "backend": backend, "speed_used": speed_used})
-    wandb_run = wandb_logging.init_wandb(
-        config=config.to_dict(),
-        name=f"{config.name}/{run_dir.name}",
-        run_dir=run_dir.path,
-        tags=(config.name, backend, d.name),
-        group=config.name,
-        mode=_none(config.wandb.mode) if dist.is_chief else "disabled",
-        project=config.wandb.project,
-        run_id=run_dir.name,
-    )
+    wandb_run = wiring.start_wandb(config.to_dict(), run=run_dir, chief=dist.is_chief)
 
     # --- Train --------------------------------------------------------------------------
     loop.train(
@@ -125,18 +115,18 @@ def _run(config, dist) -> RunDir:
 
     # --- Evaluate: the best model on the test split -------------------------------------
     model.load_weights(run_dir.model_file)
+    chosen, tta = wiring.evaluation_setup(config.to_dict())
     evaluate.evaluate(
         model=model,
         builder=builder,
         split=d.test_split,
         val_split=d.val_split,
         eval_dir=run_dir.evaluation(),
-        evaluators=evaluators.default(
-            num_bootstrap=e.num_bootstrap, seed=config.seed, gallery_per_kind=e.gallery_per_kind
-        ),
+        evaluators=chosen,
         batch_size=d.batch_size,
-        tta={"flip": e.tta_flip, "crop": e.tta_crop},
+        tta=tta,
         wandb_run=wandb_run,
+        val_dir=run_dir.evaluation(d.name, d.val_split),
     )
     wandb_logging.log_model_artifact(wandb_run, run_dir.model_file)
     if wandb_run is not None:

@@ -1,0 +1,120 @@
+"""One setup from a run's config for training and re-evaluation: W&B, evaluators, TTA;
+and the validation predictions an evaluation saves for `cxr predict --operating-point`."""
+
+import keras
+import numpy as np
+import pytest
+
+from cxr.data import datasets
+from cxr.errors import UserError
+from cxr.evaluation import evaluators
+from cxr.pipeline import evaluate, wiring
+from cxr.tracking import wandb_logging
+from cxr.tracking.rundir import EvalDir, RunDir
+
+CONFIG = {
+    "name": "quick",
+    "seed": 7,
+    "data": {"name": "cxr14_subset/synthetic", "val_split": "validation[:8]"},
+    "eval": {"num_bootstrap": 30, "gallery_per_kind": 2, "tta_flip": True, "tta_crop": 0.0},
+    "wandb": {"project": "p", "mode": "None"},  # "None" as a command-line override saves it
+}
+
+
+@pytest.fixture
+def started(monkeypatch):
+    """The keyword arguments of every `init_wandb` call."""
+    calls = []
+    monkeypatch.setattr(wandb_logging, "init_wandb", lambda **kw: calls.append(kw))
+    return calls
+
+
+def test_training_logs_as_the_run_itself(started, tmp_path):
+    run = RunDir(tmp_path / "quick" / "run1")
+    wiring.start_wandb(CONFIG, run=run)
+    wiring.start_wandb(CONFIG, run=run, chief=False)
+    backend = keras.backend.backend()
+    expected = dict(
+        config=CONFIG,
+        name="quick/run1",
+        run_dir=run.path,
+        tags=("quick", backend, "cxr14_subset/synthetic"),
+        group="quick",
+        mode=None,
+        project="p",
+        run_id="run1",
+    )
+    assert started == [expected, {**expected, "mode": "disabled"}]  # only the chief logs
+
+
+def test_a_reevaluation_is_an_eval_job_in_the_runs_group(started, tmp_path):
+    run = RunDir(tmp_path / "quick" / "run1")
+    wiring.start_wandb(CONFIG, run=run, evaluation=("cxr14_subset/224", "test[:50%]"))
+    (kwargs,) = started
+    assert kwargs["config"]["eval"] == {
+        **CONFIG["eval"],
+        "dataset": "cxr14_subset/224",
+        "split": "test[:50%]",
+    }
+    assert kwargs["config"]["seed"] == 7 and "dataset" not in CONFIG["eval"]  # a copy
+    assert kwargs["name"] == "quick/run1/eval cxr14_subset/224 test[:50%]"
+    assert kwargs["run_dir"] == run.path / "evaluations" / "cxr14_subset_224" / "test_50"
+    assert kwargs["tags"] == ("quick", keras.backend.backend(), "cxr14_subset/224", "eval")
+    assert (kwargs["group"], kwargs["job_type"], kwargs["mode"]) == ("quick", "eval", None)
+    assert "run_id" not in kwargs  # a new W&B run each time
+
+
+def test_evaluation_setup_reads_the_eval_fields():
+    chosen, tta = wiring.evaluation_setup(CONFIG)
+    assert tta == {"flip": True, "crop": 0.0}
+    assert [type(e) for e in chosen] == [
+        evaluators.Classification,
+        evaluators.Galleries,
+        evaluators.Localization,
+    ]
+    assert (chosen[0].num_bootstrap, chosen[0].seed) == (30, 7)
+    # A run saved before TTA existed has no tta fields: TTA off.
+    old = {**CONFIG, "eval": {"num_bootstrap": 30, "gallery_per_kind": 2}}
+    assert wiring.evaluation_setup(old)[1] == {"flip": False, "crop": 0.0}
+
+
+def test_a_bad_tta_crop_is_one_clear_error():
+    bad = {**CONFIG, "eval": {**CONFIG["eval"], "tta_crop": 1.5}}
+    with pytest.raises(UserError, match=r"eval.tta_crop=1.5"):
+        wiring.evaluation_setup(bad)
+
+
+def test_evaluation_saves_the_validation_predictions(synthetic_builder, tmp_path):
+    keras.utils.set_random_seed(0)
+    size = datasets.image_size(synthetic_builder)
+    model = keras.Sequential(
+        [
+            keras.Input((size, size, 3)),
+            keras.layers.GlobalAveragePooling2D(),
+            keras.layers.Dense(14),
+        ]
+    )
+    run = RunDir(tmp_path / "run")
+    val_dir = run.evaluation("cxr14_subset/synthetic", "validation[:8]")
+    evaluate.evaluate(
+        model=model,
+        builder=synthetic_builder,
+        split="test[:4]",
+        val_split="validation[:8]",
+        eval_dir=run.evaluation(),
+        evaluators=[],
+        batch_size=3,
+        val_dir=val_dir,
+    )
+    saved = val_dir.read_predictions()
+    assert (saved["split"], saved["dataset"]) == ("validation[:8]", "cxr14_subset/synthetic")
+    labels = datasets.split_labels(synthetic_builder, "validation[:8]")
+    np.testing.assert_array_equal(saved["labels"], labels)
+    # Reference: the model on the split's images, one at a time, and a numpy sigmoid.
+    batches = datasets.evaluation_batches(synthetic_builder, "validation[:8]", 8)
+    images = np.concatenate([b["image"] for b in batches.as_numpy_iterator()])
+    logits = np.concatenate([np.asarray(model(images[i : i + 1])) for i in range(len(images))])
+    # float32 means over the image's pixels, summed in another order for another batch
+    # size: rounding of ~1e-7 relative, far below 1e-6 of a probability.
+    np.testing.assert_allclose(saved["probs"], 1 / (1 + np.exp(-logits)), atol=1e-6)
+    assert not (run.evaluation().path / EvalDir.PREDICTIONS).exists()  # no evaluator asked
