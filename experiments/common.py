@@ -59,19 +59,26 @@ def get_config() -> ml_collections.ConfigDict:
     # Epochs on cached features take milliseconds: be patient before lr /= 10 or stopping.
     c.train.head_lr_patience = 5
     c.train.head_stop_patience = 15
-    # Computes pooled features once per split and trains the head on them; turned off
-    # automatically when augmentation is on (the backbone must then see each new view).
+    # Computes pooled features once per split and trains the head on them. The head phase
+    # never augments, so this holds whatever train.augment says; False sends every head
+    # epoch through the frozen backbone (the run prints what that costs).
     c.train.feature_cache = True
     c.train.feature_cache_dir = config_dict.placeholder(str)  # None: ~/.cache/cxr/features
-    # Phase 2: fine-tuning from the best head (CheXNet: Adam, lr / 10 on plateau).
+    # Phase 2: fine-tuning, from the best head if phase 1 ran (Adam, lr / 10 on plateau).
     c.train.finetune_epochs = 0  # 0 skips the phase
     c.train.finetune_learning_rate = 1e-4
     c.train.unfreeze = "all"  # "all" or "last_blocks:N" (N of DenseNet121's 4 dense blocks)
-    c.train.finetune_lr_patience = 1  # epochs without a better val macro AUROC before lr /= 10
+    c.train.finetune_lr_patience = 1  # epochs without a better train.monitor before lr /= 10
     c.train.finetune_stop_patience = 3  # ... before stopping
     # Both phases:
+    # The validation metric behind lr / 10, early stopping and the best model (model.keras):
+    # "val/macro_auroc" (higher is better) or "val/loss" (the training loss on the whole
+    # validation split, lower is better; CheXNet's choice).
+    c.train.monitor = "val/macro_auroc"
     c.train.pos_weight = False  # weight each label's positives by N_neg / N_pos of train
-    c.train.augment = False  # train-time augmentation (never on validation or test)
+    # Train-time augmentation, only in the phase that trains the backbone (finetune); never
+    # on the frozen head (its features are cached) nor on validation or test.
+    c.train.augment = False
     c.train.rotation = 0.02  # fraction of a full turn (0.02 = +-7 degrees)
     c.train.zoom = 0.1  # +-10%
     c.train.translation = 0.05  # +-5% of the side

@@ -24,7 +24,7 @@ from cxr.evaluation import evaluators
 from cxr.model import densenet
 from cxr.pipeline import evaluate
 from cxr.tracking.rundir import EvalDir, RunDir
-from cxr.train import feature_cache, loop
+from cxr.train import feature_cache, loop, phases
 from cxr_tfds.cxr14_subset import cxr14_subset_dataset_builder as builder_lib
 
 MARKER = "BENCH_SCALE "
@@ -125,12 +125,14 @@ def stage_head(args):
     with np.load(_feature_file(args, "validation")) as f:
         val_x, val_y = f["features"], f["labels"]
     run = RunDir(pathlib.Path(args.work) / "run").create({"bench": "scale"})
-    phase = loop.Phase("head", epochs=1, learning_rate=1e-3, lr_patience=1, stop_patience=3)
+    phase = phases.Phase(
+        "head", epochs=1, learning_rate=1e-3, lr_patience=1, stop_patience=3, batch_size=HEAD_BATCH
+    )
 
     def epoch():
         history = loop.fit_phase(
             densenet.head_model(model),
-            feature_cache.ShuffledArrays(x, y, HEAD_BATCH),
+            feature_cache.ShuffledArrays(x, y, phase.batch_size),
             val_x,
             val_y,
             run=run,

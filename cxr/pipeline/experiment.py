@@ -25,7 +25,7 @@ from cxr.pipeline import evaluate, wiring
 from cxr.runtime import distribution, speed
 from cxr.tracking import wandb_logging
 from cxr.tracking.rundir import RunDir
-from cxr.train import feature_cache, loop
+from cxr.train import feature_cache, loop, phases
 
 
 def available() -> list[str]:
@@ -78,7 +78,7 @@ def _run(config, dist) -> RunDir:
     backend = keras.backend.backend()
     run_dir = RunDir.locate(dist.runs_dir(config.runs_dir), config.name, config.run_id)
     resuming = config.run_id is not None and run_dir.path.exists()
-    d, t = config.data, config.train
+    d = config.data
 
     # --- Data, then the model: bad settings, missing weights or data fail first --------
     builder, label_names, augmenter, choice, model = _prepare(config, run_dir if resuming else None)
@@ -95,21 +95,10 @@ def _run(config, dist) -> RunDir:
     loop.train(
         model=model,
         run=run_dir,
-        builder=builder,
-        label_names=label_names,
-        phases=_phases(t),
-        train_split=d.train_split,
-        val_split=d.val_split,
-        batch_size=d.batch_size,
-        seed=config.seed,
-        shuffle_buffer=d.shuffle_buffer,
-        cache_images=d.cache_images,
-        augment=augmenter,
-        pos_weight=t.pos_weight,
-        feature_cache_dir=_feature_cache_dir(t),
-        head_batch_size=t.head_batch_size,
+        data=_train_data(config, builder, label_names),
+        phases=_phases(config, augmenter, builder),
         epoch_logs=wandb_logging.epoch_logs(run_dir, wandb_run),
-        distribution=dist,
+        dist=dist,
         jit_compile=choice.xla,
     )
 
@@ -181,19 +170,67 @@ def _speed(config, resumed: RunDir | None):
     return choice
 
 
-def _phases(t):
-    """The two training phases from the train.<phase>_* fields."""
-    return [
-        loop.Phase(
-            name=name,
-            epochs=t[f"{name}_epochs"],
-            learning_rate=t[f"{name}_learning_rate"],
-            lr_patience=t[f"{name}_lr_patience"],
-            stop_patience=t[f"{name}_stop_patience"],
-            unfreeze="head" if name == "head" else t.unfreeze,
+def _train_data(config, builder, label_names) -> loop.Data:
+    """The splits the phases train and validate on, from the data.* fields."""
+    d = config.data
+    return loop.Data(
+        builder=builder,
+        label_names=label_names,
+        train_split=d.train_split,
+        val_split=d.val_split,
+        batch_size=d.batch_size,
+        seed=config.seed,
+        shuffle_buffer=d.shuffle_buffer,
+        cache_images=d.cache_images,
+    )
+
+
+def _phases(config, augmenter, builder) -> list[phases.Phase]:
+    """The two training phases from the train.* fields; what an unusual choice costs.
+
+    The head phase (frozen backbone) trains on the feature cache and never augments: a
+    frozen backbone gives the same features every epoch, and augmentation would only
+    force each epoch through it. Augmentation applies to the phase that trains the backbone.
+    """
+    t = config.train
+    monitor = phases.monitor(t.monitor)
+    cache_dir = _feature_cache_dir(t)
+    if t.head_epochs and cache_dir is None:
+        images = builder.info.splits[config.data.train_split].num_examples
+        print(
+            f"train.feature_cache=False: the head phase sends {t.head_epochs} x {images:,} "
+            f"images through the frozen backbone, {t.head_epochs}x the one pass that fills "
+            f"the feature cache (which later runs with these weights skip)"
         )
-        for name in ("head", "finetune")
-    ]
+    if t.augment and not t.finetune_epochs:
+        print(
+            "train.augment=True changes nothing here: augmentation applies only where the "
+            "backbone trains, and train.finetune_epochs=0"
+        )
+    head = phases.Phase(
+        "head",
+        epochs=t.head_epochs,
+        learning_rate=t.head_learning_rate,
+        lr_patience=t.head_lr_patience,
+        stop_patience=t.head_stop_patience,
+        batch_size=t.head_batch_size if cache_dir is not None else config.data.batch_size,
+        feature_cache_dir=cache_dir,
+        pos_weight=t.pos_weight,
+        monitor=monitor,
+    )
+    finetune = phases.Phase(
+        "finetune",
+        epochs=t.finetune_epochs,
+        learning_rate=t.finetune_learning_rate,
+        lr_patience=t.finetune_lr_patience,
+        stop_patience=t.finetune_stop_patience,
+        batch_size=config.data.batch_size,
+        trainable=t.unfreeze,
+        augment=augmenter,
+        pos_weight=t.pos_weight,
+        monitor=monitor,
+    )
+    return [head, finetune]
 
 
 def _feature_cache_dir(t):

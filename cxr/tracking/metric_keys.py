@@ -2,6 +2,8 @@
 
 # The validation macro AUROC.
 MONITOR = "val/macro_auroc"
+# The validation loss: the training loss (weighted or not) over the whole validation split.
+VAL_LOSS = "val/loss"
 
 
 def val_auroc_key(label: str) -> str:

@@ -1,172 +1,128 @@
 """The training stage: phases in order, each one `fit_phase`, resumable at any epoch.
 
-    train(model=model, run=run, builder=builder, phases=[Phase("head", ...), ...], ...)
+    train(model=model, run=run, data=Data(builder, ...), phases=[Phase("head", ...), ...])
 
-A phase compiles a model (BCE on logits, Adam), fits it with the callbacks every
-run needs (`cxr.train.callbacks`: validation AUROC, reduce-on-plateau, early stopping,
-NaN guard, logs, best model, resumable checkpoint) and can be killed at any
-moment: started again with the same run directory, it continues after its last
-completed epoch with the weights, the optimizer state and the callbacks' state
-it had, and since every epoch's shuffle depends only on (seed, epoch), it ends
-where an uninterrupted run ends.
+Each `cxr.train.phases.Phase` carries its own settings; nothing here depends on a
+phase's name. A phase compiles the model (BCE on logits, Adam), fits it with the
+callbacks every run needs (`cxr.train.callbacks`: validation AUROC and loss,
+reduce-on-plateau, early stopping, NaN guard, logs, best model, resumable checkpoint)
+and can be killed at any moment: started again with the same run directory, it
+continues after its last completed epoch with the weights, the optimizer state and
+the callbacks' state it had, and since every epoch's shuffle depends only on
+(seed, epoch), it ends where an uninterrupted run ends.
 
-The `head` phase trains only the logits layer; with a feature cache and no
-augmentation it trains on pooled features computed once per split
-(`cxr.train.feature_cache`). Later phases unfreeze the backbone and start from the best
-model so far.
+A phase with a feature cache trains only the head, on pooled features computed once
+per split (`cxr.train.feature_cache`); the others train on images. Every phase after
+the first starts from the best model so far.
 """
 
 import dataclasses
 import functools
-import math
 import os
 import time
 
 import keras
 
 from cxr.data import datasets
+from cxr.errors import UserError
 from cxr.model import densenet
 from cxr.model.losses import WeightedBinaryCrossentropy, positive_weights
 from cxr.runtime import distribution
+from cxr.tracking.metric_keys import MONITOR
 from cxr.tracking.rundir import RunDir
 from cxr.train import feature_cache
+from cxr.train.callbacks import Checkpoint, EpochTimer, Plateau, ValidationAuroc
+from cxr.train.phases import Phase
 
 
 @dataclasses.dataclass(frozen=True)
-class Phase:
-    """One training phase.
+class Data:
+    """What every phase trains and validates on.
 
     Attributes:
-        name: "head" (the backbone frozen) or "finetune"; names its checkpoint.
-        epochs: epochs of the phase; 0 skips it.
-        learning_rate: Adam's initial learning rate.
-        lr_patience: epochs without a better validation macro AUROC before lr /= 10.
-        stop_patience: epochs without a better validation macro AUROC before stopping.
-        unfreeze: which layers train (`cxr.model.densenet.set_trainable`): "head" for the head
-            phase, "all" or "last_blocks:N" for fine-tuning.
+        builder: the dataset (`cxr.data.datasets.prepare`).
+        label_names: the label order.
+        train_split, val_split: TFDS split expressions.
+        batch_size: images per network call where no phase says otherwise: validation
+            and the feature pass (global, over all devices).
+        seed: shuffling seed.
+        shuffle_buffer: examples in the shuffle buffer.
+        cache_images: keep decoded training images in RAM after the first epoch.
     """
 
-    name: str
-    epochs: int
-    learning_rate: float
-    lr_patience: int
-    stop_patience: int
-    unfreeze: str = "head"
+    builder: object
+    label_names: tuple
+    train_split: str
+    val_split: str
+    batch_size: int = 32
+    seed: int = 0
+    shuffle_buffer: int = 2048
+    cache_images: bool = False
 
 
-def train(
-    *,
-    model,
-    run: RunDir,
-    builder,
-    label_names,
-    phases,
-    train_split,
-    val_split,
-    batch_size,
-    seed,
-    shuffle_buffer=2048,
-    cache_images=False,
-    augment=None,
-    pos_weight=False,
-    feature_cache_dir=None,
-    head_batch_size=256,
-    epoch_logs=(),
-    distribution=None,
-    jit_compile=False,
-):
+def train(*, model, run: RunDir, data: Data, phases, epoch_logs=(), dist=None, jit_compile=False):
     """Fits `model` phase by phase, continuing a killed run where it stopped.
 
     Args:
         model: from `cxr.model.densenet.build_model`; trained in place.
         run: the run directory (checkpoints, state, metrics.jsonl, model.keras).
-        builder: the dataset (`cxr.data.datasets.prepare`).
-        label_names: the label order.
+        data: the splits and how to read them.
         phases: `Phase`s in order; finished ones (per the run's state) are skipped.
-        train_split, val_split: TFDS split expressions.
-        batch_size: images per optimizer step, over all devices (global).
-        seed: shuffling and augmentation seed.
-        shuffle_buffer: examples in the shuffle buffer.
-        cache_images: keep decoded training images in RAM after the first epoch.
-        augment: a train-time augmentation callable on [0, 255] batches, or None.
-        pos_weight: weight each label's positives by N_neg / N_pos of the train split.
-        feature_cache_dir: where the head phase caches pooled features; None trains
-            the head on images. Unused with augmentation (each view is new).
-        head_batch_size: feature vectors per batch when training on the cache.
-        epoch_logs: functions `(phase) -> callback` for the epoch records (metrics.jsonl,
-            W&B); they run after validation and before the checkpoint.
-        distribution: the `cxr.runtime.distribution.Setup` the model was built under; None for one
-            device. Each process reads its share of the training records; validation
-            scores every image on every process.
+        epoch_logs: functions `(phase name) -> callback` for the epoch records
+            (metrics.jsonl, W&B); they run after validation and before the checkpoint.
+        dist: the `cxr.runtime.distribution.Setup` the model was built under; None for
+            one device. Each process reads its share of the training records;
+            validation scores every image on every process.
         jit_compile: XLA for the training steps (`cxr.runtime.speed` chooses it).
+
+    Raises:
+        UserError: when the run being resumed monitored another metric.
     """
-    dist = distribution or distribution.single()
-    dist.sync_batchnorm(model)
+    dist = dist or distribution.single()
     state = run.load_state()
+    check_resume(run, state, phases)
+    dist.sync_batchnorm(model)
     if state:  # a kill may have logged an epoch it did not checkpoint
         run.truncate_metrics(state["phase"], state["epoch"])
-    val_images = datasets.batches(builder, val_split, batch_size=batch_size)
-    val_labels = datasets.split_labels(builder, val_split)
-    weights = positive_weights(datasets.split_labels(builder, train_split)) if pos_weight else None
-    done = {p.name for p in phases if state and _finished(state, p.name, phases)}
+    weights = None
+    if any(p.pos_weight for p in phases):
+        weights = positive_weights(datasets.split_labels(data.builder, data.train_split))
     for phase in phases:
-        if not phase.epochs or phase.name in done:
+        if not phase.epochs or (state and _finished(state, phase.name, phases)):
             continue
         resume = state if state and state["phase"] == phase.name else None
-        if phase.name != "head" and not resume and run.model_file.exists():
-            model.load_weights(run.model_file)  # fine-tune from the best model so far
-        densenet.set_trainable(model, phase.unfreeze)
+        if state and not resume:  # an earlier phase ended: go on from its best model
+            model.load_weights(run.model_file)
+        densenet.set_trainable(model, phase.trainable)
         common = dict(
             run=run,
             phase=phase,
-            label_names=label_names,
-            pos_weight=weights,
+            label_names=data.label_names,
+            pos_weight=weights if phase.pos_weight else None,
             resume=resume,
-            callbacks=[log(phase.name) for log in epoch_logs],
+            epoch_logs=[log(phase.name) for log in epoch_logs],
             jit_compile=jit_compile,
         )
-        first = resume["epoch"] if resume else 0
-        if phase.name == "head" and feature_cache_dir and augment is None:
-            _fit_head_on_features(
-                model=model,
-                builder=builder,
-                splits=(train_split, val_split),
-                batch_size=batch_size,
-                head_batch_size=head_batch_size,
-                cache_dir=feature_cache_dir,
-                val_labels=val_labels,
-                seed=seed,
-                first_epoch=first,
-                dist=dist,
-                **common,
-            )
-        else:
-            if phase.name == "head" and feature_cache_dir:
-                print("Feature cache off: augmentation is on, so the backbone must see every view.")
-            images = functools.partial(
-                datasets.batches,
-                builder,
-                train_split,
-                training=True,
-                augment=augment,
-                cache=cache_images,
-                shuffle_buffer=shuffle_buffer,
-                seed=seed,
-                epochs=range(first, phase.epochs),
-            )
-            feed = dist.feed(batch_size)
-            fit_phase(
-                model,
-                dist.fit_input(images, batch_size),
-                val_images,
-                val_labels,
-                steps_per_epoch=datasets.num_batches(
-                    builder, train_split, feed.batch_size, shard=feed.shard, multiple=feed.multiple
-                ),
-                val_batch_size=batch_size,
-                **common,
-            )
+        fit = _fit_on_features if phase.feature_cache_dir is not None else _fit_on_images
+        fit(model, data, dist, **common)
         state = run.load_state()
+
+
+def check_resume(run: RunDir, state, phases) -> None:
+    """Raises a `UserError` if the run's unfinished phase monitored another metric.
+
+    Plateau counters and the best value mean nothing under another metric. States
+    written before phases had a monitor name none: they monitored `MONITOR`.
+    """
+    if not state or state["done"]:
+        return
+    was = state.get("monitor", MONITOR)
+    for phase in phases:
+        if phase.name == state["phase"] and phase.monitor.key != was:
+            raise UserError(
+                f"{run} was training phase {phase.name!r} on {was}, not {phase.monitor.key}: "
+                f"resume it with --config.train.monitor={was}"
+            )
 
 
 def _finished(state, name, phases):
@@ -177,72 +133,111 @@ def _finished(state, name, phases):
     return order.index(name) < order.index(state["phase"])
 
 
-def _fit_head_on_features(
-    *,
-    model,
-    builder,
-    splits,
-    batch_size,
-    head_batch_size,
-    cache_dir,
-    val_labels,
-    seed,
-    first_epoch,
-    dist,
-    **common,
-):
-    """The head phase the fast way: features once per split (cached on disk), then the head.
+def _fit_on_images(model, data: Data, dist, **common):
+    """One phase on images, augmented if the phase says so, in this epoch's order."""
+    phase, resume = common["phase"], common["resume"]
+    images = functools.partial(
+        datasets.batches,
+        data.builder,
+        data.train_split,
+        training=True,
+        augment=phase.augment,
+        cache=data.cache_images,
+        shuffle_buffer=data.shuffle_buffer,
+        seed=data.seed,
+        epochs=range(resume["epoch"] if resume else 0, phase.epochs),
+    )
+    feed = dist.feed(phase.batch_size)
+    fit_phase(
+        model,
+        dist.fit_input(images, phase.batch_size),
+        datasets.batches(data.builder, data.val_split, batch_size=data.batch_size),
+        datasets.split_labels(data.builder, data.val_split),
+        steps_per_epoch=datasets.num_batches(
+            data.builder,
+            data.train_split,
+            feed.batch_size,
+            shard=feed.shard,
+            multiple=feed.multiple,
+        ),
+        val_batch_size=data.batch_size,
+        **common,
+    )
 
-    With several processes nothing is cached: each would have to know whether every
-    other host has the file before they all run the same collective pass.
-    """
-    extractor = densenet.feature_extractor(model)
+
+def _fit_on_features(model, data: Data, dist, **common):
+    """One phase the fast way: features once per split (cached on disk), then the head."""
+    phase, resume = common["phase"], common["resume"]
     start = time.perf_counter()
-    split_features = []
-    for split in splits:
-        path = None
-        if dist.processes == 1:
-            path = feature_cache.cache_file(cache_dir, builder, split, extractor)
-            print(f"Features of {split}: {'cached' if path.exists() else 'computing'} ({path})")
-        else:
-            print(f"Features of {split}: computing, not cached ({dist.processes} processes)")
-        split_features.append(
-            feature_cache.split_features(
-                extractor,
-                datasets.batches(builder, split, batch_size=batch_size),
-                datasets.num_batches(builder, split, batch_size),
-                path,
-                batch_size=batch_size,
-                num_examples=builder.info.splits[split].num_examples,
-            )
-        )
+    (train_x, train_y), (val_x, val_y) = (
+        _split_features(model, data, split, phase.feature_cache_dir, dist)
+        for split in (data.train_split, data.val_split)
+    )
     fill_seconds = time.perf_counter() - start
-    (train_x, train_y), (val_x, _) = split_features
-    feed = dist.array_feed(head_batch_size)
+    feed = dist.array_feed(phase.batch_size)
     history = fit_phase(
         densenet.head_model(model),
         feature_cache.ShuffledArrays(
             train_x,
             train_y,
             feed.batch_size,
-            seed,
-            first_epoch,
+            data.seed,
+            resume["epoch"] if resume else 0,
             shard=feed.shard,
             multiple=feed.multiple,
         ),
         val_x,
-        val_labels,
+        val_y,
         best_model=model,
-        val_batch_size=head_batch_size,
+        val_batch_size=phase.batch_size,
         **common,
     )
     seconds = history.history.get("epoch_seconds", [])
-    if len(seconds) >= 2 and not common["resume"]:
+    if len(seconds) >= 2 and not resume:
         first, second = fill_seconds + seconds[0], seconds[1]
         print(
             f"Head epoch 1 (filling the feature cache): {first:.2f} s; epoch 2 (from the "
             f"cache): {second:.3f} s; {first / second:.0f}x faster"
         )
+
+
+def _split_features(model, data: Data, split, cache_dir, dist):
+    """Pooled features and labels of `split`, from the cache or computed into it.
+
+    With several processes nothing is cached: each would have to know whether every
+    other host has the file before they all run the same collective pass.
+    """
+    extractor = densenet.feature_extractor(model)
+    path = None
+    if dist.processes == 1:
+        path = feature_cache.cache_file(cache_dir, data.builder, split, extractor)
+        print(f"Features of {split}: {'cached' if path.exists() else 'computing'} ({path})")
+    else:
+        print(f"Features of {split}: computing, not cached ({dist.processes} processes)")
+    return feature_cache.split_features(
+        extractor,
+        datasets.batches(data.builder, split, batch_size=data.batch_size),
+        datasets.num_batches(data.builder, split, data.batch_size),
+        path,
+        batch_size=data.batch_size,
+        num_examples=data.builder.info.splits[split].num_examples,
+    )
+
+
+def phase_loss(pos_weight=None) -> keras.losses.Loss:
+    """The training loss: BCE on logits, mean over labels and rows; weighted if given."""
+    if pos_weight is not None:
+        return WeightedBinaryCrossentropy(pos_weight)
+    return keras.losses.BinaryCrossentropy(from_logits=True)
+
+
+def compile_phase(model, phase: Phase, pos_weight=None, jit_compile=False) -> None:
+    """Compiles `model` for `phase`: Adam (Keras's defaults, beta_1 0.9, beta_2 0.999)."""
+    model.compile(
+        optimizer=keras.optimizers.Adam(phase.learning_rate),
+        loss=phase_loss(pos_weight),
+        jit_compile=jit_compile,
+    )
 
 
 def fit_phase(
@@ -258,7 +253,7 @@ def fit_phase(
     pos_weight=None,
     best_model=None,
     resume=None,
-    callbacks=(),
+    epoch_logs=(),
     val_batch_size=32,
     jit_compile=False,
 ):
@@ -271,14 +266,14 @@ def fit_phase(
         val_x: validation inputs for `ValidationAuroc`.
         val_labels: validation multi-hot labels.
         run: the run directory (checkpoints, model.keras, state).
-        phase: the `Phase` (name, epochs, learning rate, patiences).
+        phase: the `Phase` (name, epochs, learning rate, patiences, monitor).
         label_names: the label order.
         steps_per_epoch: batches per epoch for an endless dataset.
         pos_weight: per-label positive weights, or None for plain BCE on logits.
         best_model: full model saved as model.keras on a new best (default `model`).
         resume: the run's state when it names this phase; weights, optimizer
             state and counters are restored from the checkpoint.
-        callbacks: more callbacks (epoch logs); they see the validation AUROCs
+        epoch_logs: more callbacks (epoch logs); they see the validation metrics
             and run before the checkpoint, so a logged epoch is never lost.
         val_batch_size: rows per validation prediction call (`cxr.runtime.distribution.predict`);
             no batch of a `val_x` dataset may be longer.
@@ -287,46 +282,39 @@ def fit_phase(
     Returns:
         The Keras `History` of the epochs run now.
     """
-    loss = (
-        WeightedBinaryCrossentropy(pos_weight)
-        if pos_weight is not None
-        else keras.losses.BinaryCrossentropy(from_logits=True)
-    )
-    model.compile(
-        optimizer=keras.optimizers.Adam(phase.learning_rate), loss=loss, jit_compile=jit_compile
-    )
-    first_epoch = 0
+    compile_phase(model, phase, pos_weight, jit_compile)
     if resume:
         model.optimizer.build(model.trainable_variables)
         model.load_weights(run.checkpoint(phase.name))
-        first_epoch = resume["epoch"]
-        print(f"Resuming phase {phase.name!r} after epoch {first_epoch} from {run}")
-    plateau = callbacks.Plateau(
+        print(f"Resuming phase {phase.name!r} after epoch {resume['epoch']} from {run}")
+    plateau = Plateau(
         lr_patience=phase.lr_patience,
         stop_patience=phase.stop_patience,
         state=resume and resume["plateau"],
+        monitor=phase.monitor,
     )
-    checkpoint = callbacks.Checkpoint(
-        run, phase.name, best_model or model, plateau, best=resume["best"] if resume else -math.inf
+    validate = ValidationAuroc(
+        val_x,
+        val_labels,
+        label_names,
+        predict=lambda x: distribution.predict(model, x, val_batch_size),
+        loss=model.loss,
     )
     return model.fit(
         train_data,
         epochs=phase.epochs,
-        initial_epoch=first_epoch,
+        initial_epoch=resume["epoch"] if resume else 0,
         steps_per_epoch=steps_per_epoch,
         shuffle=False,  # the data shuffles itself, per (seed, epoch)
         callbacks=[
-            callbacks.EpochTimer(),
-            callbacks.ValidationAuroc(
-                val_x,
-                val_labels,
-                label_names,
-                predict=lambda x: distribution.predict(model, x, val_batch_size),
-            ),
+            EpochTimer(),
+            validate,
             keras.callbacks.TerminateOnNaN(),
             plateau,
-            *callbacks,
-            checkpoint,
+            *epoch_logs,
+            Checkpoint(
+                run, phase.name, best_model or model, plateau, resume["best"] if resume else None
+            ),
         ],
         verbose=2 if os.environ.get("CI") else 1,
     )
