@@ -132,16 +132,29 @@ class Galleries:
 
 
 class Localization:
-    """Grad-CAM of each NIH box's label on its image, scored against the box as Wang et
-    al. 2017 did, and in the pointing game, beside random and centre heatmaps
-    (`cxr.saliency.localization`). Maps are scored as they arrive and then dropped."""
+    """Each NIH box's label explained on its image and scored against the box: Wang et
+    al. 2017's boxes on the class activation map's own grid, the same boxes on the
+    upsampled Grad-CAM map ("Wang-style, upsampled"), and the pointing game on that
+    map, beside random and centre heatmaps (`cxr.saliency.localization`). Maps are
+    scored as they arrive and then dropped."""
 
     TABLE = "localization"  # W&B key of the table
-    # The W&B table's columns: Wang et al.'s protocol at three T(IoBB), both pointing games.
+    # The W&B table's columns: each level of Wang et al.'s boxes at three T(IoBB), the
+    # upsampled levels at 0.5, both pointing games. The label mean has no AFP (NaN).
     COLUMNS = (
         "n",
         "empty",
-        *(f"wang/{stat}@iobb{t}" for t in (10, 25, 50) for stat in ("acc", "afp")),
+        *(
+            localization.rate_key(s, stat, "iobb", t)
+            for s in localization.WANG_SETS
+            for t in (0.1, 0.25, 0.5)
+            for stat in ("acc", "afp")
+        ),
+        *(
+            localization.rate_key(s, stat, "iobb", 0.5)
+            for s in localization.UPSAMPLED_SETS
+            for stat in ("acc", "afp")
+        ),
         *(
             f"{source}{game}"
             for game in localization.POINTING
@@ -152,19 +165,23 @@ class Localization:
 
     def __init__(self, *, seed):
         self.seed = seed
-        self.scores, self.box_labels, self.shape = [], [], None
+        self.scores, self.box_labels, self.shape, self.cam_shape = [], [], None, None
 
     def pairs(self, preds):
         self.preds = preds
         return sorted({(i, int(k)) for i, ks in enumerate(preds.box_labels) for k in ks})
 
-    def add(self, *, index, label, gray, heatmap):
+    def add(self, *, index, label, gray, heatmap, cam=None):
+        """`cam`: the signed grid map (`cxr.saliency.gradcam.class_activation_grid`);
+        without it Wang et al.'s rows are NaN."""
         mine = self.preds.box_labels[index] == label
         boxes = self.preds.boxes[index][mine]
         maps = np.broadcast_to(heatmap, (len(boxes), *heatmap.shape))
-        self.scores.append(localization.score_boxes(heatmaps=maps, boxes=boxes))
+        cams = None if cam is None else np.broadcast_to(cam, (len(boxes), *cam.shape))
+        self.scores.append(localization.score_boxes(heatmaps=maps, boxes=boxes, cams=cams))
         self.box_labels += [label] * len(boxes)
         self.shape = heatmap.shape
+        self.cam_shape = None if cam is None else cam.shape
 
     def result(self, *, preds, val, eval_dir: EvalDir) -> Result:
         if not self.box_labels:
@@ -174,14 +191,17 @@ class Localization:
             box_labels=np.array(self.box_labels),
             label_names=preds.label_names,
             heatmap_shape=self.shape,
+            cam_shape=self.cam_shape,
             seed=self.seed,
         )
-        rows = [[label, *(row[k] for k in self.COLUMNS)] for label, row in table.items()]
+        rows = [
+            [label, *(row.get(k, np.nan) for k in self.COLUMNS)] for label, row in table.items()
+        ]
         official = preds.official_images == OFFICIAL_TEST_IMAGES
         return Result(
             files={eval_dir.file(EvalDir.LOCALIZATION): table},
             log={self.TABLE: Table(["label", *self.COLUMNS], rows)},
             summary=localization.summary(table),
-            text=f"Localization of {len(self.box_labels)} {preds.split} boxes (Grad-CAM):\n"
+            text=f"Localization of {len(self.box_labels)} {preds.split} boxes:\n"
             + localization.format_table(table, official=official),
         )

@@ -1,28 +1,43 @@
-"""Localization of heatmaps against NIH's boxes, scored as Wang et al. (CVPR 2017) did.
+"""Localization of heatmaps against NIH's boxes: Wang et al. (CVPR 2017) step by step.
 
 Wang et al.'s protocol (ChestX-ray8, arXiv:1705.02315 v5, Sections 3.2 and 4,
-Appendix A.3 and B; Tables 4 and 19 with IoBB, Table 7 with IoU):
+Appendix A.3 and B; Tables 4 and 19 with IoBB, Table 7 with IoU), each step
+quoted with what we do in docs/_fragments/wang.md:
 
+- The heatmap: "multiplying the activation from transition layer (with a size of
+  S x S x D) and the weights of prediction layer (with a size of D x C)", no
+  ReLU, on the network's own grid ("heatmaps (32 x 32)"). Ours is the class
+  activation map of DenseNet121's last block on its 7 x 7 grid at 224 px
+  (`cxr.saliency.gradcam.class_activation_grid`, signed).
 - "The intensities in heatmaps are first normalized to [0, 255] and then
-  thresholded by {60, 180} individually. Finally, B-Boxes are generated to cover
-  the isolated regions in the resulting binary maps": a box around every
-  connected region (8-connected) at each level; the boxes of both levels
-  together are the heatmap's detections (their "two-level thresholding" gives
-  "1-3 bounding boxes" per heatmap and their tables one number per T).
-  Thresholding keeps pixels above the level, as OpenCV and MATLAB binarise.
+  thresholded by {60, 180} individually. Finally, B-Boxes are generated to
+  cover the isolated regions in the resulting binary maps": min-max per map; a
+  cell is on when above the level (OpenCV and MATLAB binarise so); a box around
+  each 8-connected region of cells, cell edges as bounds. The grid tiles the
+  image (DenseNet's stride 32), so cell (r, c) of an h x w grid is the image's
+  `[r/h, c/w, (r+1)/h, (c+1)/w]`.
+- Levels: "individually" and one number per T in their tables; the paper does
+  not say how the two levels' boxes enter one number. Ours: each level is its
+  own set of detections ("wang60", "wang180"), never pooled. Within a level the
+  boxes are distinct regions, so no two are duplicates; across levels the same
+  region may give the same box twice, which pooling would count twice.
 - A box localizes its truth when IoU > T(IoU) or, the other criterion,
   IoBB > T(IoBB): strictly above; IoBB = area(detected & truth) / area(detected).
+  Each criterion is scored alone, as each table is.
 - Accuracy ("Acc."): the share of a label's truth boxes that some detection
   localizes. AFP: the label's detections that do not, divided by every box
   scored, all labels: each AFP of their tables is a whole number over 984,
   NIH's box count, not over the label's boxes (`cxr.stats.published.NIH_BOXES`).
+  So the labels' AFPs add up to the all-boxes AFP; the label-mean row has none.
 
-Besides the protocol ("wang") each level is scored alone ("wang60", "wang180"),
-and every box gets the pointing game (`cxr.saliency.pointing`). A map without positive
-evidence (all zero) has no box and no peak: it misses, and the rows count it.
-The centre heatmap is scored beside all of them; the uniform random heatmap
-only in the pointing game: thresholded noise falls apart into specks (about
-2,500 above 180 at 224 px), one of which lies inside nearly any box (IoBB 1).
+Besides Wang et al.'s sets, "Wang-style, upsampled" ("up60", "up180") applies
+the same boxes to the Grad-CAM map (`cxr.saliency.gradcam.gradcam`: ReLU,
+upsampled bilinearly to the image): not their protocol. ReLU turns a map
+without positive evidence into a constant one, which has no box and no peak:
+it misses, and the rows count it ("empty"). Every box also gets the pointing
+game (`cxr.saliency.pointing`) on that map. The centre heatmap is scored beside
+all of them; the uniform random heatmap only in the pointing game: thresholded
+noise falls apart into specks, one of which lies inside nearly any box (IoBB 1).
 Boxes are normalised `[ymin, xmin, ymax, xmax]`; NIH's list never has two boxes
 of one finding on one image, so box i is judged against its own truth alone.
 
@@ -42,12 +57,24 @@ from cxr.stats import published
 IOBB_THRESHOLDS = published.WANG_IOBB_THRESHOLDS  # Tables 4 and 19
 IOU_THRESHOLDS = (0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)  # Table 7
 WANG_LEVELS = (60, 180)  # on the heatmap's [0, 255] scaling
-WANG_SETS = {"wang": WANG_LEVELS, "wang60": (60,), "wang180": (180,)}
-# (set, criterion, thresholds) scored: IoBB for every set, IoU for the protocol.
-WANG_COLUMNS = [(s, "iobb", IOBB_THRESHOLDS) for s in WANG_SETS] + [("wang", "iou", IOU_THRESHOLDS)]
+# Detection set -> (map, level): "cam", the signed CAM on its grid (Wang et al.),
+# or "heatmap", the upsampled Grad-CAM (Wang-style, upsampled).
+BOX_SETS = {
+    "wang60": ("cam", 60),
+    "wang180": ("cam", 180),
+    "up60": ("heatmap", 60),
+    "up180": ("heatmap", 180),
+}
+WANG_SETS = ("wang60", "wang180")
+UPSAMPLED_SETS = ("up60", "up180")
+SET_TITLES = {"wang": "Wang et al. (CAM on its grid)", "up": "Wang-style, upsampled Grad-CAM"}
+# (set, criterion, thresholds) scored: IoBB for every set, IoU (Table 7) for Wang et al.'s.
+WANG_COLUMNS = [(s, "iobb", IOBB_THRESHOLDS) for s in BOX_SETS] + [
+    (s, "iou", IOU_THRESHOLDS) for s in WANG_SETS
+]
 POINTING = ("pointing", "pointing_tol")  # strict; within the tolerance
 ALL_BOXES = "all boxes"  # row over every box: rates averaged over boxes
-LABEL_MEAN = "label mean"  # row averaging the rates of the labels with boxes
+LABEL_MEAN = "label mean"  # row averaging the rates (not the AFPs) of the labels with boxes
 
 # 8-connectivity: pixels touching at a corner belong to the same region.
 _EIGHT_CONNECTED = np.ones((3, 3), dtype=bool)
@@ -101,24 +128,34 @@ def predicted_boxes(heatmap, threshold):
     return np.array(boxes, dtype=np.float64).reshape(-1, 4)
 
 
-def score_boxes(*, heatmaps, boxes, tolerance=pointing.ZHANG_TOLERANCE):
-    """Scores one batch: heatmap i against truth box i.
+def score_boxes(*, heatmaps, boxes, cams=None, tolerance=pointing.ZHANG_TOLERANCE):
+    """Scores one batch: the maps of box i against truth box i.
 
     Args:
-        heatmaps: (M, H, W): heatmap i explains the label of box i on its image.
+        heatmaps: (M, H, W) Grad-CAM maps (`cxr.saliency.gradcam.gradcam`):
+            heatmap i explains the label of box i on its image. For the pointing
+            game and the Wang-style upsampled sets.
         boxes: (M, 4) normalised truth boxes.
+        cams: (M, h, w) signed class activation maps on their grid
+            (`cxr.saliency.gradcam.class_activation_grid`), for Wang et al.'s
+            sets; None leaves those NaN.
         tolerance: Scalar or (M,): the tolerant pointing game's, as a fraction of
             the image side; Zhang et al.'s 15 px of a 1024 px NIH image by default.
 
     Returns:
-        Per-box arrays, M first: "box" (M, 4), "tolerance", "empty" (no evidence),
-        "pointing", "pointing_tol" (hits), and per (set S, criterion C, thresholds)
-        of `WANG_COLUMNS`: "S/boxes" (detections), "S/hit_C" (M, T) whether one
-        localizes at each T and "S/fp_C" (M, T) how many do not.
+        Per-box arrays, M first: "box" (M, 4), "tolerance", "empty" (constant
+        heatmap), "pointing", "pointing_tol" (hits), and per (set S, criterion
+        C, thresholds) of `WANG_COLUMNS`: "S/boxes" (detections), "S/hit_C"
+        (M, T) 1.0 where one localizes at each T and "S/fp_C" (M, T) how many
+        do not; NaN where S had no map.
     """
     boxes = np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
     tolerance = np.broadcast_to(np.asarray(tolerance, dtype=np.float64), (len(boxes),))
-    rows = [_judge(_detect(h), b, t) for h, b, t in zip(heatmaps, boxes, tolerance, strict=True)]
+    cams = [None] * len(boxes) if cams is None else cams
+    rows = [
+        _judge(_detect(h, c), b, t)
+        for h, c, b, t in zip(heatmaps, cams, boxes, tolerance, strict=True)
+    ]
     return {**_stack(rows), "box": boxes.copy(), "tolerance": tolerance.copy()}
 
 
@@ -128,7 +165,9 @@ def concatenate_scores(batches):
     return {k: np.concatenate([b[k] for b in batches]) for k in batches[0]}
 
 
-def localization_table(scores, *, box_labels, label_names, heatmap_shape, seed=0, draws=10_000):
+def localization_table(
+    scores, *, box_labels, label_names, heatmap_shape, cam_shape=None, seed=0, draws=10_000
+):
     """Per-label rates of the scored boxes, beside the uniform random and centre baselines.
 
     Args:
@@ -136,6 +175,8 @@ def localization_table(scores, *, box_labels, label_names, heatmap_shape, seed=0
         box_labels: (M,) label index of each box, into `label_names`.
         label_names: All label names; each gets a row (NaN rates without boxes).
         heatmap_shape: (H, W) of the heatmaps, for the baselines.
+        cam_shape: (h, w) of the CAM grids, for the centre baseline of Wang et
+            al.'s sets; None when no CAM was scored.
         seed: Seed of the simulated p-values of the `LABEL_MEAN` row.
         draws: How many simulations those take.
 
@@ -146,10 +187,13 @@ def localization_table(scores, *, box_labels, label_names, heatmap_shape, seed=0
         (detections per map), each again after "centre/" for the centre
         heatmap (`cxr.saliency.pointing.centre_heatmap`); per game K of `POINTING`, the
         keys of `cxr.saliency.pointing.game_rates`: p-values exact per label and over
-        all boxes, simulated for the label mean (`mean_rate_p_value`).
+        all boxes, simulated for the label mean (`mean_rate_p_value`). The
+        label mean has no AFP: Wang et al.'s label AFPs already share one
+        denominator, so they add up to, not average to, the all-boxes AFP.
     """
     labels = np.asarray(box_labels, dtype=np.int64).reshape(-1)
-    centre = _judge_all(_detect(pointing.centre_heatmap(*heatmap_shape)), scores)
+    centre_cam = None if cam_shape is None else pointing.centre_heatmap(*cam_shape)
+    centre = _judge_all(_detect(pointing.centre_heatmap(*heatmap_shape), centre_cam), scores)
     chance = {
         "pointing": pointing.random_chance(scores["box"], 0.0, heatmap_shape),
         "pointing_tol": pointing.random_chance(scores["box"], scores["tolerance"], heatmap_shape),
@@ -158,7 +202,7 @@ def localization_table(scores, *, box_labels, label_names, heatmap_shape, seed=0
     groups[ALL_BOXES] = np.ones(len(labels), dtype=bool)
     table = {name: _row(scores, centre, chance, mine) for name, mine in groups.items()}
     present = [table[name] for name in label_names if table[name]["n"]]
-    mean = {k: _mean([row[k] for row in present]) for k in table[ALL_BOXES]}
+    mean = {k: _mean([row[k] for row in present]) for k in table[ALL_BOXES] if "/afp@" not in k}
     mean.update(n=sum(r["n"] for r in present), empty=sum(r["empty"] for r in present))
     for kind in POINTING:
         hits, centre_hits = scores[kind], centre[kind]
@@ -177,16 +221,17 @@ def summary(table):
     """The headline numbers as a flat {key: float}, e.g. for a W&B run summary.
 
     Keys, to be prefixed with the split: "localization/boxes",
-    "localization/empty_maps"; over all boxes "S/acc@iobbT", "S/afp@iobbT" per
-    set S and T(IoBB); per game K the `cxr.saliency.pointing.game_rates` keys over all
-    boxes and again after "label_mean/"; "pointing/<label>" per label with boxes.
+    "localization/empty_maps"; over all boxes "S/acc@CT", "S/afp@CT" per
+    (S, C, thresholds) of `WANG_COLUMNS` and T; per game K the
+    `cxr.saliency.pointing.game_rates` keys over all boxes and again after
+    "label_mean/"; "pointing/<label>" per label with boxes.
     """
     every = table[ALL_BOXES]
     out = {"localization/boxes": every["n"], "localization/empty_maps": every["empty"]}
-    for name in WANG_SETS:
-        for t in IOBB_THRESHOLDS:
+    for name, criterion, thresholds in WANG_COLUMNS:
+        for t in thresholds:
             for stat in ("acc", "afp"):
-                out[rate_key(name, stat, "iobb", t)] = every[rate_key(name, stat, "iobb", t)]
+                out[rate_key(name, stat, criterion, t)] = every[rate_key(name, stat, criterion, t)]
     for name, prefix in ((ALL_BOXES, ""), (LABEL_MEAN, "label_mean/")):
         for kind in POINTING:
             for source in ("", "random/", "centre/", "p_random/", "p_centre/"):
@@ -201,7 +246,7 @@ def format_table(table, *, iobb=0.5, official=False):
 
     Args:
         table: From `localization_table`.
-        iobb: The T(IoBB) of the Wang columns (one of `IOBB_THRESHOLDS`).
+        iobb: The T(IoBB) of the box columns (one of `IOBB_THRESHOLDS`).
         official: True only when the boxes are NIH's whole official test list;
             then Wang et al.'s published accuracies follow (`format_published`).
     """
@@ -209,75 +254,92 @@ def format_table(table, *, iobb=0.5, official=False):
     if not every["n"]:
         return "No box: no localization measured."
     lines = [
-        f"Wang et al.'s accuracy/AFP at T(IoBB) > {iobb:g} (AFP: a label's wrong boxes per box "
-        "scored, any label), boxes above 60, above 180 and both (their protocol) of the map "
-        "scaled to [0, 255].",
+        f"Accuracy/AFP at T(IoBB) > {iobb:g} (AFP: a label's wrong boxes per box scored, any "
+        f"label; none for the label mean) of the boxes above 60 and above 180 of 255: "
+        f"{SET_TITLES['wang']}, then {SET_TITLES['up']}; each level alone.",
         "Pointing: model (uniform random, centre); tolerant: within "
         f"{every['tolerance'] * pointing.NIH_IMAGE_SIDE:.0f} px of the box in a "
-        f"{pointing.NIH_IMAGE_SIDE} px image. Empty maps miss.",
-        f"{'label':<19}{'n':>5}{'empty':>6}{'>60':>11}{'>180':>11}{'both':>11}{'pointing':>19}{'tolerant':>19}",
+        f"{pointing.NIH_IMAGE_SIDE} px image. Empty (constant) Grad-CAM maps miss.",
+        f"{'label':<19}{'n':>5}{'empty':>6}"
+        + "".join(f"{title:>11}" for title in ("wang>60", "wang>180", "up>60", "up>180"))
+        + f"{'pointing':>19}{'tolerant':>19}",
     ]
     for name, row in table.items():
         if row["n"]:
-            wang = [
-                f"{row[rate_key(s, 'acc', 'iobb', iobb)]:.2f}/{row[rate_key(s, 'afp', 'iobb', iobb)]:.2f}"
-                for s in ("wang60", "wang180", "wang")
-            ]
+            boxes = [_acc_afp(row, s, iobb) for s in BOX_SETS]
             games = [
                 f"{row[k]:.2f} ({row['random/' + k]:.2f}, {row['centre/' + k]:.2f})"
                 for k in POINTING
             ]
-            cells = "".join(f"{c:>11}" for c in wang) + "".join(f"{c:>19}" for c in games)
+            cells = "".join(f"{c:>11}" for c in boxes) + "".join(f"{c:>19}" for c in games)
             lines.append(f"{name:<19}{row['n']:>5}{row['empty']:>6}{cells}")
     lines.append(format_summary(table))
     return "\n".join(lines + ([format_published(table)] if official else []))
 
 
 def format_summary(table):
-    """One line: boxes, empty maps, Wang et al.'s accuracy and AFP at T(IoBB) > 0.5, pointing."""
+    """One line: boxes, empty maps, accuracy and AFP at T(IoBB) > 0.5 per level, pointing."""
     every = table[ALL_BOXES]
     if not every["n"]:
         return "Localization: no boxes."
-    acc, afp = (every[rate_key("wang", stat, "iobb", 0.5)] for stat in ("acc", "afp"))
+    sets = "; ".join(
+        f"{SET_TITLES[kind]} >60 {_acc_afp(every, kind + '60', 0.5)}, "
+        f">180 {_acc_afp(every, kind + '180', 0.5)}"
+        for kind in SET_TITLES
+    )
     return (
-        f"{every['n']} boxes, {every['empty']} empty maps: Wang et al. accuracy {acc:.2f}, AFP "
-        f"{afp:.2f} at T(IoBB) > 0.5; pointing per box {pointing.format_game(every, 'pointing')}, "
+        f"{every['n']} boxes, {every['empty']} empty Grad-CAM maps. Accuracy/AFP at T(IoBB) > 0.5: "
+        f"{sets}. Pointing per box {pointing.format_game(every, 'pointing')}, "
         f"per label {pointing.format_game(table[LABEL_MEAN], 'pointing')}"
     )
 
 
 def format_published(table):
-    """Wang et al.'s T(IoBB) accuracies (`cxr.stats.published.WANG_LOCALIZATION`) beside ours ("wang").
+    """Wang et al.'s T(IoBB) accuracies (`cxr.stats.published.WANG_LOCALIZATION`) beside ours.
 
-    Per label of theirs and their mean: ours, then each published table. Only
-    meaningful when the boxes are NIH's whole official test list.
+    Per label of theirs and their mean: ours above 60 and above 180, then each
+    published table. Only meaningful when the boxes are NIH's whole official test list.
     """
     sources, labels = published.WANG_LOCALIZATION, published.WANG_LOCALIZATION_LABELS
     lines = [
-        "T(IoBB) accuracy: ours / Wang et al. 2017 (arXiv:1705.02315 v5) " + " / ".join(sources),
-        f"{'label':<19}{'n':>5}" + "".join(f"{'> ' + format(t, 'g'):>16}" for t in IOBB_THRESHOLDS),
+        "T(IoBB) accuracy: ours >60 / ours >180 / Wang et al. 2017 (arXiv:1705.02315 v5) "
+        + " / ".join(sources),
+        f"{'label':<19}{'n':>5}" + "".join(f"{'> ' + format(t, 'g'):>21}" for t in IOBB_THRESHOLDS),
     ]
 
-    def cell(names, j):  # ours, then each published table, at the j-th T(IoBB)
-        ours = _mean([table[n][rate_key("wang", "acc", "iobb", IOBB_THRESHOLDS[j])] for n in names])
+    def cell(names, j):  # ours per level, then each published table, at the j-th T(IoBB)
+        t = IOBB_THRESHOLDS[j]
+        ours = [_mean([table[n][rate_key(s, "acc", "iobb", t)] for n in names]) for s in WANG_SETS]
         theirs = [_mean([s["accuracy"][n][j] for n in names]) for s in sources.values()]
-        return " ".join(f"{v:.2f}" for v in (ours, *theirs))
+        return " ".join(f"{v:.2f}" for v in (*ours, *theirs))
 
     for title, names in [*((n, [n]) for n in labels), (f"mean of {len(labels)}", labels)]:
-        cells = "".join(f"{cell(names, j):>16}" for j in range(len(IOBB_THRESHOLDS)))
+        cells = "".join(f"{cell(names, j):>21}" for j in range(len(IOBB_THRESHOLDS)))
         lines.append(f"{title:<19}{sum(table[n]['n'] for n in names):>5}{cells}")
     return "\n".join(lines)
 
 
-def _detect(heatmap):
-    """Peak (None when empty) and the boxes at each of `WANG_LEVELS` of one heatmap."""
+def _acc_afp(row, name, iobb):
+    """ "acc/afp" of a set at a T(IoBB); "-" for a missing AFP (the label mean has none)."""
+    afp = row.get(rate_key(name, "afp", "iobb", iobb))
+    return f"{row[rate_key(name, 'acc', 'iobb', iobb)]:.2f}/" + (
+        "-" if afp is None else f"{afp:.2f}"
+    )
+
+
+def _detect(heatmap, cam):
+    """The heatmap's peak (None when empty) and the boxes of each of `BOX_SETS` (None without its map)."""
     peak = None if pointing.is_empty(heatmap) else pointing.peak(heatmap)
-    return peak, {level: predicted_boxes(heatmap, level) for level in WANG_LEVELS}
+    maps = {"heatmap": heatmap, "cam": cam}
+    return peak, {
+        name: None if maps[source] is None else predicted_boxes(maps[source], level)
+        for name, (source, level) in BOX_SETS.items()
+    }
 
 
 def _judge(detection, truth, tolerance):
     """One detection against one truth box: per-box scalars and per-T rows."""
-    peak, level_boxes = detection
+    peak, set_boxes = detection
     distance = math.inf if peak is None else float(pointing.distance_to_box(*peak, truth))
     row = {
         "empty": peak is None,
@@ -285,11 +347,16 @@ def _judge(detection, truth, tolerance):
         "pointing_tol": distance <= tolerance,
     }
     for name, criterion, thresholds in WANG_COLUMNS:
-        detected = np.concatenate([level_boxes[level] for level in WANG_SETS[name]])
+        detected = set_boxes[name]
+        if detected is None:  # no map for this set: unknown, not a miss
+            row[f"{name}/boxes"] = math.nan
+            row[f"{name}/hit_{criterion}"] = np.full(len(thresholds), math.nan)
+            row[f"{name}/fp_{criterion}"] = np.full(len(thresholds), math.nan)
+            continue
         correct = _OVERLAPS[criterion](detected, truth)[:, None] > np.array(thresholds)
-        row[f"{name}/boxes"] = len(detected)
-        row[f"{name}/hit_{criterion}"] = correct.any(axis=0)
-        row[f"{name}/fp_{criterion}"] = (~correct).sum(axis=0)
+        row[f"{name}/boxes"] = float(len(detected))
+        row[f"{name}/hit_{criterion}"] = correct.any(axis=0).astype(np.float64)
+        row[f"{name}/fp_{criterion}"] = (~correct).sum(axis=0).astype(np.float64)
     return row
 
 
@@ -297,7 +364,7 @@ def _stack(rows):
     """Per-box dicts -> arrays, M first; no rows gives (0, ...) arrays of the same layout."""
     if rows:
         return {k: np.array([row[k] for row in rows]) for k in rows[0]}
-    template = _judge(_detect(np.zeros((1, 1))), np.zeros(4), 0.0)
+    template = _judge(_detect(np.zeros((1, 1)), np.zeros((1, 1))), np.zeros(4), 0.0)
     return {k: np.zeros((0, *np.shape(v)), dtype=np.asarray(v).dtype) for k, v in template.items()}
 
 

@@ -1,4 +1,5 @@
-"""Grad-CAM: equal to CAM for this head, batching-invariant, the same on TF and JAX."""
+"""Grad-CAM: equal to CAM for this head, batching-invariant, the same on TF and JAX; its
+signed grid (Wang et al.'s heatmap) and the upsampling that makes Grad-CAM of it."""
 
 import os
 import subprocess
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 
 from cxr.model import densenet
-from cxr.saliency.gradcam import gradcam
+from cxr.saliency.gradcam import class_activation_grid, gradcam, upsample
 from cxr_tfds.labels import LABELS
 
 SIZE = 64  # a 2 x 2 feature map: small, yet with something to localise
@@ -75,6 +76,59 @@ def test_no_positive_evidence_gives_an_all_zero_map(model):
     finally:
         logits.kernel.assign(kernel)
     assert heatmaps.shape == (2, SIZE, SIZE) and not heatmaps.any()
+
+
+def tiny_model():
+    """conv (stride 4: a 5 x 5 grid) -> ReLU -> global average pooling -> Dense, like our head."""
+    keras.utils.set_random_seed(1)
+    inputs = keras.Input(shape=(20, 20, 3))
+    conv = keras.layers.Conv2D(8, 4, strides=4)(inputs)
+    activations = keras.layers.ReLU(name="act")(conv)
+    pooled = keras.layers.GlobalAveragePooling2D()(activations)
+    return keras.Model(inputs, keras.layers.Dense(4, name="logits")(pooled))
+
+
+def test_the_grid_is_cam_over_its_cells_signed_and_gradcam_is_its_upsampling():
+    model, classes = tiny_model(), np.array([0, 1, 2, 3, 1])
+    x = np.random.default_rng(2).normal(size=(5, 20, 20, 3)).astype(np.float32)
+    grids = class_activation_grid(model, x, classes, layer_name="act", batch_size=2)
+
+    # CAM (Zhou et al.; Wang et al.'s heatmap): activations times the Dense kernel column.
+    a = keras.ops.convert_to_numpy(keras.Model(model.input, model.get_layer("act").output)(x))
+    kernel = keras.ops.convert_to_numpy(model.get_layer("logits").kernel)
+    cam = np.einsum("nhwk,kn->nhw", a, kernel[:, classes])
+    assert grids.shape == (5, 5, 5) and (cam < 0).any() and (cam > 0).any()
+    # Grad-CAM without ReLU is CAM / (h * w) (the pooling's gradient). float32 sums of 8
+    # products of order 1: rounding ~1e-6 on any CPU; a missing or extra ReLU is off by ~0.1.
+    np.testing.assert_allclose(grids * 25, cam, atol=1e-5)
+    np.testing.assert_array_equal(
+        gradcam(model, x, classes, layer_name="act", batch_size=2), upsample(grids, (20, 20))
+    )
+
+
+def test_a_map_without_positive_evidence_is_empty_for_gradcam_not_on_the_grid():
+    model = tiny_model()
+    dense = model.get_layer("logits")
+    kernel = keras.ops.convert_to_numpy(dense.kernel)
+    dense.kernel.assign(-np.abs(kernel))  # activations are >= 0 after ReLU: CAM <= 0 everywhere
+    x = np.random.default_rng(3).normal(size=(2, 20, 20, 3)).astype(np.float32)
+    grids = class_activation_grid(model, x, 0, layer_name="act")
+    assert (grids <= 0).all() and (np.ptp(grids, axis=(1, 2)) > 0).all()  # a peak to box
+    assert not gradcam(model, x, 0, layer_name="act").any()  # ReLU left nothing
+
+
+def test_upsample_is_relu_then_half_pixel_bilinear_then_min_max():
+    grid = np.full((1, 7, 7), -1.0)
+    grid[0, 3, 3], grid[0, 0, 6] = 2.0, 1.0
+    # Reference: ReLU, then separable linear interpolation at half-pixel centres, edges flat.
+    relu = np.maximum(grid[0], 0.0)
+    src = (np.arange(56) + 0.5) * 7 / 56 - 0.5
+    rows = np.stack([np.interp(src, np.arange(7), column) for column in relu.T], axis=1)
+    expected = np.stack([np.interp(src, np.arange(7), row) for row in rows])
+    expected = (expected - expected.min()) / np.ptp(expected)
+    # float32 interpolation against float64: ~1e-7 of the maximum, 1.
+    np.testing.assert_allclose(upsample(grid, (56, 56))[0], expected, atol=1e-5)
+    assert upsample(np.zeros((0, 7, 7)), (56, 56)).shape == (0, 56, 56)
 
 
 # Run in a fresh interpreter per backend: the backend is fixed at import.

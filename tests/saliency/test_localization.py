@@ -1,4 +1,8 @@
-"""Wang et al.'s boxes, AFP and T, the pointing game and its baselines, on hand-made heatmaps."""
+"""Wang et al.'s boxes, AFP and T, the pointing game and its baselines, on hand-made heatmaps.
+
+Unless a test says otherwise, one hand-made map stands for both the CAM grid (Wang et
+al.'s sets) and the Grad-CAM heatmap (pointing, Wang-style upsampled sets).
+"""
 
 import itertools
 import math
@@ -21,6 +25,7 @@ def blob(size=8, rows=(2, 4), cols=(2, 4), value=1.0, heatmap=None):
 
 
 def score(heatmaps, boxes, **kwargs):
+    kwargs.setdefault("cams", np.asarray(heatmaps))
     return localization.score_boxes(
         heatmaps=np.asarray(heatmaps), boxes=np.asarray(boxes), **kwargs
     )
@@ -76,14 +81,14 @@ def test_overlaps_by_hand():
 def test_a_hit_needs_iobb_strictly_above_t():
     """The detected box is [0.25, 0.25, 0.5, 0.5]; the truth covers its left half: IoBB = 0.5 exactly."""
     s = score([blob()], [[0.25, 0.25, 0.5, 0.375]])
-    hits = dict(zip(localization.IOBB_THRESHOLDS, s["wang/hit_iobb"][0], strict=True))
-    assert hits == {0.1: True, 0.25: True, 0.5: False, 0.75: False, 0.9: False}
-    # Both levels box the blob, so the protocol has two detections; each not above T is a false positive.
-    np.testing.assert_array_equal(s["wang/fp_iobb"][0], [0, 0, 2, 2, 2])
-    np.testing.assert_array_equal(s["wang60/fp_iobb"][0], [0, 0, 1, 1, 1])
-    assert s["wang/boxes"][0] == 2 and s["wang180/boxes"][0] == 1
+    for name in localization.BOX_SETS:  # each level boxes the blob once, alone
+        hits = dict(zip(localization.IOBB_THRESHOLDS, s[f"{name}/hit_iobb"][0], strict=True))
+        assert hits == {0.1: True, 0.25: True, 0.5: False, 0.75: False, 0.9: False}
+        # One detection per level; not above T, it is a false positive.
+        np.testing.assert_array_equal(s[f"{name}/fp_iobb"][0], [0, 0, 1, 1, 1])
+        assert s[f"{name}/boxes"][0] == 1
     iou = dict(
-        zip(localization.IOU_THRESHOLDS, s["wang/hit_iou"][0], strict=True)
+        zip(localization.IOU_THRESHOLDS, s["wang60/hit_iou"][0], strict=True)
     )  # IoU = 0.5 exactly
     assert iou[0.4] and not iou[0.5]
 
@@ -94,7 +99,6 @@ def test_every_region_is_a_detection_and_the_others_are_false_positives():
     assert s["wang60/boxes"][0] == 2 and s["wang180/boxes"][0] == 1
     assert s["wang60/hit_iobb"][0].all() and s["wang60/fp_iobb"][0].tolist() == [1] * 5
     assert not s["wang180/hit_iobb"][0].any() and s["wang180/fp_iobb"][0].tolist() == [1] * 5
-    assert s["wang/hit_iobb"][0].all() and s["wang/fp_iobb"][0].tolist() == [2] * 5
     assert s["pointing"][0] == 0  # the peak is the hot blob
 
 
@@ -102,8 +106,100 @@ def test_an_empty_map_misses_everything_and_is_counted():
     s = score([np.zeros((8, 8)), blob()], [[0, 0, 1, 1]] * 2)
     np.testing.assert_array_equal(s["empty"], [True, False])
     assert not s["pointing"][0] and not s["pointing_tol"][0] and s["pointing"][1]
-    assert not s["wang/hit_iobb"][0].any() and not s["wang/fp_iobb"][0].any()
-    assert s["wang/boxes"][0] == 0 and s["wang/hit_iobb"][1].all()
+    for name in localization.BOX_SETS:
+        assert not s[f"{name}/hit_iobb"][0].any() and not s[f"{name}/fp_iobb"][0].any()
+        assert s[f"{name}/boxes"][0] == 0 and s[f"{name}/hit_iobb"][1].all()
+
+
+# --- The audit's four reproductions: where the upsampled ReLU'd map and Wang et al. part ---
+
+
+def test_relu_deletes_negative_evidence_that_wangs_raw_map_boxes():
+    """Wang et al.'s heatmap has no ReLU: min-max of the raw map always has a region above 180."""
+    raw = np.full((5, 5), -3.0)  # borders -3, ring 0.2, centre 1.0
+    raw[1:4, 1:4] = 0.2
+    raw[2, 2] = 1.0
+    # Raw, scaled by 255 / 4 after + 3: ring (0.2 + 3) * 63.75 = 204, above both levels.
+    ring = [[1 / 5, 1 / 5, 4 / 5, 4 / 5]]
+    # ReLU'd: ring 0.2 of the maximum = 51, under 60: only the centre cell is on.
+    centre = [[2 / 5, 2 / 5, 3 / 5, 3 / 5]]
+    for level in localization.WANG_LEVELS:
+        np.testing.assert_array_equal(localization.predicted_boxes(raw, level), ring)
+        np.testing.assert_array_equal(
+            localization.predicted_boxes(np.maximum(raw, 0), level), centre
+        )
+    negative = np.full((5, 5), -2.0)
+    negative[0, 4] = -1.0  # all negative, one cell less so: raw, that cell is the box
+    np.testing.assert_array_equal(localization.predicted_boxes(negative, 180), [[0, 0.8, 0.2, 1]])
+    assert localization.predicted_boxes(np.maximum(negative, 0), 180).shape == (0, 4)
+
+
+def test_boxes_on_the_grid_fit_a_cell_that_upsampled_boxes_do_not():
+    """A 7 x 7 map hot in cell (3, 3); the truth box is that cell. 224 px = 32 px per cell."""
+    cam = np.zeros((7, 7))
+    cam[3, 3] = 1.0
+    truth = np.array([3, 3, 4, 4]) / 7
+    for level in localization.WANG_LEVELS:
+        np.testing.assert_allclose(localization.predicted_boxes(cam, level), [truth])
+    # Upsampled, the cell is a tent: (1 - |dy|)(1 - |dx|) in cells from its centre; pixel
+    # centres sit at dy, dx = (k + 0.5) / 32, so the maximum is (63/64)^2, and on the row
+    # through it a pixel is above level L when 1 - |dx| > (L / 255) * 63 / 64:
+    # |dx| < 0.768 at 60 (k <= 24: 25 px a side), |dx| < 0.305 at 180 (k <= 9: 10 px).
+    up = bilinear(cam, 224)
+    for level, pixels in ((60, 50), (180, 20)):  # 1.5625 and 0.625 cells
+        low, high = 0.5 - pixels / 448, 0.5 + pixels / 448
+        np.testing.assert_allclose(
+            localization.predicted_boxes(up, level), [[low, low, high, high]]
+        )
+    # IoBB: at 60 the box holds the cell, (32 / 50)^2 = 0.4096; at 180 it lies in the cell, 1.
+    s = score([up], [truth], cams=[cam])
+    iobb50 = list(localization.IOBB_THRESHOLDS).index(0.5)
+    assert s["wang60/hit_iobb"][0].all() and s["wang180/hit_iobb"][0].all()  # IoBB 1 on the grid
+    assert not s["up60/hit_iobb"][0][iobb50] and s["up180/hit_iobb"][0].all()
+    (box,) = localization.predicted_boxes(up, 60)
+    assert localization.iobb(box, truth) == pytest.approx(0.4096)
+
+
+def test_levels_are_never_pooled_so_one_region_is_never_two_false_positives():
+    """hm[1, 1] = 1 on an 8 x 8 grid; the truth, [.5, .5, .9, .9] in cells, misses that cell."""
+    heatmap = np.zeros((8, 8))
+    heatmap[1, 1] = 1.0
+    truth = np.array([0.5, 0.5, 0.9, 0.9]) / 8
+    cell = [1 / 8, 1 / 8, 2 / 8, 2 / 8]
+    for level in localization.WANG_LEVELS:  # both levels find the same box ...
+        np.testing.assert_array_equal(localization.predicted_boxes(heatmap, level), [cell])
+    s = score([heatmap], [truth])
+    for name in localization.BOX_SETS:  # ... which each level counts once, alone
+        assert s[f"{name}/boxes"][0] == 1
+        np.testing.assert_array_equal(s[f"{name}/fp_iobb"][0], [1] * 5)
+        assert not s[f"{name}/hit_iobb"][0].any()
+    assert not any(key.startswith("wang/") for key in s)  # no pooled set
+
+
+def test_label_afps_add_up_to_the_all_boxes_afp_and_the_label_mean_has_none():
+    """Mass: 1 box, its map misses (1 false positive); Nodule: 3 boxes, 2 maps miss."""
+    on_blob, elsewhere = [0.25, 0.25, 0.5, 0.5], [0.75, 0.75, 1.0, 1.0]
+    boxes = [elsewhere, on_blob, elsewhere, elsewhere]
+    table = table_of([blob()] * 4, boxes, [MASS, NODULE, NODULE, NODULE])
+    afp = localization.rate_key("wang60", "afp", "iobb", 0.5)
+    # Wang et al. divide each label's false positives by all 4 boxes: 1/4 and 2/4, sum 3/4.
+    assert (table["Mass"][afp], table["Nodule"][afp]) == (1 / 4, 2 / 4)
+    assert table[localization.ALL_BOXES][afp] == 3 / 4
+    mean = table[localization.LABEL_MEAN]
+    assert not [k for k in mean if "/afp@" in k]  # their mean, 3/8, would mean nothing
+    assert mean[localization.rate_key("wang60", "acc", "iobb", 0.5)] == (0 + 1 / 3) / 2
+    assert "label_mean/wang60/afp@iobb50" not in localization.summary(table)
+
+
+def test_without_a_cam_wangs_sets_are_unknown_not_misses():
+    s = localization.score_boxes(heatmaps=[blob()], boxes=[[0.25, 0.25, 0.5, 0.5]])
+    assert np.isnan(s["wang60/hit_iobb"]).all() and np.isnan(s["wang180/boxes"]).all()
+    assert s["up60/hit_iobb"].all() and s["pointing"][0]
+    table = localization.localization_table(
+        s, box_labels=[MASS], label_names=LABELS, heatmap_shape=(8, 8), draws=10
+    )
+    assert math.isnan(table["Mass"][localization.rate_key("wang60", "acc", "iobb", 0.5)])
+    assert table["Mass"][localization.rate_key("up60", "acc", "iobb", 0.5)] == 1.0
 
 
 # --- Streaming ----------------------------------------------------------------------------
@@ -137,7 +233,7 @@ def table_of(heatmaps, boxes, labels, **kwargs):
     s = score(heatmaps, boxes, **kwargs)
     shape = np.shape(heatmaps)[1:] or (8, 8)
     return localization.localization_table(
-        s, box_labels=labels, label_names=LABELS, heatmap_shape=shape, draws=2000
+        s, box_labels=labels, label_names=LABELS, heatmap_shape=shape, cam_shape=shape, draws=2000
     )
 
 
@@ -155,10 +251,8 @@ def test_afp_divides_by_every_box_and_rows_average_as_named():
     assert (mass[key], nodule[key], every[key], mean[key]) == (0.5, 0.0, 0.25, 0.25)
     afp = localization.rate_key("wang180", "afp", "iobb", 0.5)
     assert (mass[afp], nodule[afp], every[afp]) == (0 / 4, 2 / 4, 2 / 4)  # over all 4 boxes
-    assert (
-        mass[localization.rate_key("wang", "afp", "iobb", 0.5)] == 0.0
-    )  # both levels' boxes are hits
-    assert nodule["wang/boxes"] == 2.0 and mass["wang/boxes"] == 1.0
+    assert mass[localization.rate_key("wang60", "afp", "iobb", 0.5)] == 0.0  # its one box hits
+    assert nodule["wang60/boxes"] == 1.0 and mass["wang60/boxes"] == 0.5  # the empty map has none
     assert table["Hernia"]["n"] == 0 and math.isnan(table["Hernia"][key])
     assert math.isnan(table["Hernia"][afp]) and math.isnan(table["Hernia"]["p_centre/pointing"])
 
@@ -205,9 +299,9 @@ def test_centre_baseline_on_hand_made_boxes():
     # At 60 the whole image: its IoBB is the truth's area, under 0.1 for all three boxes.
     assert mass[localization.rate_key("centre/wang60", "acc", "iobb", 0.1)] == 0.0
     assert mass[localization.rate_key("centre/wang180", "acc", "iobb", 0.1)] == pytest.approx(2 / 3)
-    assert mass[localization.rate_key("centre/wang", "afp", "iobb", 0.1)] == pytest.approx(
-        (1 + 2 + 1) / 3
-    )
+    # False positives: at 60 the one box misses all three; at 180 it misses only `beside`.
+    assert mass[localization.rate_key("centre/wang60", "afp", "iobb", 0.1)] == 1.0
+    assert mass[localization.rate_key("centre/wang180", "afp", "iobb", 0.1)] == pytest.approx(1 / 3)
 
 
 # --- p-values -----------------------------------------------------------------------------
@@ -302,7 +396,7 @@ def test_reports_summary_and_published_rows():
     flat = localization.summary(table)
     assert flat["localization/boxes"] == 2.0 and flat["localization/empty_maps"] == 1.0
     assert (
-        flat["wang/acc@iobb50"] == 0.5
+        flat["wang60/acc@iobb50"] == 0.5
         and flat["pointing/Mass"] == 1.0
         and "pointing/Hernia" not in flat
     )
@@ -310,10 +404,11 @@ def test_reports_summary_and_published_rows():
     assert all(isinstance(v, float) for v in flat.values())
     text = localization.format_table(table)
     assert [line.split()[0] for line in text.splitlines()[3:6]] == ["Mass", "Nodule", "all"]
-    assert "Table 19" not in text and "2 boxes, 1 empty maps" in text
+    assert "Table 19" not in text and "2 boxes, 1 empty Grad-CAM maps" in text
     published_text = localization.format_table(table, official=True).split("T(IoBB) accuracy: ")[1]
     assert "Table 19 (ChestX-ray14) / Table 4 (ChestX-ray8)" in published_text
-    assert "1.00 0.59 0.44" in published_text.splitlines()[6]  # Mass at T > 0.1
+    # Mass at T > 0.1: ours above 60 and above 180 (its box is hit), Table 19, Table 4.
+    assert "1.00 1.00 0.59 0.44" in published_text.splitlines()[6]
     assert localization.format_table(table_of(np.zeros((0, 8, 8)), np.zeros((0, 4)), [])) == (
         "No box: no localization measured."
     )
