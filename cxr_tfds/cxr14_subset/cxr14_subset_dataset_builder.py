@@ -15,7 +15,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
-from cxr_tfds.cxr14_subset import images, metadata, sources, splits, synthetic
+from cxr_tfds.cxr14_subset import expert_labels, images, metadata, sources, splits, synthetic
 from cxr_tfds.labels import LABELS
 
 # NIH's boxes are in pixels of its 1024x1024 PNGs, whatever size a user's copy has.
@@ -72,8 +72,13 @@ class Cxr14SubsetConfig(tfds.core.BuilderConfig):
 class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
     """NIH ChestX-ray14: images on disk, 14 multi-hot labels, metadata and NIH boxes."""
 
-    VERSION = tfds.core.Version("1.0.0")
-    RELEASE_NOTES = {"1.0.0": "First release."}
+    VERSION = tfds.core.Version("1.1.0")
+    RELEASE_NOTES = {
+        "1.0.0": "First release.",
+        "1.1.0": "Radiologists' labels: `expert_all` and `expert_four` (Google's relabels, "
+        "when their folders are in the NIH folder; `present` False elsewhere), with each "
+        "individual reader's calls. The synthetic twin carries synthetic ones.",
+    }
     BUILDER_CONFIGS = [
         Cxr14SubsetConfig(name="224", description="All images found, 224x224."),
         Cxr14SubsetConfig(name="512", description="All images found, 512x512.", image_size=512),
@@ -128,6 +133,7 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
                             "label": tfds.features.ClassLabel(names=LABELS),
                         }
                     ),
+                    **{name: _expert_features(spec) for name, spec in expert_labels.SETS.items()},
                 }
             ),
             supervised_keys=("image", "labels"),
@@ -144,6 +150,7 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
         )
         bbox_file = root / metadata.BBOX_FILE
         boxes = metadata.read_boxes(bbox_file) if bbox_file.exists() else {}
+        experts = expert_labels.read_all(root)
 
         pngs = sources.find_pngs(root)
         archives = sources.find_archives(root)
@@ -178,6 +185,7 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
                 reason,
                 ", ".join(plan.examples[reason]),
             )
+        _log_experts(experts, plan.splits, root)
         for split, names in plan.splits.items():
             if not names:
                 logging.warning(
@@ -185,12 +193,12 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
                     split,
                 )
         return {
-            split: self._generate_examples(split, names, entries, boxes, pngs, in_archives)
+            split: self._generate_examples(split, names, entries, boxes, pngs, in_archives, experts)
             for split, names in plan.splits.items()
             if names
         }
 
-    def _generate_examples(self, split, names, entries, boxes, pngs, in_archives):
+    def _generate_examples(self, split, names, entries, boxes, pngs, in_archives, experts):
         size = self.builder_config.image_size
         wanted = set(names)
         start, written, unreadable = time.time(), 0, []
@@ -207,7 +215,15 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
                 logging.warning("cxr14_subset: skipped %s: %s", name, error)
                 continue
             written += 1
-            yield name, _example(entries[name], png, boxes.get(name, []))
+            example = _example(entries[name], png, boxes.get(name, []))
+            for key, spec in expert_labels.SETS.items():
+                found = experts.get(key)
+                example[key] = (
+                    expert_labels.feature(found, name)
+                    if found
+                    else expert_labels.empty_feature(spec)
+                )
+            yield name, example
         seconds = time.time() - start
         logging.info(
             "cxr14_subset: %s: wrote %d images in %.1f s (%.1f images/s); %d unreadable skipped%s",
@@ -225,7 +241,7 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
         if config.synthetic_patients:
             root = dl_manager.download_dir / (
                 f"cxr14_synthetic_p{config.synthetic_patients}_s{config.seed}"
-                f"_{config.synthetic_png_size}px"
+                f"_{config.synthetic_png_size}px_experts"
             )
             if not root.exists():  # generated aside, then renamed: never half a dir
                 partial = root.parent / f"{root.name}.incomplete"
@@ -248,6 +264,47 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
             f"cxr14_subset: no NIH ChestX-ray14 metadata in the manual dir ({manual}) nor in "
             f"${sources.ENV_VAR} ({sources.env_dir()}); expected {EXPECTED_FILES} from "
             "https://nihcc.app.box.com/v/ChestXray-NIHCC (see cxr_tfds/cxr14_subset/README.md)"
+        )
+
+
+def _expert_features(spec: expert_labels.ExpertSet) -> tfds.features.FeaturesDict:
+    """One expert set's feature: `present`, `labels` (uint8, in `spec.findings` order), its
+    extra yes/no columns, and `readers` (each reader's int8 calls; -1 is HEDGE)."""
+    extra = [expert_labels.feature_key(name) for name in spec.extra]
+    size = (len(spec.findings),)
+    return tfds.features.FeaturesDict(
+        {
+            "present": np.bool_,
+            "labels": tfds.features.Tensor(shape=size, dtype=np.uint8),
+            **dict.fromkeys(extra, np.uint8),
+            "readers": tfds.features.Sequence(
+                {
+                    "reader_id": tfds.features.Text(),
+                    "labels": tfds.features.Tensor(shape=size, dtype=np.int8),
+                    **dict.fromkeys(extra, np.int8),
+                }
+            ),
+        }
+    )
+
+
+def _log_experts(experts, planned, root) -> None:
+    """Says how many images of each split got each expert set, and which sets are absent."""
+    for name, spec in expert_labels.SETS.items():
+        found = experts.get(name)
+        if found is None:
+            logging.info("cxr14_subset: no %s/ in %s: %s absent", spec.folder, root, name)
+            continue
+        counts = {split: sum(n in found.truth for n in names) for split, names in planned.items()}
+        built = sum(counts.values())
+        logging.info(
+            "cxr14_subset: %s: %d of the %d labelled images are in this build (%s), with "
+            "%d individual reader calls",
+            name,
+            built,
+            len(found.truth),
+            ", ".join(f"{split}: {n}" for split, n in counts.items()),
+            sum(len(found.readers.get(n, [])) for names in planned.values() for n in names),
         )
 
 

@@ -13,7 +13,7 @@ import pathlib
 import numpy as np
 from PIL import Image
 
-from cxr_tfds.cxr14_subset import synthetic_signs
+from cxr_tfds.cxr14_subset import synthetic_experts, synthetic_signs
 from cxr_tfds.labels import BBOX_LABEL_ALIASES, LABELS, NO_FINDING
 
 # ---- Statistics of the real data. ----
@@ -207,7 +207,8 @@ def write_manual_dir(
 
     Files: `Data_Entry_2017_v2020.csv`, `train_val_list.txt`, `test_list.txt` (patient
     disjoint), `BBox_List_2017.csv` (one box per finding of every image, in the 1024 px frame
-    of NIH's PNGs) and `images/*.png` (8-bit grayscale). The same arguments give byte-identical
+    of NIH's PNGs), `images/*.png` (8-bit grayscale) and synthetic radiologists' labels in
+    Google's two expert folders (`synthetic_experts`). The same arguments give byte-identical
     files.
 
     Args:
@@ -249,6 +250,7 @@ def write_manual_dir(
     for name, in_test in (("train_val_list.txt", False), ("test_list.txt", True)):
         names = [im["name"] for im, t in zip(images, test, strict=True) if t == in_test]
         (out_dir / name).write_bytes("\n".join(names).encode())  # NIH's have no final newline
+    synthetic_experts.write_expert_dirs(out_dir, patients, test_ids, seed)
 
     # The Data_Entry CSV last and atomically: its presence tells readers the directory is whole.
     rows = [DATA_ENTRY_HEADER]
