@@ -23,7 +23,8 @@ and average number of false positives ("AFP") per label at T(IoBB) = 0.1 ... 0.9
   same 8 labels and boxes ("the annotated B-Boxes of pathologies are unchanged").
 
 Table 19 is the comparison for NIH's official test list; `cxr.saliency.localization` scores
-heatmaps by their protocol (see there).
+the class activation map by their protocol, each threshold level (60, 180) alone, since
+the paper does not say how its one number per T combines them (docs/_fragments/wang.md).
 """
 
 from cxr_tfds.labels import LABELS
