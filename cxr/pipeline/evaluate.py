@@ -201,7 +201,7 @@ def _gradcam_pairs(model, builder, split, evaluators, preds, batch_size):
 
     def flush():
         grays = np.stack([gray for _, _, gray in pending])
-        x = np.asarray(datasets.preprocess(grays[..., None]))
+        x = datasets.preprocess_gray(grays)
         classes = np.array([label for _, label, _ in pending])
         maps = gradcam.gradcam(model, x, classes, batch_size=batch_size)
         for (index, label, gray), heatmap in zip(pending, maps, strict=True):

@@ -14,10 +14,11 @@ cases as W&B table rows (`TABLE_COLUMNS`): the plain X-ray carries two box group
 `ground_truth` (NIH's boxes) and `predictions` (the boxes Wang et al.'s protocol
 derives from the map, `cxr.saliency.localization.predicted_boxes`, scored by IoBB and IoU
 against the label's truth box), and the map as a mask of `HEAT_CLASSES`, so W&B
-toggles truth, prediction and heat on one image. A map with no positive evidence
-(all zero after Grad-CAM's ReLU) is never drawn as an overlay: `overlay` returns
-the X-ray dimmed and marked `EMPTY_MAP`, so it cannot pass for a map that found
-nothing hot; the table says so in its `empty` column and both images' captions.
+toggles truth, prediction and heat on one image. An empty map (constant:
+`cxr.saliency.pointing.is_empty`; Grad-CAM's map without positive evidence is all
+zero) is never drawn as an overlay: `overlay` returns the X-ray dimmed and marked
+`EMPTY_MAP`, so it cannot pass for a map that found nothing hot; the table says so
+in its `empty` column and both images' captions.
 """
 
 import math
@@ -46,11 +47,11 @@ TABLE_COLUMNS = (
     "probability",
     "threshold",  # the label's max-F1 operating point, chosen on validation
     "truth",  # the image's true labels
-    "empty",  # whether the map holds no positive evidence
+    "empty",  # whether the map is constant (`pointing.is_empty`): no peak, no region
     "xray",  # the plain X-ray: both box groups and the heat mask
     "gradcam",  # the overlay, with both box groups
 )
-EMPTY_MAP = "no positive evidence"  # the words on a Grad-CAM map that is all zero
+EMPTY_MAP = "no positive evidence"  # the words on an empty (constant) Grad-CAM map
 BOX_GROUPS = ("ground_truth", "predictions")
 HEAT_MASK = "heat"
 # Mask classes: how many of Wang et al.'s levels a pixel's scaled heat exceeds. Their
@@ -91,18 +92,14 @@ def select_cases(probs, labels, label_index, per_kind):
     }
 
 
-def is_empty(heatmap) -> bool:
-    """Whether a Grad-CAM map holds no positive evidence (all zero)."""
-    return not np.any(np.asarray(heatmap) > 0)
-
-
 def overlay(gray, heatmap, alpha=0.6, colormap="jet"):
     """Blends a colour-mapped heatmap onto a gray X-ray; an empty map is marked as such.
 
     Each pixel's colour weight is `alpha * heatmap`, so cold regions keep the
-    plain X-ray and hot ones take the colormap's hot end. An all-zero map would
-    leave the plain X-ray, which looks like a working overlay that found nothing:
-    instead the X-ray is dimmed and crossed by a band reading `EMPTY_MAP`.
+    plain X-ray and hot ones take the colormap's hot end. An empty (constant) map
+    (`pointing.is_empty`) has nothing to show; an all-zero one would leave the plain
+    X-ray, which looks like a working overlay that found nothing: instead the X-ray
+    is dimmed and crossed by a band reading `EMPTY_MAP`.
 
     Args:
         gray: uint8 (H, W) image.
@@ -113,7 +110,7 @@ def overlay(gray, heatmap, alpha=0.6, colormap="jet"):
     Returns:
         uint8 RGB (H, W, 3).
     """
-    if is_empty(heatmap):
+    if pointing.is_empty(heatmap):
         return _marked_empty(gray)
     heatmap = np.clip(np.asarray(heatmap, dtype=np.float32), 0.0, 1.0)[..., None]
     colors = matplotlib.colormaps[colormap](heatmap[..., 0])[..., :3]
@@ -207,7 +204,7 @@ def case(
         truth=truth,
         gray=gray,
         overlay=overlay(gray, heatmap),
-        empty=is_empty(heatmap),
+        empty=pointing.is_empty(heatmap),
         heat=heat_classes(heatmap),
         predictions=scored_boxes(heatmap, boxes[box_labels == label]),
         boxes=boxes,

@@ -31,9 +31,15 @@ ZHANG_TOLERANCE = ZHANG_TOLERANCE_PX / NIH_IMAGE_SIDE  # as a fraction of the si
 
 
 def is_empty(heatmap):
-    """True for a constant heatmap (e.g. all zero): it has no peak and no region."""
+    """Whether a heatmap is empty: constant (e.g. all zero), or of no pixel.
+
+    The one definition of an empty map in cxr: an empty map has no peak and no region,
+    so it points nowhere, gives no box and is never drawn as an overlay
+    (`cxr.saliency.gallery`, `cxr predict`). It holds for signed maps too: a map that
+    varies is not empty even if no value is above 0.
+    """
     heatmap = np.asarray(heatmap)
-    return heatmap.size == 0 or heatmap.max() == heatmap.min()
+    return bool(heatmap.size == 0 or heatmap.max() == heatmap.min())
 
 
 def peak(heatmap):

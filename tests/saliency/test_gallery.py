@@ -15,7 +15,7 @@ from test_wandb_logging import assert_self_contained, items_of, read_wandb_recor
 from cxr.evaluation import classification, evaluators
 from cxr.model import densenet
 from cxr.pipeline import evaluate
-from cxr.saliency import gallery, localization
+from cxr.saliency import gallery, localization, pointing
 from cxr.saliency.gradcam import gradcam
 from cxr.tracking import wandb_logging, writer
 from cxr.tracking.rundir import EvalDir, RunDir
@@ -119,11 +119,38 @@ def test_gallery_from_a_tiny_model_writes_one_png_per_label(tmp_path):
             assert image.format == "PNG" and image.width > image.height > 100
 
 
+def test_empty_means_constant_for_overlays_and_cases():
+    gray = np.full((8, 8), 100, dtype=np.uint8)
+    constant = np.full((8, 8), 0.5, np.float32)  # no peak, whatever its level
+    one_hot_pixel = np.zeros((8, 8), np.float32)
+    one_hot_pixel[2, 3] = 1.0
+    marked = gallery._marked_empty(gray)
+    assert np.array_equal(gallery.overlay(gray, constant), marked)
+    assert not np.array_equal(gallery.overlay(gray, one_hot_pixel), marked)
+    made = {
+        name: gallery.case(
+            label=0,
+            kind="true_positive",
+            rank=0,
+            image_id="a.png",
+            probability=0.9,
+            threshold=0.5,
+            truth="Atelectasis",
+            gray=gray,
+            heatmap=heatmap,
+            boxes=np.zeros((0, 4)),
+            box_labels=np.zeros(0),
+        )
+        for name, heatmap in (("constant", constant), ("hot", one_hot_pixel))
+    }
+    assert made["constant"]["empty"] is True and made["hot"]["empty"] is False
+
+
 def test_an_empty_map_is_marked_never_drawn_as_a_plain_xray(tmp_path):
     gray, labels, boxes, box_labels = fake_data()
     empty = np.zeros((SIZE, SIZE), np.float32)
     marked = gallery.overlay(gray[0], empty)
-    assert marked.shape == (SIZE, SIZE, 3) and gallery.is_empty(empty)
+    assert marked.shape == (SIZE, SIZE, 3) and pointing.is_empty(empty)
     assert not np.array_equal(marked, np.dstack([gray[0]] * 3))  # not the bare X-ray
     probs = np.random.default_rng(1).random(labels.shape)
     preds = predictions(gray, labels, boxes, box_labels, probs)
