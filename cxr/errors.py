@@ -1,10 +1,11 @@
 """The one kind of failure a user fixes: bad input, missing files, no network.
 
 Library code raises `UserError` with a one-line message that names the file or
-value and says what to do. Entry points (`cxr.pipeline.experiment`, `cxr.pipeline.evaluate`,
-`cxr.evaluation.compare_runs`, `cxr-predict`) print it as `error: <message>` on stderr and exit
-with `EXIT_CODE`, without a traceback. Everything else is a bug and keeps its
-traceback.
+value and says what to do. Entry points (the `main` of each `cxr` subcommand, wrapped in
+`exits_cleanly`) print it as `error: <message>` on stderr and exit with `EXIT_CODE`,
+without a traceback. Everything else is a bug and keeps its traceback.
+
+The lowest layer of cxr: every module may import it, and it imports nothing of cxr.
 """
 
 import functools

@@ -19,11 +19,14 @@ from cxr.errors import EXIT_CODE
 
 @dataclasses.dataclass(frozen=True)
 class Command:
+    """One subcommand: the module that runs it, a one-line summary and an example."""
+
     module: str  # imported only when the subcommand runs; its `main(argv)` is called
     summary: str
     example: str
 
 
+# The one table of subcommands: `cxr --help`, dispatch and the tests all read it.
 COMMANDS = {
     "experiment": Command(
         "cxr.pipeline.experiment",
@@ -74,6 +77,7 @@ COMMANDS = {
 
 
 def usage() -> str:
+    """`cxr --help`: the version and every subcommand with its summary."""
     width = max(map(len, COMMANDS))
     rows = "\n".join(f"  {name:<{width}}  {c.summary}" for name, c in COMMANDS.items())
     return (
@@ -84,6 +88,10 @@ def usage() -> str:
 
 
 def main(argv=None) -> int:
+    """`cxr [--help | --version | <subcommand> ...]`: the exit code.
+
+    An unknown subcommand is one stderr line, with the closest name when there is one.
+    """
     argv = sys.argv[1:] if argv is None else list(argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
@@ -120,13 +128,10 @@ def run(name: str, argv: list[str]) -> int:
 
 
 def _asks_for_help(argv) -> bool:
+    """Whether the subcommand's own help was asked for (argparse exits after printing it)."""
     return any(a in ("-h", "--help") for a in argv)
 
 
 def predict_alias() -> int:
     """`cxr-predict ...`, kept as an alias of `cxr predict ...`."""
     return run("predict", sys.argv[1:])
-
-
-if __name__ == "__main__":
-    sys.exit(main())
