@@ -1,0 +1,184 @@
+"""Operating points for `cxr predict --operating-point`: per label, positive or negative.
+
+    points = operating_points.choose(spec, val_probs, val_labels, label_names)
+    points[k].decide(probability)      # "positive", "negative" or "unsupported"
+
+Every threshold is chosen on the run's validation predictions, which its evaluation
+saves beside the validation split's other evaluations (`validation_predictions`),
+and an image is positive when its probability is at least the threshold:
+
+    f1                 the threshold of maximal F1, as the run's report chose it
+    youden             the threshold of maximal Youden's J (sensitivity + specificity - 1)
+    sensitivity=X      the highest threshold whose validation sensitivity is at least X:
+                       the most specific rule that finds that share of the positives
+    specificity=X      the lowest threshold whose validation specificity is at least X:
+                       the most sensitive rule that clears that share of the negatives
+
+A label whose validation split has no positive (or no negative) cannot support any of
+them: its point says why, and its decisions are "unsupported", never a guess.
+"""
+
+import dataclasses
+import math
+from fractions import Fraction
+
+import numpy as np
+
+from cxr.errors import UserError
+from cxr.evaluation import classification
+from cxr.tracking.rundir import RunDir
+
+KINDS = ("f1", "youden", "sensitivity", "specificity")
+HELP = "f1, youden, sensitivity=X or specificity=X with X in (0, 1], e.g. sensitivity=0.9"
+UNSUPPORTED = "unsupported"
+
+
+@dataclasses.dataclass(frozen=True)
+class Spec:
+    """An operating point as asked for: its kind and, for a rate, the rate's target."""
+
+    kind: str
+    target: Fraction | None = None
+
+    @property
+    def name(self) -> str:
+        return self.kind if self.target is None else f"{self.kind}={float(self.target):g}"
+
+
+@dataclasses.dataclass(frozen=True)
+class OperatingPoint:
+    """One label's rule: positive when the probability is at least `threshold`.
+
+    Attributes:
+        label: the label's name.
+        name: the operating point, e.g. "youden" or "sensitivity=0.9".
+        threshold: NaN when validation cannot support the point.
+        sensitivity, specificity: of the rule on the validation predictions (NaN likewise).
+        reason: why validation cannot support it, e.g. "no positive in validation"; else None.
+    """
+
+    label: str
+    name: str
+    threshold: float
+    sensitivity: float
+    specificity: float
+    reason: str | None = None
+
+    def decide(self, probability) -> str:
+        """ "positive", "negative", or `UNSUPPORTED` when validation cannot support the point."""
+        if self.reason is not None:
+            return UNSUPPORTED
+        return "positive" if probability >= self.threshold else "negative"
+
+    def describe(self) -> str:
+        """The point in words: threshold and validation rates, or why there is none."""
+        if self.reason is not None:
+            return f"{self.name} unsupported: {self.reason}"
+        return (
+            f"{self.name} threshold {self.threshold:.4f}; validation sensitivity "
+            f"{self.sensitivity:.3f}, specificity {self.specificity:.3f}"
+        )
+
+
+def parse(text: str) -> Spec:
+    """The `Spec` of `--operating-point` text.
+
+    Raises:
+        UserError: naming the text and the accepted forms.
+    """
+    kind, _, value = text.strip().lower().partition("=")
+    if kind in ("f1", "youden") and not value:
+        return Spec(kind)
+    if kind in ("sensitivity", "specificity"):
+        try:
+            target = Fraction(value)  # exact: 0.7 of 10 positives is 7, not 7.000000000000001
+        except (ValueError, ZeroDivisionError):
+            target = None
+        if target is not None and 0 < target <= 1:
+            return Spec(kind, target)
+    raise UserError(f"--operating-point {text!r}: use {HELP}")
+
+
+def choose(spec: Spec, val_probs, val_labels, label_names) -> list[OperatingPoint]:
+    """Each label's `OperatingPoint` of `spec`, chosen on validation predictions.
+
+    Args:
+        spec: from `parse`.
+        val_probs: validation probabilities (M, L).
+        val_labels: validation multi-hot truth (M, L).
+        label_names: the L labels, in column order.
+    """
+    # Probabilities are float32 (`cxr.inference.scoring`): thresholds are float32 values too.
+    val_probs = np.asarray(val_probs, np.float32).astype(np.float64)
+    val_labels = np.asarray(val_labels) > 0.5
+    if spec.kind in ("f1", "youden"):  # the run's report's rule, owned by classification
+        thresholds = classification.operating_thresholds(val_probs, val_labels, spec.kind)
+    points = []
+    for i, label in enumerate(label_names):
+        y, p = val_labels[:, i], val_probs[:, i]
+        reason = _unsupported(y)
+        if reason is not None:
+            points.append(OperatingPoint(label, spec.name, math.nan, math.nan, math.nan, reason))
+            continue
+        if spec.kind in ("f1", "youden"):
+            threshold = float(thresholds[i])
+        else:
+            threshold = threshold_for_rate(spec, y, p)
+        predicted = p >= threshold
+        points.append(
+            OperatingPoint(
+                label,
+                spec.name,
+                threshold,
+                sensitivity=float(predicted[y].mean()),
+                specificity=float((~predicted[~y]).mean()),
+            )
+        )
+    return points
+
+
+def threshold_for_rate(spec: Spec, y, p) -> float:
+    """The threshold meeting a sensitivity or specificity target on (y, p), as `spec` asks.
+
+    Args:
+        spec: a "sensitivity" or "specificity" `Spec`.
+        y: (M,) booleans, with positives and negatives.
+        p: (M,) probabilities.
+    """
+    if spec.kind == "sensitivity":
+        # The k-th highest positive is the highest threshold keeping k positives above it.
+        positives = np.sort(p[y])[::-1]
+        return float(positives[math.ceil(spec.target * len(positives)) - 1])
+    # Just above the m-th lowest negative: the lowest threshold with m negatives below it.
+    negatives = np.sort(p[~y])
+    highest_cleared = np.float32(negatives[math.ceil(spec.target * len(negatives)) - 1])
+    return float(np.nextafter(highest_cleared, np.float32(np.inf)))  # probabilities are float32
+
+
+def _unsupported(y) -> str | None:
+    """Why labels `y` cannot support an operating point, or None."""
+    if not y.any():
+        return "no positive in validation"
+    if y.all():
+        return "no negative in validation"
+    return None
+
+
+def validation_predictions(run: RunDir) -> dict:
+    """The run's validation predictions, saved by its evaluation (`cxr.pipeline.evaluate`).
+
+    Returns:
+        `EvalDir.read_predictions` of the run's validation split on its own dataset.
+
+    Raises:
+        UserError: when the run has none, saying how to make them.
+    """
+    data = run.config()["data"]
+    folder = run.evaluation(data["name"], data["val_split"])
+    if not folder.file(folder.PREDICTIONS).is_file():
+        raise UserError(
+            f"{run}: no validation predictions ({folder.file(folder.PREDICTIONS)}) to choose "
+            f"operating points on; make them with: cxr evaluate --run {run} "
+            f"--split '{data['val_split']}'"
+        )
+    return folder.read_predictions()

@@ -1,0 +1,113 @@
+"""Operating points chosen on hand-made validation predictions whose thresholds are known."""
+
+import math
+
+import numpy as np
+import pytest
+
+from cxr.errors import UserError
+from cxr.inference import operating_points
+from cxr.tracking.rundir import RunDir
+
+# One label: 10 positives and 10 negatives, every score distinct. Over the thresholds
+# "p >= t" (t each score), Youden's J peaks alone at t = 0.35 (sensitivity 0.7,
+# specificity 0.7) and F1 alone at t = 0.2 (every positive, 7 false positives: 20/27).
+POSITIVES = [0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.35, 0.3, 0.25, 0.2]
+NEGATIVES = [0.05, 0.1, 0.15, 0.22, 0.28, 0.32, 0.34, 0.55, 0.65, 0.75]
+NAMES = ("Known", "NoPositive", "NoNegative")
+
+
+def validation():
+    """(probs, labels) of 20 images: the known label, one without positives, one without negatives."""
+    known = np.array(POSITIVES + NEGATIVES, np.float32)
+    y = np.array([1] * 10 + [0] * 10, np.float32)
+    probs = np.stack([known, known, known], axis=1)
+    labels = np.stack([y, np.zeros(20), np.ones(20)], axis=1)
+    return probs, labels
+
+
+def chosen(text):
+    probs, labels = validation()
+    return operating_points.choose(operating_points.parse(text), probs, labels, NAMES)
+
+
+def brute_force(score):
+    """The threshold among the scores that maximises `score(tp, fp, fn, tn)` (a reference)."""
+    p, y = validation()[0][:, 0], validation()[1][:, 0] > 0.5
+    values = {t: score(*_counts(p >= t, y)) for t in np.unique(p)}
+    return max(values, key=values.get)
+
+
+def _counts(predicted, y):
+    return (
+        (predicted & y).sum(),
+        (predicted & ~y).sum(),
+        (~predicted & y).sum(),
+        (~predicted & ~y).sum(),
+    )
+
+
+@pytest.mark.parametrize(
+    "text, threshold, sensitivity, specificity",
+    [
+        ("youden", 0.35, 0.7, 0.7),
+        ("f1", 0.2, 1.0, 0.3),
+        ("sensitivity=0.9", 0.25, 0.9, 0.4),  # the 9th highest positive
+        ("sensitivity=0.7", 0.35, 0.7, 0.7),  # 0.7 of 10 is 7 (in floats, 7.000000000000001)
+        ("specificity=0.7", 0.34, 0.7, 0.7),  # just above the 7th lowest negative
+        ("specificity=0.8", 0.55, 0.4, 0.8),
+        ("sensitivity=1", 0.2, 1.0, 0.3),
+    ],
+)
+def test_known_thresholds_and_their_validation_rates(text, threshold, sensitivity, specificity):
+    known, *_ = chosen(text)
+    if text.startswith("specificity"):  # the next float32 above that negative
+        assert known.threshold == np.nextafter(np.float32(threshold), np.float32(1))
+    else:
+        assert known.threshold == np.float32(threshold)
+    # Rates are counts over 10 images: exact fractions, up to float64 division.
+    assert known.sensitivity == pytest.approx(sensitivity, abs=1e-12)
+    assert known.specificity == pytest.approx(specificity, abs=1e-12)
+    assert known.reason is None and known.name == text
+
+
+def test_f1_and_youden_agree_with_a_brute_force_search():
+    youden = brute_force(lambda tp, fp, fn, tn: tp / (tp + fn) + tn / (tn + fp))
+    f1 = brute_force(lambda tp, fp, fn, tn: 2 * tp / (2 * tp + fp + fn))
+    assert chosen("youden")[0].threshold == youden and chosen("f1")[0].threshold == f1
+
+
+def test_decisions_at_the_threshold():
+    known = chosen("youden")[0]
+    assert known.decide(np.float32(0.35)) == "positive"  # at the threshold: positive
+    assert known.decide(np.float32(0.34)) == "negative"
+    assert "youden threshold 0.3500; validation sensitivity 0.700, specificity 0.700" in (
+        known.describe()
+    )
+
+
+@pytest.mark.parametrize("text", ["f1", "youden", "sensitivity=0.9", "specificity=0.9"])
+def test_a_label_validation_cannot_support_is_said_not_guessed(text):
+    _, no_positive, no_negative = chosen(text)
+    assert no_positive.reason == "no positive in validation"
+    assert no_negative.reason == "no negative in validation"
+    for point in (no_positive, no_negative):
+        assert math.isnan(point.threshold) and point.decide(0.99) == point.decide(0.0)
+        assert point.decide(0.5) == operating_points.UNSUPPORTED
+        assert point.reason in point.describe()
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["", "sensitivity", "sensitivity=0", "specificity=1.5", "precision=0.9", "f1=0.5", "youden=x"],
+)
+def test_bad_operating_points_are_one_clear_error(text):
+    with pytest.raises(UserError, match="use f1, youden, sensitivity=X or specificity=X"):
+        operating_points.parse(text)
+
+
+def test_a_run_without_validation_predictions_says_how_to_make_them(tmp_path):
+    config = {"data": {"name": "cxr14_subset/224", "val_split": "validation"}}
+    run = RunDir(tmp_path / "run").create(config)
+    with pytest.raises(UserError, match=r"cxr evaluate --run .*run --split 'validation'"):
+        operating_points.validation_predictions(run)
