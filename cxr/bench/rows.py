@@ -35,6 +35,7 @@ import tensorflow_datasets as tfds
 from cxr.data import datasets
 from cxr.model import densenet
 from cxr.pipeline import evaluate
+from cxr.runtime import machine as host
 from cxr.runtime import speed
 from cxr.train import feature_cache
 from cxr_tfds.cxr14_subset import cxr14_subset_dataset_builder as builder_lib
@@ -63,11 +64,11 @@ def rate(n, seconds):
 
 
 def machine():
-    """What the figures were measured on."""
+    """What the figures were measured on (CPU, cores and GPUs as `cxr.runtime.machine` has them)."""
     return {
-        "cpu": speed.cpu_name(),
-        "cores": os.cpu_count(),
-        "gpus": speed.accelerators(),
+        "cpu": host.cpu_name(),
+        "cores": host.cores(),
+        "gpus": host.accelerators(),
         "backend": keras.backend.backend(),
         "keras": keras.__version__,
         "tensorflow": tf.__version__,
@@ -309,7 +310,7 @@ def run(scale=1, sample_dir=None, out="bench/results.json", force_epoch_row=Fals
     rows.append(row(f"4. training {mixed} vs float32", train_rate(b, policy=mixed), plain))
 
     print("5. dataset build", flush=True)
-    cores = os.cpu_count() or 1
+    cores = host.cores()
     if sample_dir and pathlib.Path(sample_dir, "Data_Entry_2017_v2020.csv").exists():
         make, n = (
             fresh_build(sample_dir),

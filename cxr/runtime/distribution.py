@@ -39,6 +39,7 @@ import keras
 import numpy as np
 
 from cxr.errors import UserError
+from cxr.runtime import keras_compat
 
 JAX_ENV = (
     "KERAS_DISTRIBUTION_JOB_ADDRESSES",
@@ -335,9 +336,9 @@ def _tensorflow(per_process, processes, process) -> Setup:
 
     gpus = tf.config.list_physical_devices("GPU")  # listing does not start the runtime
     if processes > 1:
+        keras_compat.patch_fit_for_several_workers()  # first: it refuses an untested Keras
         if gpus and per_process:
             tf.config.set_visible_devices(gpus[:per_process], "GPU")
-        _let_keras_fit_on_several_workers()
         # Before anything starts TensorFlow's runtime: collectives are set up at startup.
         strategy = tf.distribute.MultiWorkerMirroredStrategy()
         local = len(strategy.extended.worker_devices)
@@ -365,35 +366,6 @@ def _tensorflow(per_process, processes, process) -> Setup:
         engine=engine,
         engine_name="MirroredStrategy" if engine else "no strategy",
     )
-
-
-def _let_keras_fit_on_several_workers():
-    """Keras 3.15's `fit` fails under MultiWorkerMirroredStrategy (keras-team/keras#20585):
-    it reduces a data batch (only to read its shapes) and the scalar logs with calls that
-    this strategy rejects. These two stand-ins do the same thing in a way it accepts."""
-    from keras.src.backend.tensorflow import trainer
-
-    if getattr(trainer, "_cxr_multi_worker", False):
-        return
-    reduce = trainer.reduce_per_replica
-
-    def reduce_per_replica(values, strategy, reduction="auto"):
-        if reduction in ("auto", "mean") and trainer._collective_all_reduce_multi_worker(strategy):
-            return keras.tree.map_structure(lambda v: strategy.reduce("MEAN", v, axis=None), values)
-        return reduce(values, strategy, reduction)
-
-    def maybe_symbolic_build(self, iterator=None, data_batch=None):
-        local = self.distribute_strategy.experimental_local_results
-        if iterator is not None:
-            for _, _, batches in iterator:
-                data_batch = keras.tree.map_structure(lambda v: local(v)[0], next(batches))
-                break
-        with self.distribute_strategy.scope():
-            self._symbolic_build(data_batch=data_batch)
-
-    trainer.reduce_per_replica = reduce_per_replica
-    trainer.TensorFlowTrainer._maybe_symbolic_build = maybe_symbolic_build
-    trainer._cxr_multi_worker = True
 
 
 def predict(model, x, batch_size) -> np.ndarray:

@@ -29,7 +29,6 @@ import hashlib
 import json
 import os
 import pathlib
-import platform
 import subprocess
 import sys
 import tempfile
@@ -38,6 +37,7 @@ import time
 import keras
 
 from cxr.errors import UserError
+from cxr.runtime import keras_compat, machine
 
 PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
 XLA = ("on", "off")
@@ -62,44 +62,9 @@ class Choice:
     why: str
 
 
-def cpu_name() -> str:
-    """The CPU's model name (Linux /proc/cpuinfo, else `platform.processor()`)."""
-    cpuinfo = pathlib.Path("/proc/cpuinfo")
-    if cpuinfo.exists():
-        for line in cpuinfo.read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    return platform.processor() or platform.machine()
-
-
-def accelerators() -> list[str]:
-    """Names of the GPUs the Keras backend sees, e.g. ["NVIDIA H100 80GB HBM3"]."""
-    if keras.backend.backend() == "jax":
-        import jax
-
-        return [d.device_kind for d in jax.devices() if d.platform != "cpu"]
-    import tensorflow as tf
-
-    return [
-        tf.config.experimental.get_device_details(d).get("device_name", d.name)
-        for d in tf.config.list_physical_devices("GPU")
-    ]
-
-
 def machine_facts() -> dict:
-    """What a probe's timings depend on; any change means a new probe."""
-    backend = keras.backend.backend()
-    lib = __import__("jax" if backend == "jax" else "tensorflow")
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {
-        "cpu": cpu_name(),
-        "cores": cores,
-        "accelerators": accelerators(),
-        "backend": backend,
-        backend: lib.__version__,
-        "keras": keras.__version__,
-        "probe": PROBE_VERSION,
-    }
+    """What a probe's timings depend on (`cxr.runtime.machine.facts`); any change means a new probe."""
+    return {**machine.facts(), "probe": PROBE_VERSION}
 
 
 def cache_file(facts: dict, cache_dir=None) -> pathlib.Path:
@@ -181,7 +146,7 @@ def choose(xla="auto", precision="auto", *, cache_dir=None, measure=None, reprob
         A `Choice`.
     """
     check(xla, precision)
-    if xla == "on" and not _xla_possible():
+    if xla == "on" and not keras_compat.xla_possible():
         raise UserError("xla='on': TensorFlow op determinism is on, and Keras refuses XLA with it")
     if xla != "auto" and precision != "auto":
         choice = Choice(xla == "on", precision, f"speed: {precision}, XLA {xla} (as configured)")
@@ -190,7 +155,11 @@ def choose(xla="auto", precision="auto", *, cache_dir=None, measure=None, reprob
     facts = machine_facts()
     seconds, source = _timings(facts, cache_file(facts, cache_dir), measure, reprobe)
     choice = decide(
-        seconds, xla=xla, precision=precision, xla_possible=_xla_possible(), source=source
+        seconds,
+        xla=xla,
+        precision=precision,
+        xla_possible=keras_compat.xla_possible(),
+        source=source,
     )
     print(choice.why, flush=True)
     return choice
@@ -224,15 +193,6 @@ def _load() -> float:
     return os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
 
 
-def _xla_possible() -> bool:
-    """False where Keras turns `jit_compile=True` off: TensorFlow with op determinism."""
-    if keras.backend.backend() != "tensorflow":
-        return True
-    from tensorflow.python.framework.config import is_op_determinism_enabled
-
-    return not is_op_determinism_enabled()
-
-
 def _write_atomic(path: pathlib.Path, content: dict) -> None:
     """Writes JSON so that a concurrent reader sees the old file or the new, never half."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -257,12 +217,30 @@ def _measure_in_child(facts: dict) -> dict:
         return json.loads(out.read_text())
 
 
+def network(cut: str, size: int):
+    """DenseNet121's layers up to layer `cut`, pooled, then 14 float32 logits; all trainable.
+
+    The layers come from `keras.applications.DenseNet121`, randomly initialised: the
+    same ones `cxr.model.densenet` builds its models on, taken from Keras itself because
+    the runtime layer sits below the model layer.
+
+    Args:
+        cut: the last DenseNet layer kept, e.g. "pool2_pool" (the first transition).
+        size: image side.
+    """
+    full = keras.applications.DenseNet121(
+        include_top=False, weights=None, input_shape=(size, size, 3)
+    )
+    pooled = keras.layers.GlobalAveragePooling2D()(full.get_layer(cut).output)
+    return keras.Model(full.input, keras.layers.Dense(14, dtype="float32")(pooled))
+
+
 def probe(*, gpu: bool, rounds=None, size=224, batch=None) -> dict:
     """Seconds per training step of each candidate setting, in interleaved rounds.
 
-    The network is DenseNet121's own layers up to a transition (the first on a CPU,
-    to stay within a minute; the second on a GPU, at a batch that fills it), then a
-    float32 logits layer, all trainable, Adam, BCE on logits.
+    The network (`network`) is DenseNet121's own layers up to a transition (the first
+    on a CPU, to stay within a minute; the second on a GPU, at a batch that fills it),
+    then a float32 logits layer, all trainable, Adam, BCE on logits.
 
     Args:
         gpu: probe the GPU candidates and sizes.
@@ -275,8 +253,6 @@ def probe(*, gpu: bool, rounds=None, size=224, batch=None) -> dict:
     """
     import numpy as np
 
-    from cxr.model import densenet
-
     cut, steps = ("pool3_pool", 10) if gpu else ("pool2_pool", 1)
     batch, rounds = batch or (64 if gpu else 8), rounds or (5 if gpu else 3)
     rng = np.random.default_rng(0)
@@ -287,9 +263,7 @@ def probe(*, gpu: bool, rounds=None, size=224, batch=None) -> dict:
     try:
         for setting in candidates(backend=keras.backend.backend(), gpu=gpu):
             keras.mixed_precision.set_global_policy(setting.removesuffix("+xla"))
-            full = densenet.build_model(image_size=size, trainable="all")
-            pooled = keras.layers.GlobalAveragePooling2D()(full.get_layer(cut).output)
-            net = keras.Model(full.input, keras.layers.Dense(14, dtype="float32")(pooled))
+            net = network(cut, size)
             net.compile(
                 keras.optimizers.Adam(1e-4),
                 keras.losses.BinaryCrossentropy(from_logits=True),
@@ -317,7 +291,7 @@ def main(argv=None):
     parser.add_argument("--measure_to", help=argparse.SUPPRESS)  # the child process
     args = parser.parse_args(argv)
     if args.measure_to:
-        seconds = probe(gpu=bool(accelerators()))
+        seconds = probe(gpu=bool(machine.accelerators()))
         pathlib.Path(args.measure_to).write_text(json.dumps(seconds))
         return
     choose(args.xla, args.precision, reprobe=args.probe)

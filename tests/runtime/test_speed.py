@@ -8,7 +8,7 @@ import pytest
 
 from cxr.bench import rows
 from cxr.errors import UserError
-from cxr.runtime import speed
+from cxr.runtime import keras_compat, machine, speed
 
 # Seconds per training step, plainest first, as `probe` returns them (two rounds each).
 CPU_TF = {
@@ -75,7 +75,7 @@ def probe_calls(monkeypatch):
     Another test in this process may have turned TensorFlow's op determinism on.
     """
     calls = []
-    monkeypatch.setattr(speed, "_xla_possible", lambda: True)
+    monkeypatch.setattr(keras_compat, "xla_possible", lambda: True)
     monkeypatch.setattr(speed, "_load", lambda: 0.0)  # a quiet machine
 
     def measure(facts):
@@ -102,16 +102,28 @@ def test_the_probe_runs_once_per_machine_then_reads_the_cache(
     assert len(probe_calls) == 2
 
 
+def another_machine(facts):
+    """`facts` with each fact changed, one at a time: always other values than these."""
+    return [
+        {**facts, "cpu": facts["cpu"] + " (another model)"},
+        {**facts, "cores": facts["cores"] + 1},
+        {**facts, "accelerators": [*facts["accelerators"], "another GPU"]},
+        {**facts, "keras": facts["keras"] + ".another"},
+    ]
+
+
 def test_other_machine_facts_mean_another_cache_file(tmp_path, monkeypatch, probe_calls):
     facts = speed.machine_facts()
     assert facts["backend"] == keras.backend.backend() and facts["cpu"]
+    assert facts["cores"] == machine.cores() and facts["probe"] == speed.PROBE_VERSION
     monkeypatch.setenv("CXR_CACHE", str(tmp_path))
     here = speed.cache_file(facts)
     assert here.parent == tmp_path / "speed"
-    for change in ({"cpu": "AMD EPYC"}, {"accelerators": ["NVIDIA H100"]}, {"keras": "9"}):
-        assert speed.cache_file({**facts, **change}) != here
+    assert speed.cache_file(dict(facts)) == here  # the same facts: the same file
+    for other in another_machine(facts):
+        assert speed.cache_file(other) != here, other
     speed.choose()
-    monkeypatch.setattr(speed, "machine_facts", lambda: {**facts, "cpu": "AMD EPYC"})
+    monkeypatch.setattr(speed, "machine_facts", lambda: another_machine(facts)[0])
     speed.choose()
     assert len(probe_calls) == 2 and len(list((tmp_path / "speed").glob("*.json"))) == 2
 
@@ -142,7 +154,7 @@ def test_fixed_settings_need_no_probe(tmp_path, monkeypatch, probe_calls, capsys
 
 
 def test_xla_on_under_op_determinism_is_a_user_error(monkeypatch):
-    monkeypatch.setattr(speed, "_xla_possible", lambda: False)
+    monkeypatch.setattr(keras_compat, "xla_possible", lambda: False)
     with pytest.raises(UserError, match="op determinism"):
         speed.choose(xla="on", precision="float32")
 
@@ -155,7 +167,7 @@ def test_a_failed_probe_keeps_the_defaults_and_caches_nothing(tmp_path, monkeypa
 
     monkeypatch.setenv("CXR_CACHE", str(tmp_path))
     monkeypatch.setattr(speed, "_measure_in_child", fail)
-    monkeypatch.setattr(speed, "_xla_possible", lambda: True)
+    monkeypatch.setattr(keras_compat, "xla_possible", lambda: True)
     choice = speed.choose()
     assert (choice.xla, choice.precision) == (False, "float32")
     assert "probe failed" in choice.why and not list(tmp_path.glob("speed/*.json"))
@@ -194,3 +206,23 @@ def test_the_bench_pipeline_row_reads_a_built_split(synthetic_builder):
     """Row 2's data pass goes through `cxr.data.datasets` as training does: every train image once."""
     result = rows.pipeline_rate(synthetic_builder, 64, repeats=1)
     assert 0 < result["min"] <= result["median"] <= result["max"]
+
+
+def test_the_probe_trains_the_layers_cxr_models_are_built_on():
+    """The probe builds from Keras (runtime is below cxr.model) the same layers up to its cut."""
+    from cxr.model import densenet
+
+    def layers(model, cut):
+        names = [layer.name for layer in model.layers]
+        kept = model.layers[1 : names.index(cut) + 1]  # past the input, which is named apart
+        # Keras numbers unnamed layers (zero_padding2d, zero_padding2d_1, ...) per process.
+        configs = [{k: v for k, v in layer.get_config().items() if k != "name"} for layer in kept]
+        return [
+            (type(layer).__name__, config, layer.trainable, [w.shape for w in layer.weights])
+            for layer, config in zip(kept, configs, strict=True)
+        ]
+
+    ours = densenet.build_model(image_size=64, trainable="all")
+    probed = speed.network("pool2_pool", 64)
+    assert layers(probed, "pool2_pool") == layers(ours, "pool2_pool")
+    assert len(layers(probed, "pool2_pool")) > 50 and probed.output.shape == (None, 14)
