@@ -10,16 +10,16 @@ Layers, lowest first; a module imports only from its own layer or lower ones
 
 Module map:
     cxr.errors      UserError, the one-line failure a user fixes, and its exit code
-    cxr.stats       pure numpy statistics: AUROC, bootstrap, DeLong, published results
-    cxr.runtime     devices, distribution, precision and XLA, the backends' quiet start
+    cxr.stats       pure numpy statistics: AUROC, bootstrap, paired tests, published results
+    cxr.runtime     the machine, distribution, precision and XLA, the backends' quiet start
     cxr.tracking    run directories, metric names, the evaluation writer, W&B
     cxr.data        cxr14_subset batches, augmentation, DICOM reading
     cxr.model       the DenseNet121 classifier and its loss
     cxr.saliency    Grad-CAM, localization against NIH boxes, pointing game, galleries
-    cxr.evaluation  classification report, evaluators, run comparison
-    cxr.train       the training loop, its callbacks, the feature cache
-    cxr.inference   predictions and Grad-CAM overlays for image and DICOM files
-    cxr.pipeline    an experiment end to end, re-evaluation, the W&B dashboard
+    cxr.evaluation  classification report, evaluators, scoring CSVs, run comparison
+    cxr.train       training phases, the loop, its callbacks, the feature cache
+    cxr.inference   probabilities, operating points, predictions for image and DICOM files
+    cxr.pipeline    a run's wiring, an experiment end to end, re-evaluation, W&B dashboard
     cxr.bench       speed and scaling benchmarks
     cxr.cli         the `cxr` command (also `python -m cxr`)
     cxr.configs     the named experiments (experiments/ in the repository)

@@ -163,6 +163,16 @@ def test_lazy_names_of_cxr_are_defined_by_their_modules():
         assert name in defined, f"cxr.{name}: {module} defines no {name}"
 
 
+def test_lazy_names_load_from_their_module_and_others_are_errors():
+    import cxr
+    from cxr.stats import auroc
+
+    assert cxr.macro_auroc is auroc.macro_auroc
+    assert {"LABELS", "UserError", "__version__", *_lazy_names()} <= set(dir(cxr))
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        cxr.nope  # noqa: B018
+
+
 def test_subpackage_inits_are_documented_and_run_nothing():
     for init in sorted((ROOT / "cxr").glob("*/__init__.py")):
         tree = ast.parse(init.read_text())

@@ -1,5 +1,6 @@
 """Statistics on predictions, pure numpy: per-label AUROC (`auroc`), the patient-level
-bootstrap (`bootstrap`), DeLong's test (`delong`) and published NIH results (`published`).
+bootstrap (`bootstrap`), paired AUROC tests (`delong`, `obuchowski`) with their measured
+type-I error (`type1`), and published NIH results (`published`).
 
 May import: this package, cxr.errors and cxr_tfds.labels; numpy, never a framework, so
 the statistics run and are tested without Keras.
