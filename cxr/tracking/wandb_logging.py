@@ -22,7 +22,6 @@ import urllib.parse
 
 import keras
 import wandb
-from wandb.sdk.artifacts.staging import get_staging_dir
 
 from cxr.tracking.metric_keys import MONITOR
 
@@ -149,14 +148,35 @@ def log_model_artifact(run, path, name=None, aliases=("best",)):
         return
     path = pathlib.Path(path)
     artifact = wandb.Artifact(name or f"model-{run.id}", type="model")
-    staged = pathlib.Path(get_staging_dir()) / f"{secrets.token_hex(8)}-{path.name}"
-    try:
-        os.link(path, staged)
-    except OSError:  # another file system, or none with hard links: W&B copies it
+    staged = _staged_link(path)
+    if staged is None:  # W&B copies it
         artifact.add_file(str(path), skip_cache=True)
     else:
         artifact.add_file(str(staged), name=path.name, skip_cache=True, policy="immutable")
     run.log_artifact(artifact, aliases=list(aliases))
+
+
+# W&B's staging folder is private API (wandb.sdk.artifacts.staging), as is its rule that
+# an upload deletes what is staged there; both were tested with this W&B release only.
+WANDB_STAGING_TESTED = "0.31"
+
+
+def _staged_link(path):
+    """A hard link to `path` in W&B's staging folder, or None where none should be made.
+
+    None on a W&B release other than `WANDB_STAGING_TESTED` (the public `add_file` then
+    copies the file: correct, one more copy on disk), and where no hard link can be made.
+    """
+    if ".".join(wandb.__version__.split(".")[:2]) != WANDB_STAGING_TESTED:
+        return None
+    from wandb.sdk.artifacts.staging import get_staging_dir
+
+    staged = pathlib.Path(get_staging_dir()) / f"{secrets.token_hex(8)}-{path.name}"
+    try:
+        os.link(path, staged)
+    except OSError:  # another file system, or none with hard links
+        return None
+    return staged
 
 
 def epoch_record(model, epoch, logs):
