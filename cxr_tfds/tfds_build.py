@@ -4,18 +4,49 @@ The `tfds` entry point of tensorflow-datasets 4.9.10 imports its `convert_format
 command, which needs apache-beam at import time, so `tfds build` fails without it.
 This runs the same `build` command with the same flags (`--config`, `--manual_dir`,
 `--data_dir`, `--imports`, ...), and imports cxr_tfds so `cxr14_subset` is known.
+
+That command lives in TFDS's private `tensorflow_datasets.scripts.cli`, which changes
+without notice, so it is used only on the TFDS release it was tested with
+(`TESTED_TFDS`); any other is refused in one line, before anything is built.
 """
 
 import sys
 
-from absl import app
-from tensorflow_datasets.scripts.cli import build, cli_utils
+import tensorflow_datasets as tfds
 
 import cxr_tfds.cxr14_subset.cxr14_subset_dataset_builder  # noqa: F401  (registers cxr14_subset)
+
+# The TFDS release (major.minor) whose `scripts.cli` this was tested with.
+TESTED_TFDS = "4.9"
+EXIT_CODE = 2  # cxr's code for input the user must fix (cxr.errors.EXIT_CODE)
+
+
+def check_tfds(version=None) -> str | None:
+    """The one-line error for a TFDS release other than `TESTED_TFDS`, else None.
+
+    Args:
+        version: a tensorflow-datasets version such as "4.9.10"; None: the installed one.
+    """
+    version = version or tfds.__version__
+    if ".".join(version.split(".")[:2]) == TESTED_TFDS:
+        return None
+    return (
+        f"tensorflow-datasets {version}: `cxr data` runs TFDS's private build command, tested "
+        f"with tensorflow-datasets {TESTED_TFDS} only (cxr_tfds/tfds_build.py); install it with "
+        f"`pip install 'tensorflow-datasets=={TESTED_TFDS}.*'`, or build with "
+        "tfds.builder(...).download_and_prepare()"
+    )
 
 
 def main(argv=None) -> None:
     """`tfds build` with `argv` (default: the command line); `cxr data` calls this."""
+    error = check_tfds()
+    if error:
+        print(f"error: {error}", file=sys.stderr)
+        sys.exit(EXIT_CODE)
+    from absl import app
+    from tensorflow_datasets.scripts.cli import build, cli_utils
+
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     parse = cli_utils.make_flags_parser(build.Args, description="tfds build for cxr14_subset")
