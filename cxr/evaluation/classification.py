@@ -4,6 +4,31 @@ operating points chosen on validation.
 `report` turns test and validation predictions into a JSON-serialisable dict;
 `cxr.evaluation.classification_report` renders it as files, a W&B table and terminal text. Everything
 takes plain numpy arrays.
+
+`report`'s keys:
+
+    "labels", "n_test_images", "n_test_patients", "n_val_images",
+    "official_images", "comparable" (whether published numbers apply),
+    "comparability" (a sentence saying why or why not),
+    "bootstrap" (unit, num_resamples, seed, ci_level),
+    "assumptions" (sentences: what the CIs leave out);
+    "macro": auroc, ci_low, ci_high, n_valid_resamples, conditional
+        (whether resamples were dropped for lacking a label's positive),
+        warning (a sentence when fewer than `MIN_VALID_SHARE` of the
+        resamples were valid, else None), n_labels (labels defined on
+        test, the only ones averaged),
+        auprc, published (model -> macro AUROC, or None);
+    "per_label": label -> auroc, ci_low, ci_high, n_valid_resamples,
+        warning (as the macro's, for this CI), auprc, prevalence, n_pos,
+        n_neg (images), n_pos_patients, n_neg_patients, reason (why the
+        test numbers are NaN, else None), val_reason (same for the
+        thresholds), published (model -> AUROC, or None), operating_points:
+        {"f1"|"youden": threshold, val_score (F1 or J on validation),
+        test: sensitivity, specificity, precision, f1,
+        sensitivity_ci, specificity_ci ([low, high], patient bootstrap),
+        sensitivity_n_valid, specificity_n_valid, sensitivity_warning,
+        specificity_warning};
+    "roc_curves": label -> fpr, tpr (test ROC corners to 1e-4; defined labels only).
 """
 
 import math
@@ -19,6 +44,15 @@ from cxr.stats.published import OFFICIAL_TEST_IMAGES, PUBLISHED, PUBLISHED_MACRO
 # happened to contain every label's positives than about the test set.
 MIN_VALID_SHARE = 0.95
 _POINTS = ("f1", "youden")  # the operating points, chosen on validation
+
+
+ASSUMPTIONS = (
+    "Sensitivity and specificity CIs resample test patients with each threshold fixed as "
+    "chosen on validation: they do not include the uncertainty of choosing the threshold.",
+    "Every CI resamples patients: patients are taken as independent, a patient's images not.",
+    "A CI rests on its valid resamples (those holding the positives and negatives it needs); "
+    "below 95% valid it is conditional on those, and a row says so.",
+)
 
 
 def report(
@@ -47,30 +81,11 @@ def report(
         label_names: The L label names in column order.
         num_bootstrap: Number of patient-level bootstrap resamples.
         seed: Seed of the bootstrap's random generator.
-        official_images: How many of the test images are on NIH's official test
-            list. Published numbers are comparable only when this is the whole
-            list (`OFFICIAL_TEST_IMAGES`); then the report sets them beside ours.
+        official_images: How many test images are on NIH's official test list;
+            published numbers stand beside ours only for the whole list.
 
     Returns:
-        A JSON-serialisable dict:
-            "labels", "n_test_images", "n_test_patients", "n_val_images",
-            "official_images", "comparable" (whether published numbers apply),
-            "comparability" (a sentence saying why or why not),
-            "bootstrap" (unit, num_resamples, seed, ci_level);
-            "macro": auroc, ci_low, ci_high, n_valid_resamples, conditional
-                (whether resamples were dropped for lacking a label's positive),
-                warning (a sentence when fewer than `MIN_VALID_SHARE` of the
-                resamples were valid, else None), n_labels (labels defined on
-                test, the only ones averaged),
-                auprc, published (model -> macro AUROC, or None);
-            "per_label": label -> auroc, ci_low, ci_high, n_valid_resamples,
-                auprc, prevalence, n_pos, n_neg, reason (why the test numbers
-                are NaN, else None), val_reason (same for the thresholds),
-                published (model -> AUROC, or None), operating_points:
-                {"f1"|"youden": threshold, val_score (F1 or J on validation),
-                test: sensitivity, specificity, precision, f1,
-                sensitivity_ci, specificity_ci ([low, high], patient bootstrap)};
-            "roc_curves": label -> fpr, tpr (test ROC corners to 1e-4; defined labels only).
+        A JSON-serialisable dict, its keys as the module docstring lists them.
     """
     test_probs, test_labels = _check(test_probs, test_labels, label_names, "test")
     val_probs, val_labels = _check(val_probs, val_labels, label_names, "validation")
@@ -79,37 +94,75 @@ def report(
         raise ValueError(f"test_patients must have shape ({len(test_probs)},)")
 
     aurocs = per_label_auroc(test_labels, test_probs, label_names)
-    defined = [i for i, name in enumerate(label_names) if not math.isnan(aurocs[name])]
     boot = bootstrap.bootstrap_aurocs(
         test_probs, test_labels, test_patients, num_bootstrap=num_bootstrap, seed=seed
     )
     comparable = official_images == OFFICIAL_TEST_IMAGES
+    test, val = (test_probs, test_labels, test_patients), (val_probs, val_labels)
+    per_label, roc_curves = _per_label(test, val, aurocs, boot, label_names, comparable=comparable)
+    _rate_cis(per_label, test_labels, test_probs, test_patients, num_bootstrap, seed)
+    return {
+        "labels": list(label_names),
+        "n_test_images": len(test_probs),
+        "n_test_patients": int(np.unique(test_patients).size),
+        "n_val_images": len(val_probs),
+        "bootstrap": _bootstrap_settings(num_bootstrap, seed),
+        "assumptions": list(ASSUMPTIONS),
+        "official_images": int(official_images),
+        "comparable": comparable,
+        "comparability": comparability_text(official_images),
+        "macro": _macro(per_label, aurocs, boot, label_names, comparable=comparable),
+        "per_label": per_label,
+        "roc_curves": roc_curves,
+    }
 
+
+def _bootstrap_settings(num_bootstrap, seed):
+    return {
+        "unit": "patient",
+        "num_resamples": num_bootstrap,
+        "seed": seed,
+        "ci_level": bootstrap.CI_LEVEL,
+    }
+
+
+def _per_label(test, val, aurocs, boot, label_names, *, comparable):
+    """Per-label entries (AUROC and its CI, counts, operating points) and test ROC curves."""
+    (probs, labels, patients), (val_probs, val_labels) = test, val
     per_label, roc_curves = {}, {}
     for i, name in enumerate(label_names):
-        y, p = test_labels[:, i], test_probs[:, i]
-        n_pos = int(y.sum())
+        y, p = labels[:, i], probs[:, i]
         entry = {"auroc": aurocs[name], **bootstrap.percentile_ci(boot[:, i])}
+        counts = class_counts(y, patients)
         entry.update(
             auprc=_auprc(y, p),
-            prevalence=n_pos / len(y) if len(y) else math.nan,
-            n_pos=n_pos,
-            n_neg=len(y) - n_pos,
+            prevalence=counts["n_pos_images"] / len(y) if len(y) else math.nan,
+            n_pos=counts["n_pos_images"],
+            n_neg=counts["n_neg_images"],
+            n_pos_patients=counts["n_pos_patients"],
+            n_neg_patients=counts["n_neg_patients"],
             reason=_degenerate(y, "test"),
             val_reason=_degenerate(val_labels[:, i], "validation"),
             operating_points=_operating_points(val_labels[:, i], val_probs[:, i], y, p),
             published={k: v[name] for k, v in PUBLISHED.items()} if comparable else None,
         )
-        per_label[name] = entry
+        entry["warning"] = None
         if entry["reason"] is None:
+            entry["warning"] = valid_share_warning(entry["n_valid_resamples"], len(boot))
             # Rounded: plotting needs no more, and it halves metrics.json.
             fpr, tpr, _ = sklearn.metrics.roc_curve(y, p)
             roc_curves[name] = {"fpr": fpr.round(4).tolist(), "tpr": tpr.round(4).tolist()}
-    _rate_cis(per_label, test_labels, test_probs, test_patients, num_bootstrap, seed)
+        per_label[name] = entry
+    return per_label, roc_curves
 
+
+def _macro(per_label, aurocs, boot, label_names, *, comparable):
+    """The macro entry: mean AUROC of the labels defined on test, its CI and warning."""
+    defined = [i for i, name in enumerate(label_names) if not math.isnan(aurocs[name])]
+    num_bootstrap = len(boot)
     # A resample counts for the macro only if every label defined on test is
     # defined in it, so each macro value averages the same labels.
-    macro_boot = boot[:, defined].mean(axis=1) if defined else np.full(len(boot), math.nan)
+    macro_boot = boot[:, defined].mean(axis=1) if defined else np.full(num_bootstrap, math.nan)
     auprcs = [per_label[label_names[i]]["auprc"] for i in defined]
     macro = {"auroc": macro_auroc(aurocs), **bootstrap.percentile_ci(macro_boot)}
     macro["conditional"] = macro["n_valid_resamples"] < num_bootstrap
@@ -120,24 +173,37 @@ def report(
     macro["warning"] = (
         low_valid_share_text(macro["n_valid_resamples"], num_bootstrap) if few else None
     )
+    return macro
+
+
+def class_counts(y, patients):
+    """Positive and negative images and patients of one label (a patient counts in both
+    when it has images of both).
+
+    Args:
+        y: 0/1 labels (N,).
+        patients: Patient id of each image (N,).
+
+    Returns:
+        {"n_pos_images", "n_pos_patients", "n_neg_images", "n_neg_patients"} as ints.
+    """
+    positive, patients = np.asarray(y) > 0.5, np.asarray(patients)
     return {
-        "labels": list(label_names),
-        "n_test_images": len(test_probs),
-        "n_test_patients": int(np.unique(test_patients).size),
-        "n_val_images": len(val_probs),
-        "bootstrap": {
-            "unit": "patient",
-            "num_resamples": num_bootstrap,
-            "seed": seed,
-            "ci_level": bootstrap.CI_LEVEL,
-        },
-        "official_images": int(official_images),
-        "comparable": comparable,
-        "comparability": comparability_text(official_images),
-        "macro": macro,
-        "per_label": per_label,
-        "roc_curves": roc_curves,
+        "n_pos_images": int(positive.sum()),
+        "n_pos_patients": int(np.unique(patients[positive]).size),
+        "n_neg_images": int((~positive).sum()),
+        "n_neg_patients": int(np.unique(patients[~positive]).size),
     }
+
+
+def valid_share_warning(n_valid, num_bootstrap):
+    """A sentence when fewer than `MIN_VALID_SHARE` of the resamples were valid, else None."""
+    if n_valid >= MIN_VALID_SHARE * num_bootstrap:
+        return None
+    return (
+        f"only {n_valid} of {num_bootstrap} bootstrap resamples are valid: the CI is "
+        "conditional on those; more test patients would fix it"
+    )
 
 
 def comparability_text(official_images):
@@ -198,6 +264,9 @@ def _rate_cis(per_label, labels, probs, patients, num_bootstrap, seed):
                 ci = bootstrap.percentile_ci(hits / total)
                 valid = math.isfinite(rates[rate])
                 rates[f"{rate}_ci"] = [ci["ci_low"], ci["ci_high"]] if valid else [math.nan] * 2
+                rates[f"{rate}_n_valid"] = ci["n_valid_resamples"] if valid else 0
+                warning = valid_share_warning(ci["n_valid_resamples"], num_bootstrap)
+                rates[f"{rate}_warning"] = warning if valid else None
 
 
 def _degenerate(y, split):

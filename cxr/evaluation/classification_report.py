@@ -26,6 +26,7 @@ from cxr.tracking.writer import Image, Result, Table
 # The per-label entries that are single values, in table column order.
 _ROW_KEYS = ("auroc", "ci_low", "ci_high", "n_valid_resamples", "auprc", "prevalence")
 _ROW_KEYS += ("n_pos", "n_neg", "reason", "val_reason")
+_ROW_KEYS += ("n_pos_patients", "n_neg_patients", "warning")  # after the old ones: CSV readers
 _RATES = ("sensitivity", "specificity", "precision", "f1")
 _DPI = 120
 # W&B keys of `render`'s items, below the split's prefix (`cxr.tracking.writer.wandb_key`).
@@ -81,29 +82,55 @@ def render(*, report, eval_dir: EvalDir) -> Result:
 
 
 def format_report(report):
-    """A compact terminal table: per label AUROC [CI], AUPRC, prevalence, published
-    numbers when comparable; the macro line, and the lines saying how far to trust it."""
+    """A compact terminal table: per label AUROC [CI], AUPRC, prevalence, positive images and
+    patients, valid resamples, published numbers when comparable; the macro line, and the
+    lines saying how far to trust them."""
     names = list(PUBLISHED) if report["comparable"] else []
     width = max(len(label) for label in [*report["labels"], "macro"])
     boot = report["bootstrap"]
     lines = [
         f"Test: {report['n_test_images']} images of {report['n_test_patients']} patients; "
-        f"{boot['ci_level']:.0%} CI from {boot['num_resamples']} patient bootstrap resamples",
-        f"{'label':<{width}}  {'AUROC [CI]':<21}  AUPRC  prev.  " + "  ".join(names),
+        f"{boot['ci_level']:.0%} CI from {boot['num_resamples']} patient bootstrap resamples "
+        "(n boot: the valid ones; pos: positive images/patients)",
+        f"{'label':<{width}}  {'AUROC [CI]':<21}  AUPRC  prev.       pos  n boot  "
+        + "  ".join(names),
     ]
+    notes = []
     for label, entry in report["per_label"].items():
         if entry["reason"] is not None:
             lines.append(f"{label:<{width}}  n/a ({entry['reason']})")
             continue
         row = f"{label:<{width}}  {_auroc_ci(entry):<21}  {entry['auprc']:.3f}  "
-        row += f"{entry['prevalence']:5.1%}"
+        row += f"{entry['prevalence']:5.1%}  {entry['n_pos']:>4}/{entry['n_pos_patients']:<4}"
+        row += f"  {entry['n_valid_resamples']:>6}"
         for name in names:
             row += f"  {entry['published'][name]:>{len(name)}.3f}"
         lines.append(row)
-    macro = report["macro"]
+        notes += _row_warnings(label, entry)
+    lines += _macro_lines(report, width, names)
+    lines += notes
+    lines += [f"Assumption: {text}" for text in report.get("assumptions", [])]
+    lines.append(f"Published AUROCs: {report['comparability']}")
+    return "\n".join(lines)
+
+
+def _row_warnings(label, entry):
+    """A label's warnings: its AUROC CI's and each operating point's sensitivity/specificity CI's."""
+    warnings = [f"Warning: {label} AUROC: {entry['warning']}"] if entry.get("warning") else []
+    for point, values in entry["operating_points"].items():
+        for rate in ("sensitivity", "specificity"):
+            warning = values["test"].get(f"{rate}_warning")
+            if warning:
+                warnings.append(f"Warning: {label} {point} {rate}: {warning}")
+    return warnings
+
+
+def _macro_lines(report, width, names):
+    macro, boot = report["macro"], report["bootstrap"]
     row = f"{'macro':<{width}}  {_auroc_ci(macro):<21}  {macro['auprc']:.3f}  "
-    row += f"{'':5}" + "".join(f"  {macro['published'][n]:>{len(n)}.3f}" for n in names)
-    lines.append(f"{row}  ({macro['n_labels']} of {len(report['labels'])} labels)")
+    row += f"{'':5}  {'':9}  {macro['n_valid_resamples']:>6}"
+    row += "".join(f"  {macro['published'][n]:>{len(n)}.3f}" for n in names)
+    lines = [f"{row}  ({macro['n_labels']} of {len(report['labels'])} labels)"]
     n_valid, total = macro["n_valid_resamples"], boot["num_resamples"]
     if macro["warning"]:
         lines.append(f"Warning: {macro['warning']}")
@@ -112,8 +139,7 @@ def format_report(report):
             f"Macro CI from the {n_valid} of {total} resamples that hold every averaged "
             "label's positives and negatives."
         )
-    lines.append(f"Published AUROCs: {report['comparability']}")
-    return "\n".join(lines)
+    return lines
 
 
 def table(report):
@@ -125,6 +151,7 @@ def table(report):
         columns += [f"{point}_test_{k}" for k in _RATES]
         for rate in ("sensitivity", "specificity"):
             columns += [f"{point}_test_{rate}_ci_low", f"{point}_test_{rate}_ci_high"]
+            columns += [f"{point}_test_{rate}_n_valid", f"{point}_test_{rate}_warning"]
     columns += ["published_" + re.sub(r"\W+", "_", name).strip("_") for name in names]
     rows = []
     for label, e in report["per_label"].items():
@@ -132,7 +159,9 @@ def table(report):
         for point in ("f1", "youden"):
             p = e["operating_points"][point]
             row += [p["threshold"], p["val_score"], *(p["test"][k] for k in _RATES)]
-            row += [*p["test"]["sensitivity_ci"], *p["test"]["specificity_ci"]]
+            for rate in ("sensitivity", "specificity"):
+                row += [*p["test"][f"{rate}_ci"], p["test"][f"{rate}_n_valid"]]
+                row += [p["test"][f"{rate}_warning"]]
         row += [e["published"][name] if e["published"] else None for name in names]
         rows.append(row)
     return columns, rows

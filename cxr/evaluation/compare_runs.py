@@ -4,13 +4,19 @@
 
 Each RUN is a run directory (its own evaluation, eval/, is used) or an
 evaluation folder holding predictions.npz (runs/<name>/<id>/evaluations/<dataset>/<split>).
-The first is the reference; each other is compared with it, label by label and
-for the macro mean. A difference is always the other run's AUROC minus the
-reference's. For each: a 95% CI and p-value from a paired patient bootstrap
-(the same resamples for both runs, `cxr.stats.bootstrap`) and DeLong's p-value
-(`cxr.stats.delong`), which treats images as independent and is so somewhat too small
-when patients have several images. Writes DIR/compare.json and DIR/compare.png,
-logs a W&B run of job type "compare" (files under DIR/wandb) and prints a table.
+The first is the reference;
+each other is compared with it, label by label and for the macro mean. A
+difference is always the other run's AUROC minus the reference's. For each: a
+95% CI from a paired patient bootstrap (the same resamples for both runs,
+`cxr.stats.bootstrap`) and three p-values: the headline "p" from Obuchowski's
+clustered test (`cxr.stats.obuchowski`, patients as clusters), the bootstrap's,
+and DeLong's (`cxr.stats.delong`, images as independent). A p-value whose
+measured type-I error (docs/results/type1.json, `cxr.stats.type1`) exceeds 0.06
+at the label's number of positive patients is not shown; the table says why.
+Every row counts its positive images and patients and its valid resamples.
+The CIs and p-values are of the AUROC, which needs no threshold.
+Writes DIR/compare.json and DIR/compare.png, logs a W&B run of job type
+"compare" (files under DIR/wandb) and prints a table.
 """
 
 import argparse
@@ -22,9 +28,11 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from cxr.errors import UserError, exits_cleanly
-from cxr.stats import bootstrap
+from cxr.evaluation.classification import MIN_VALID_SHARE, class_counts, valid_share_warning
+from cxr.stats import bootstrap, type1
 from cxr.stats.auroc import macro_auroc, per_label_auroc
 from cxr.stats.delong import delong_macro_test, delong_test
+from cxr.stats.obuchowski import obuchowski_macro_test, obuchowski_test
 from cxr.tracking import wandb_logging, writer
 from cxr.tracking.rundir import EvalDir, RunDir, slug
 from cxr.tracking.writer import json_safe
@@ -32,6 +40,7 @@ from cxr.tracking.writer import json_safe
 JSON_FILE = "compare.json"
 PLOT_FILE = "compare.png"
 _HELP_RUNS = "runs/<name>/<run id> or an evaluation folder holding " + EvalDir.PREDICTIONS
+COMMITTED = "committed"  # `compare`'s type1_table: read docs/results/type1.json
 
 
 def load_predictions(path) -> dict:
@@ -97,48 +106,42 @@ def align(reference: dict, other: dict) -> dict:
     return other
 
 
-def compare(runs, *, num_bootstrap=1000, seed=0) -> dict:
+def compare(runs, *, num_bootstrap=1000, seed=0, type1_table=COMMITTED) -> dict:
     """Compares runs[1:] with runs[0] on the same images.
 
     Args:
         runs: Predictions from `load_predictions`, runs[1:] passed through `align`.
         num_bootstrap: Patient bootstrap resamples; 1000.
         seed: Seed of the resamples; 0.
+        type1_table: The measured type-I errors that decide which p-values are
+            shown (`cxr.stats.type1.withheld`): `COMMITTED` reads the committed
+            table, None withholds nothing.
 
     Returns:
         A dict: "reference" and "runs" (paths), "labels", "dataset", "split",
         "n_images", "n_patients", "difference", "bootstrap" (unit, num_resamples,
-        seed, ci_level, p_value), "comparisons": one per runs[1:]: "run",
-        "per_label" (label -> auroc_ref, auroc_other, diff, ci_low, ci_high,
-        n_valid_resamples, p_bootstrap, delong_se, p_delong, reason,
-        delong_reason) and "macro" (the same and n_labels). NaN where undefined.
+        seed, ci_level, p_value), "p_value" (which test is the headline "p"),
+        "type1" (the table's file and rule), "comparisons": one per runs[1:]:
+        "run", "per_label" (label -> `_entry`'s keys) and "macro" (the same
+        and n_labels, fewest_positive_label). NaN where undefined or withheld.
     """
     reference, names = runs[0], list(runs[0]["label_names"])
     labels, patients = reference["labels"], reference["patient_id"]
+    table = type1.load_table() if type1_table is COMMITTED else type1_table
     aurocs = [per_label_auroc(labels, run["probs"], names) for run in runs]
     boot = bootstrap.paired_bootstrap_aurocs(
         [run["probs"] for run in runs], labels, patients, num_bootstrap=num_bootstrap, seed=seed
     )
-    defined = [i for i, name in enumerate(names) if not math.isnan(aurocs[0][name])]
-    comparisons = []
-    for k in range(1, len(runs)):
-        per_label = {}
-        for i, name in enumerate(names):
-            delong = delong_test(reference["probs"][:, i], runs[k]["probs"][:, i], labels[:, i])
-            reason = None if i in defined else _undefined(labels[:, i])
-            per_label[name] = _entry(
-                aurocs[0][name], aurocs[k][name], boot[k, :, i] - boot[0, :, i], delong, reason
-            )
-        # A resample counts for the macro only if all labels it averages are defined in
-        # it: a NaN in either run's mean makes the difference NaN, and percentile_ci skips it.
-        macro_diffs = np.full(num_bootstrap, math.nan)
-        if defined:
-            macro_diffs = boot[k][:, defined].mean(axis=1) - boot[0][:, defined].mean(axis=1)
-        delong = delong_macro_test(reference["probs"], runs[k]["probs"], labels)
-        reason = None if defined else "no label has both positives and negatives"
-        macro = _entry(macro_auroc(aurocs[0]), macro_auroc(aurocs[k]), macro_diffs, delong, reason)
-        macro["n_labels"] = len(defined)
-        comparisons.append({"run": runs[k]["path"], "per_label": per_label, "macro": macro})
+    context = {
+        "labels": labels,
+        "patients": patients,
+        "aurocs": aurocs,
+        "boot": boot,
+        "names": names,
+        "defined": [i for i, name in enumerate(names) if not math.isnan(aurocs[0][name])],
+        "counts": [class_counts(labels[:, i], patients) for i in range(len(names))],
+        "table": table,
+    }
     return {
         "reference": reference["path"],
         "runs": [run["path"] for run in runs[1:]],
@@ -155,51 +158,168 @@ def compare(runs, *, num_bootstrap=1000, seed=0) -> dict:
             "ci_level": bootstrap.CI_LEVEL,
             "p_value": "2 (1 + #resamples on the far side of 0) / (valid resamples + 1), at most 1",
         },
-        "comparisons": comparisons,
+        "p_value": "p: Obuchowski's clustered test (patients as clusters), cxr.stats.obuchowski",
+        "type1": {
+            "file": type1.TABLE_NAME if table is not None else None,
+            "max_rate": type1.MAX_RATE,
+            "rule": WITHHOLD_RULE,
+        },
+        "comparisons": [_comparison(runs, k, context) for k in range(1, len(runs))],
     }
 
 
-def _entry(auroc_ref, auroc_other, diffs, delong, reason):
+WITHHOLD_RULE = (
+    "a test's p-value is not shown for a label when its type-I error measured at the "
+    "largest simulated positive-patient count at or below the label's exceeds the max "
+    "rate (or the count is below every simulated one); the macro uses its label with "
+    "the fewest positive patients"
+)
+
+
+def _comparison(runs, k, c):
+    """The comparison of runs[k] with runs[0]: per label and macro entries."""
+    ref, other, labels, patients = runs[0]["probs"], runs[k]["probs"], c["labels"], c["patients"]
+    per_label = {}
+    for i, name in enumerate(c["names"]):
+        tests = {
+            "delong": delong_test(ref[:, i], other[:, i], labels[:, i]),
+            "obuchowski": obuchowski_test(ref[:, i], other[:, i], labels[:, i], patients),
+        }
+        reason = None if i in c["defined"] else _undefined(labels[:, i])
+        diffs = c["boot"][k, :, i] - c["boot"][0, :, i]
+        aurocs = (c["aurocs"][0][name], c["aurocs"][k][name])
+        per_label[name] = _entry(aurocs, diffs, tests, reason, c["counts"][i], c["table"])
+    # A resample counts for the macro only if all labels it averages are defined in
+    # it: a NaN in either run's mean makes the difference NaN, and percentile_ci skips it.
+    defined, boot = c["defined"], c["boot"]
+    macro_diffs = np.full(boot.shape[1], math.nan)
+    if defined:
+        macro_diffs = boot[k][:, defined].mean(axis=1) - boot[0][:, defined].mean(axis=1)
+    tests = {
+        "delong": delong_macro_test(ref, other, labels),
+        "obuchowski": obuchowski_macro_test(ref, other, labels, patients),
+    }
+    reason = None if defined else "no label has both positives and negatives"
+    # The macro's p-values are as safe as its rarest averaged label's.
+    fewest = min(defined, key=lambda i: c["counts"][i]["n_pos_patients"], default=None)
+    none = class_counts(np.zeros(len(labels)), patients)
+    counts = none if fewest is None else c["counts"][fewest]
+    aurocs = (macro_auroc(c["aurocs"][0]), macro_auroc(c["aurocs"][k]))
+    macro = _entry(aurocs, macro_diffs, tests, reason, counts, c["table"])
+    macro["n_labels"] = len(defined)
+    macro["fewest_positive_label"] = c["names"][fewest] if fewest is not None else None
+    return {"run": runs[k]["path"], "per_label": per_label, "macro": macro}
+
+
+def _entry(aurocs, diffs, tests, reason, counts, table):
+    """One row: AUROCs, the bootstrap CI and the three p-values, counts and warnings.
+
+    Args:
+        aurocs: (reference AUROC, other run's AUROC).
+        diffs: Bootstrap differences (B,), NaN for invalid resamples.
+        tests: {"delong", "obuchowski"}: the tests' dicts (`cxr.stats.delong.result`).
+        reason: Why the row is undefined, else None.
+        counts: `class_counts` of the row's label (for the macro, its rarest label's).
+        table: The type-I table, or None.
+
+    Returns:
+        auroc_ref, auroc_other, diff, ci_low, ci_high, n_valid_resamples, p
+        (the headline, Obuchowski's), p_obuchowski, obuchowski_se, p_bootstrap,
+        delong_se, p_delong, reason, delong_reason, obuchowski_reason,
+        bootstrap_reason, p_withheld (test -> why its p is not shown), warning
+        (fewer than 95% valid resamples) and the `class_counts`.
+    """
+    ci = bootstrap.percentile_ci(diffs)
+    p = {
+        "obuchowski": tests["obuchowski"]["p"],
+        "bootstrap": bootstrap.bootstrap_p_value(diffs),
+        "delong": tests["delong"]["p"],
+    }
+    boot_reason = None
+    if math.isnan(p["bootstrap"]) and ci["n_valid_resamples"]:
+        boot_reason = "zero variance: every resample gives the same nonzero difference"
+    withheld = {}
+    for test, value in p.items():
+        why = None if math.isnan(value) else type1.withheld(test, counts["n_pos_patients"], table)
+        if why:
+            withheld[test], p[test] = why, math.nan
+    num_bootstrap = len(diffs)
+    few = reason is None and ci["n_valid_resamples"] < MIN_VALID_SHARE * num_bootstrap
     return {
-        "auroc_ref": auroc_ref,
-        "auroc_other": auroc_other,
-        "diff": auroc_other - auroc_ref,
-        **bootstrap.percentile_ci(diffs),
-        "p_bootstrap": bootstrap.bootstrap_p_value(diffs),
-        "delong_se": delong["se"],
-        "p_delong": delong["p"],
+        "auroc_ref": aurocs[0],
+        "auroc_other": aurocs[1],
+        "diff": aurocs[1] - aurocs[0],
+        **ci,
+        "p": p["obuchowski"],
+        "p_obuchowski": p["obuchowski"],
+        "obuchowski_se": tests["obuchowski"]["se"],
+        "p_bootstrap": p["bootstrap"],
+        "delong_se": tests["delong"]["se"],
+        "p_delong": p["delong"],
         "reason": reason,
-        "delong_reason": delong["reason"],
+        "delong_reason": tests["delong"]["reason"],
+        "obuchowski_reason": tests["obuchowski"]["reason"],
+        "bootstrap_reason": boot_reason,
+        "p_withheld": withheld,
+        "warning": valid_share_warning(ci["n_valid_resamples"], num_bootstrap) if few else None,
+        **counts,
     }
 
 
 def format_table(report) -> str:
-    """The report as a terminal table: per comparison, a line per label and the macro line."""
+    """The report as a terminal table: per comparison, a line per label, the macro line, notes."""
     width = max(len(label) for label in [*report["labels"], "macro"])
     boot = report["bootstrap"]
     lines = [
         f"{report['n_images']} images of {report['n_patients']} patients "
         f"({report['dataset']} {report['split']}); diff = run minus reference; "
-        f"{boot['ci_level']:.0%} CI and p from {boot['num_resamples']} paired patient "
-        "bootstrap resamples; DeLong treats images as independent"
+        f"{boot['ci_level']:.0%} CI from {boot['num_resamples']} paired patient bootstrap "
+        "resamples (n boot: the valid ones)",
+        "p: Obuchowski's clustered test (patients as clusters); p boot: the bootstrap's; "
+        "p DeLong treats images as independent; pos: positive images/patients",
     ]
+    if report["type1"]["file"] is None:
+        lines.append("No type-I table found: every p-value is shown, none is vetted")
     for comparison in report["comparisons"]:
         lines += ["", f"run: {comparison['run']}   reference: {report['reference']}"]
-        lines.append(f"{'label':<{width}}    ref    run  {'diff [CI]':<25}  p boot  p DeLong")
+        lines.append(
+            f"{'label':<{width}}    ref    run  {'diff [CI]':<25}       p  p boot  p DeLong"
+            "       pos  n boot"
+        )
+        notes = []
         rows = [*comparison["per_label"].items(), ("macro", comparison["macro"])]
         for label, e in rows:
             if e["reason"]:
                 lines.append(f"{label:<{width}}  n/a ({e['reason']})")
                 continue
-            ci = f"{e['diff']:+.3f} [{e['ci_low']:+.3f}, {e['ci_high']:+.3f}]"
-            line = f"{label:<{width}}  {e['auroc_ref']:.3f}  {e['auroc_other']:.3f}  {ci:<25}"
-            line += f"  {_p(e['p_bootstrap']):>6}  {_p(e['p_delong']):>8}"
-            if label == "macro":
-                line += f"  ({e['n_labels']} of {len(report['labels'])} labels)"
-            if e["delong_reason"]:
-                line += f"  (DeLong: {e['delong_reason']})"
-            lines.append(line)
+            lines.append(_row(label, e, width, len(report["labels"])))
+            notes += _notes(label, e)
+        lines += notes
     return "\n".join(lines)
+
+
+def _row(label, e, width, num_labels):
+    ci = f"{e['diff']:+.3f} [{e['ci_low']:+.3f}, {e['ci_high']:+.3f}]"
+    line = f"{label:<{width}}  {e['auroc_ref']:.3f}  {e['auroc_other']:.3f}  {ci:<25}"
+    shown = [_p(e, test) for test in ("obuchowski", "bootstrap", "delong")]
+    line += f"  {shown[0]:>6}  {shown[1]:>6}  {shown[2]:>8}"
+    line += f"  {e['n_pos_images']:>4}/{e['n_pos_patients']:<4}  {e['n_valid_resamples']:>6}"
+    if label == "macro":
+        line += f"  ({e['n_labels']} of {num_labels} labels)"
+    return line
+
+
+def _notes(label, e):
+    """Why a row's p-values are not shown, and its valid-resample warning."""
+    notes = [f"  {label}: p {_NAMES[t]} not shown: {why}" for t, why in e["p_withheld"].items()]
+    for test in ("obuchowski", "bootstrap", "delong"):
+        if e[f"{test}_reason"]:
+            notes.append(f"  {label}: p {_NAMES[test]} undefined: {e[f'{test}_reason']}")
+    if label == "macro" and e["p_withheld"]:
+        notes.append(f"  macro: judged by its rarest label, {e['fewest_positive_label']}")
+    if e["warning"]:
+        notes.append(f"  {label}: warning: {e['warning']}")
+    return notes
 
 
 def plot(report) -> Figure:
@@ -236,16 +356,17 @@ def render(report, out_dir) -> writer.Result:
     Files: out_dir/compare.json (the report, NaN as null) and out_dir/compare.png
     (`plot`). W&B: `table` (a row per run and label, macro included), `forest`
     (the plot), and in the summary `macro_diff/<run>` with `_ci_low`, `_ci_high`,
-    `_p_bootstrap`, `_p_delong`, <run> being the run's path as a `slug`.
+    `_p_bootstrap`, `_p_delong`, `_p_obuchowski`, <run> being the run's path as a `slug`.
     """
     out_dir = pathlib.Path(out_dir)
     keys = ("auroc_ref", "auroc_other", "diff", "ci_low", "ci_high", "n_valid_resamples")
     keys += ("p_bootstrap", "p_delong", "reason", "delong_reason")
+    keys += ("p_obuchowski", "obuchowski_reason", "n_pos_images", "n_pos_patients", "warning")
     rows, summary = [], {}
     for c in report["comparisons"]:
         for label, e in [*c["per_label"].items(), ("macro", c["macro"])]:
             rows.append(json_safe([c["run"], label, *(e[k] for k in keys)]))
-        for key in ("diff", "ci_low", "ci_high", "p_bootstrap", "p_delong"):
+        for key in ("diff", "ci_low", "ci_high", "p_bootstrap", "p_delong", "p_obuchowski"):
             summary[f"macro_{key}/{slug(c['run'])}"] = json_safe(c["macro"][key])
     return writer.Result(
         files={out_dir / JSON_FILE: report, out_dir / PLOT_FILE: plot(report)},
@@ -276,7 +397,14 @@ def _split(predictions):
     return f"{predictions['dataset']} {predictions['split']}"
 
 
-def _p(p):
+_NAMES = {"obuchowski": "(clustered)", "bootstrap": "boot", "delong": "DeLong"}
+
+
+def _p(e, test):
+    """A row's p-value as text: "-" when withheld (a note says why), "n/a" when undefined."""
+    if test in e["p_withheld"]:
+        return "-"
+    p = e[f"p_{test}"]
     if math.isnan(p):
         return "n/a"
     return "<0.001" if p < 0.001 else f"{p:.3f}"

@@ -176,17 +176,18 @@ def bootstrap_p_value(differences):
     p = 2 (1 + #{d <= 0 or d >= 0, whichever is fewer}) / (B + 1), at most 1:
     about the smallest level whose percentile interval excludes 0; the +1s keep
     it at least 2 / (B + 1), as no finite number of resamples shows p = 0.
-    Identical models (every d = 0) get 1.
+    Identical models (every d = 0) get 1; every resample giving the same
+    nonzero d is no variance to test against, so p is undefined (NaN), not 2 / (B + 1).
 
     Args:
         differences: Resampled differences (B,); NaN (invalid resamples) are left out.
 
     Returns:
-        The p-value as a float; NaN when no resample is finite.
+        The p-value as a float; NaN when no resample is finite or all equal a nonzero d.
     """
     values = np.asarray(differences, dtype=np.float64)
     valid = values[np.isfinite(values)]
-    if not valid.size:
+    if not valid.size or (valid.min() == valid.max() != 0):
         return math.nan
     fewer = min(int((valid <= 0).sum()), int((valid >= 0).sum()))
     return min(1.0, 2 * (1 + fewer) / (valid.size + 1))

@@ -230,6 +230,33 @@ def test_macro_ci_of_few_valid_resamples_is_marked_conditional_and_warns():
     assert f"Warning: only {macro['n_valid_resamples']} of 100 bootstrap resamples" in text
 
 
+def test_every_row_counts_positive_patients_and_warns_on_few_valid_resamples():
+    probs, labels, patients = make_split(40, seed=11, num_labels=2)
+    names = ("Mass", "Nodule")
+    labels[:, 0] = np.isin(patients, [3, 17])  # two positive patients, three images each
+    report = make_report(
+        (probs, labels, patients), (probs, labels), label_names=names, num_bootstrap=100
+    )
+    mass = report["per_label"]["Mass"]
+    assert (mass["n_pos"], mass["n_pos_patients"], mass["n_neg_patients"]) == (6, 2, 38)
+    nodule_pos = labels[:, 1] == 1
+    assert report["per_label"]["Nodule"]["n_pos_patients"] == len(set(patients[nodule_pos]))
+    # A resample misses both patients with probability (38/40)**40 = 0.13: about 87 valid.
+    assert 70 < mass["n_valid_resamples"] < 95
+    assert mass["warning"].startswith(f"only {mass['n_valid_resamples']} of 100")
+    # Sensitivity needs a positive too: its CI rests on the same resamples, and warns.
+    for point in mass["operating_points"].values():
+        assert point["test"]["sensitivity_n_valid"] == mass["n_valid_resamples"]
+        assert point["test"]["sensitivity_warning"].startswith("only")
+        assert point["test"]["specificity_n_valid"] == 100
+        assert point["test"]["specificity_warning"] is None
+    text = classification_report.format_report(report)
+    assert f"Warning: Mass AUROC: only {mass['n_valid_resamples']} of 100" in text
+    assert "Warning: Mass f1 sensitivity: only" in text
+    assert "   6/2   " in text  # positive images/patients
+    assert "do not include the uncertainty of choosing the threshold" in text
+
+
 def test_published_numbers_stand_beside_ours_only_on_the_whole_official_test_list():
     for table in PUBLISHED.values():
         assert list(table) == list(LABELS)

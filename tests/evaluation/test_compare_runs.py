@@ -10,7 +10,7 @@ import wandb
 
 from cxr.errors import EXIT_CODE
 from cxr.evaluation import compare_runs
-from cxr.stats import bootstrap
+from cxr.stats import bootstrap, obuchowski, type1
 from cxr.tracking.rundir import EvalDir, RunDir
 
 LABELS = ("Atelectasis", "Effusion", "Hernia")
@@ -92,19 +92,73 @@ def test_paired_bootstrap_equals_explicit_resampling_of_both_models():
 def test_identical_runs_differ_by_zero_with_p_one():
     ref, _, labels, patients = made_up_split(80, seed=2)
     runs = [as_run("a", ref, labels, patients), as_run("b", ref.copy(), labels, patients)]
-    comparison = compare_runs.compare(runs, num_bootstrap=50)["comparisons"][0]
+    comparison = compare_runs.compare(runs, num_bootstrap=50, type1_table=None)["comparisons"][0]
     for entry in [comparison["per_label"]["Effusion"], comparison["macro"]]:
         assert entry["diff"] == 0 and entry["ci_low"] == entry["ci_high"] == 0
         assert entry["p_bootstrap"] == 1 and entry["p_delong"] == 1
+        assert entry["p"] == entry["p_obuchowski"] == 1 and entry["p_withheld"] == {}
 
 
 def test_bootstrap_p_value():
     assert bootstrap.bootstrap_p_value(np.zeros(10)) == 1
-    assert bootstrap.bootstrap_p_value(np.full(99, 0.01)) == 2 / 100  # floored, never 0
+    assert bootstrap.bootstrap_p_value(np.linspace(0.01, 0.02, 99)) == 2 / 100  # floored, never 0
+    # Every resample the same nonzero difference: no variance to test against.
+    assert math.isnan(bootstrap.bootstrap_p_value(np.full(99, 0.01)))
     # 5 of 99 finite resamples at or below 0: p = 2 * 6 / 100.
     values = np.r_[np.full(5, -0.01), np.full(94, 0.02), [np.nan] * 7]
     assert bootstrap.bootstrap_p_value(values) == pytest.approx(0.12)
     assert math.isnan(bootstrap.bootstrap_p_value([np.nan]))
+
+
+def test_headline_p_is_obuchowskis_with_counts_per_row():
+    ref, other, labels, patients = made_up_split(90, seed=5)
+    runs = [as_run("a", ref, labels, patients), as_run("b", other, labels, patients)]
+    report = compare_runs.compare(runs, num_bootstrap=30, type1_table=None)
+    comparison = report["comparisons"][0]
+    for i, label in enumerate(LABELS[:2]):
+        entry = comparison["per_label"][label]
+        expected = obuchowski.obuchowski_test(ref[:, i], other[:, i], labels[:, i], patients)
+        assert entry["p"] == entry["p_obuchowski"] == pytest.approx(expected["p"], rel=1e-12)
+        # Counted by hand: images with the label, and the distinct patients among them.
+        positive = labels[:, i] == 1
+        assert entry["n_pos_images"] == positive.sum()
+        assert entry["n_pos_patients"] == len(set(patients[positive]))
+        assert entry["n_neg_patients"] == len(set(patients[~positive]))
+    macro = obuchowski.obuchowski_macro_test(ref[:, :2], other[:, :2], labels[:, :2], patients)
+    assert comparison["macro"]["p"] == pytest.approx(macro["p"], rel=1e-12)
+    assert report["type1"]["file"] is None
+
+
+def test_p_values_of_rare_labels_are_withheld_by_the_type1_table(capsys):
+    ref, other, labels, patients = made_up_split(90, seed=6)
+    # Atelectasis positive on every image of exactly two patients.
+    two = np.unique(patients)[[3, 40]]
+    labels[:, 0] = np.isin(patients, two)
+    runs = [as_run("a", ref, labels, patients), as_run("b", other, labels, patients)]
+    rates = {2: (0.28, 0.34, 0.23), 3: (0.2, 0.2, 0.13), 10: (0.05, 0.055, 0.12)}
+    tests = ("obuchowski", "bootstrap", "delong")
+    rows = [{t: {"rate": r} for t, r in zip(tests, v, strict=True)} for v in rates.values()]
+    table = {
+        "max_rate": 0.06,
+        "rows": [{"positive_patients": k, **row} for k, row in zip(rates, rows, strict=True)],
+    }
+    report = compare_runs.compare(runs, num_bootstrap=40, type1_table=table)
+    atelectasis = report["comparisons"][0]["per_label"]["Atelectasis"]
+    assert atelectasis["n_pos_patients"] == 2
+    assert set(atelectasis["p_withheld"]) == set(type1.TESTS)
+    assert math.isnan(atelectasis["p_bootstrap"]) and math.isnan(atelectasis["p"])
+    assert "bootstrap rejects 34% of true nulls" in atelectasis["p_withheld"]["bootstrap"]
+    # Effusion has more than 10 positive patients: only DeLong (0.12 there) is withheld.
+    effusion = report["comparisons"][0]["per_label"]["Effusion"]
+    assert effusion["n_pos_patients"] > 10 and list(effusion["p_withheld"]) == ["delong"]
+    assert not math.isnan(effusion["p"]) and not math.isnan(effusion["p_bootstrap"])
+    # The macro is judged by its rarest label.
+    assert report["comparisons"][0]["macro"]["fewest_positive_label"] == "Atelectasis"
+    text = compare_runs.format_table(report)
+    assert "Atelectasis: p boot not shown: bootstrap rejects 34% of true nulls" in text
+    # Fewer than 95% valid resamples: a resample misses both patients with p (88/90)^90 = 0.13.
+    assert atelectasis["warning"].startswith(f"only {atelectasis['n_valid_resamples']} of 40")
+    assert f"Atelectasis: warning: only {atelectasis['n_valid_resamples']} of 40" in text
 
 
 @pytest.fixture
