@@ -23,20 +23,32 @@ GROUP ?=
 # of one xdist_group (those sharing a smoke run) in one process, so it runs once.
 PYTEST_WORKERS ?= 2
 
-.PHONY: install test test-fast data experiment evaluate compare dashboard bench bench-scale clean
+.PHONY: install lint test test-fast data experiment evaluate compare dashboard bench bench-scale clean
 
 # make install GPU=1 adds the `gpu` extra: CUDA and cuDNN from pip for TensorFlow and JAX,
 # which otherwise fall back to the CPU, silently, without a matching system CUDA.
-install: $(VENV)/.installed$(if $(filter 1,$(GPU)),-gpu)
+# Each install leaves a stamp naming its extras. Targets run without GPU=1 accept the GPU
+# stamp too, so `make install GPU=1` then `make experiment` keeps the GPU install instead
+# of replacing it; a changed pyproject.toml or constraints.txt reinstalls what is there.
+# `make clean` forgets both.
+STAMP := $(VENV)/.installed$(if $(or $(filter 1,$(GPU)),$(wildcard $(VENV)/.installed-gpu)),-gpu)
+install: $(STAMP)
 
-$(VENV)/.installed $(VENV)/.installed-gpu: pyproject.toml
+# -c constraints.txt: the exact versions CI tested, so a fresh clone installs those.
+$(VENV)/.installed $(VENV)/.installed-gpu: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	extras=dev,jax,dashboard; case "$@" in *-gpu) extras=$$extras,gpu;; esac; \
-	$(BIN)/pip install --quiet -e ".[$$extras]"
+	$(BIN)/pip install --quiet -c constraints.txt -e ".[$$extras]"
 	@# The project is PyTorch-free: fail the install if anything pulled torch in.
 	@if $(BIN)/pip show torch >/dev/null 2>&1; then echo "error: torch was installed as a dependency; cxr must stay PyTorch-free" >&2; exit 1; fi
 	touch $@
+
+# ruff's lint rules and formatting (pyproject.toml's [tool.ruff]) over all the Python.
+LINTED := cxr cxr_tfds experiments tests
+lint: install
+	$(BIN)/ruff check $(LINTED)
+	$(BIN)/ruff format --check $(LINTED)
 
 test: install
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
