@@ -263,8 +263,7 @@ def fit_phase(
         model: the model to fit (the full model, or the head on features).
         train_data: a `keras.utils.PyDataset` or an endless `tf.data.Dataset`
             positioned at the resumed epoch (see `cxr.data.datasets.batches`).
-        val_x: validation inputs for `ValidationAuroc`.
-        val_labels: validation multi-hot labels.
+        val_x, val_labels: validation inputs and multi-hot labels.
         run: the run directory (checkpoints, model.keras, state).
         phase: the `Phase` (name, epochs, learning rate, patiences, monitor).
         label_names: the label order.
@@ -273,9 +272,9 @@ def fit_phase(
         best_model: full model saved as model.keras on a new best (default `model`).
         resume: the run's state when it names this phase; weights, optimizer
             state and counters are restored from the checkpoint.
-        epoch_logs: more callbacks (epoch logs); they see the validation metrics
-            and run before the checkpoint, so a logged epoch is never lost.
-        val_batch_size: rows per validation prediction call (`cxr.runtime.distribution.predict`);
+        epoch_logs: callbacks that see the validation metrics and run before the
+            checkpoint, so a logged epoch is never lost.
+        val_batch_size: rows per validation prediction call (`distribution.predict`);
             no batch of a `val_x` dataset may be longer.
         jit_compile: XLA for the training steps (`cxr.runtime.speed` chooses it).
 
@@ -287,34 +286,33 @@ def fit_phase(
         model.optimizer.build(model.trainable_variables)
         model.load_weights(run.checkpoint(phase.name))
         print(f"Resuming phase {phase.name!r} after epoch {resume['epoch']} from {run}")
-    plateau = Plateau(
-        lr_patience=phase.lr_patience,
-        stop_patience=phase.stop_patience,
-        state=resume and resume["plateau"],
-        monitor=phase.monitor,
-    )
-    validate = ValidationAuroc(
-        val_x,
-        val_labels,
-        label_names,
-        predict=lambda x: distribution.predict(model, x, val_batch_size),
-        loss=model.loss,
-    )
+    predict = functools.partial(distribution.predict, model, batch_size=val_batch_size)
+    validate = ValidationAuroc(val_x, val_labels, label_names, predict=predict, loss=model.loss)
     return model.fit(
         train_data,
         epochs=phase.epochs,
         initial_epoch=resume["epoch"] if resume else 0,
         steps_per_epoch=steps_per_epoch,
         shuffle=False,  # the data shuffles itself, per (seed, epoch)
-        callbacks=[
-            EpochTimer(),
-            validate,
-            keras.callbacks.TerminateOnNaN(),
-            plateau,
-            *epoch_logs,
-            Checkpoint(
-                run, phase.name, best_model or model, plateau, resume["best"] if resume else None
-            ),
-        ],
+        callbacks=_callbacks(run, phase, best_model or model, validate, epoch_logs, resume),
         verbose=2 if os.environ.get("CI") else 1,
     )
+
+
+def _callbacks(run, phase: Phase, best_model, validate, epoch_logs, resume):
+    """A phase's callbacks: validation before all that reads it, the checkpoint last."""
+    plateau = Plateau(
+        lr_patience=phase.lr_patience,
+        stop_patience=phase.stop_patience,
+        state=resume and resume["plateau"],
+        monitor=phase.monitor,
+    )
+    best = resume["best"] if resume else None
+    return [
+        EpochTimer(),
+        validate,
+        keras.callbacks.TerminateOnNaN(),
+        plateau,
+        *epoch_logs,
+        Checkpoint(run, phase.name, best_model, plateau, best),
+    ]
