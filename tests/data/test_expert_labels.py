@@ -210,3 +210,28 @@ def test_build_log_counts_the_expert_images(built_with_experts):
     _, log = built_with_experts
     assert "expert_all: 3 of the 810 labelled images are in this build" in log
     assert "expert_four: 6 of the 4376 labelled images are in this build" in log
+
+
+def test_nih_labels_are_unchanged_beside_the_expert_ones(built_with_experts, sample_dir):
+    examples, _ = built_with_experts
+    nih = {r["Image Index"]: r for r in rows(sample_dir / "Data_Entry_2017_v2020.csv")}
+    assert len(examples) == 195
+    for image_id, ex in examples.items():
+        found = nih[image_id]["Finding Labels"].split("|")
+        assert ex["labels"].tolist() == [int(x in found) for x in LABELS]
+
+
+def test_the_synthetic_twin_builds_with_its_expert_labels(tmp_path):
+    manual = tmp_path / "manual"
+    synthetic.write_manual_dir(manual, num_patients=30, seed=2, image_size=32)
+    examples = _build(manual, tmp_path / "tfds")
+    for name, folder, column in (
+        ("expert_all", "all_findings_expert_labels", "Image ID"),
+        ("expert_four", "four_findings_expert_labels", "Image Index"),
+    ):
+        files = sorted((manual / folder).glob("*labels.csv"))
+        labelled = {r[column] for path in files for r in rows(path)}
+        present = {i for i, ex in examples.items() if ex[name]["present"]}
+        assert labelled and present == labelled
+    for image_id in labelled:  # four findings: 3 readers each, HEDGE kept as -1
+        assert len(examples[image_id]["expert_four"]["readers"]["reader_id"]) == 3
