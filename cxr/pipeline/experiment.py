@@ -134,6 +134,7 @@ def _prepare(config, resumed: RunDir | None):
     builder = datasets.find(d.name, _none(d.data_dir))
     label_names = datasets.label_names(builder.info)
     densenet.check_trainable(t.unfreeze)
+    phases.monitor(t.monitor)  # a misspelt metric fails before any side effect
     densenet.check_weights(_none(config.model.weights))  # before a long build
     augmenter = _augmenter(config) if t.augment else None
     augment.tta_views(flip=e.tta_flip, crop=e.tta_crop)
