@@ -236,13 +236,7 @@ def write_manual_dir(
         for result in pool.map(lambda p: _draw_patient(p, seed, image_size, image_dir), patients):
             boxes.update(result)
 
-    scale = NIH_SIZE / image_size
-    rows = [BBOX_HEADER]
-    for im in images:
-        for label, box in boxes[im["name"]]:
-            coords = ",".join(f"{round(x * scale, 2):g}" for x in box)
-            rows.append(f"{im['name']},{BBOX_SPELLING.get(label, label)},{coords}")
-    (out_dir / "BBox_List_2017.csv").write_bytes(("\n".join(rows) + "\n").encode())
+    _write_boxes(out_dir / "BBox_List_2017.csv", images, boxes, NIH_SIZE / image_size)
 
     order = np.random.default_rng([seed, 1]).permutation(num_patients)
     test_ids = {patients[i]["id"] for i in order[: int(round(TEST_FRACTION * num_patients))]}
@@ -253,15 +247,7 @@ def write_manual_dir(
     synthetic_experts.write_expert_dirs(out_dir, patients, test_ids, seed)
 
     # The Data_Entry CSV last and atomically: its presence tells readers the directory is whole.
-    rows = [DATA_ENTRY_HEADER]
-    for patient in patients:
-        for im in patient["images"]:
-            found = "|".join(x for x in LABELS if x in im["labels"]) or NO_FINDING
-            width, height, spacing = im["size"]
-            rows.append(
-                f"{im['name']},{found},{im['follow_up']},{patient['id']},{im['age']},"
-                f"{patient['sex']},{im['view']},{width},{height},{spacing},{spacing}"
-            )
+    rows = [DATA_ENTRY_HEADER] + [_data_entry_row(p, im) for p in patients for im in p["images"]]
     partial = out_dir / "Data_Entry_2017_v2020.csv.partial"
     partial.write_bytes(("\n".join(rows) + "\n").encode())
     partial.replace(out_dir / "Data_Entry_2017_v2020.csv")
@@ -272,4 +258,23 @@ def write_manual_dir(
         num_test_images=sum(test),
         num_boxes=sum(len(b) for b in boxes.values()),
         positives={x: sum(x in im["labels"] for im in images) for x in LABELS},
+    )
+
+
+def _write_boxes(path, images, boxes, scale) -> None:
+    """BBox_List_2017.csv: one box per finding, in pixels of NIH's 1024 px PNGs."""
+    rows = [BBOX_HEADER]
+    for im in images:
+        for label, box in boxes[im["name"]]:
+            coords = ",".join(f"{round(x * scale, 2):g}" for x in box)
+            rows.append(f"{im['name']},{BBOX_SPELLING.get(label, label)},{coords}")
+    path.write_bytes(("\n".join(rows) + "\n").encode())
+
+
+def _data_entry_row(patient, im) -> str:
+    found = "|".join(x for x in LABELS if x in im["labels"]) or NO_FINDING
+    width, height, spacing = im["size"]
+    return (
+        f"{im['name']},{found},{im['follow_up']},{patient['id']},{im['age']},"
+        f"{patient['sex']},{im['view']},{width},{height},{spacing},{spacing}"
     )
