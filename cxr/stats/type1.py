@@ -3,10 +3,13 @@
 A null comparison: two models with the same expected AUROC (their scores are
 drawn alike, so they are exchangeable) on patients with several images, the
 images of a patient correlated and each model's errors correlated within a
-patient too. `simulate` counts how often each test rejects at 0.05 when a
-label's positives come from k patients; the study writes the table:
+patient too. `null_p_values` gives each test's p-values when a label's
+positives come from k patients; `main` (the command `cxr type1`) writes the table:
 
-    python -m cxr.stats.type1 --out docs/results/type1.json
+    cxr type1 --out docs/results/type1.json
+
+The committed table was made by `python -m cxr.stats.type1`, as it records, before
+this module's command moved to the cxr CLI.
 
 `withheld` reads the committed table: a test whose measured rate exceeds
 `MAX_RATE` at a label's positive-patient count gets no p-value for that label.
@@ -189,8 +192,14 @@ def _commit():
     return out.stdout.strip() or "unknown"
 
 
-def main(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def main(argv=None, prog="cxr type1"):
+    """The study as a command: writes the table with its provenance, prints the rates.
+
+    Args:
+        argv: The arguments (--out, --num-simulations, --num-bootstrap, --seed).
+        prog: The command that runs this, as recorded in the table's "command".
+    """
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n")[0])
     parser.add_argument("--out", required=True, help="the JSON file to write")
     parser.add_argument("--num-simulations", type=int, default=2000)
     parser.add_argument("--num-bootstrap", type=int, default=1000)
@@ -202,7 +211,7 @@ def main(argv=None):
     )
     finished = datetime.datetime.now(datetime.UTC)
     provenance = {
-        "command": " ".join(["python -m cxr.stats.type1", *(argv or sys.argv[1:])]),
+        "command": " ".join([prog, *(sys.argv[1:] if argv is None else argv)]),
         "commit": _commit(),
         "date": finished.isoformat(timespec="seconds"),
         "seconds": round((finished - started).total_seconds()),
@@ -214,7 +223,3 @@ def main(argv=None):
     for row in table["rows"]:
         rates = "  ".join(f"{t} {row[t]['rate']:.3f}" for t in TESTS)
         print(f"{row['positive_patients']:>3} positive patients: {rates}")
-
-
-if __name__ == "__main__":
-    main()

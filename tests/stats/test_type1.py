@@ -1,6 +1,8 @@
 """Measured type-I error: the clustered test holds 0.05 with 30 positive patients,
 the patient bootstrap over-rejects with 2; the withholding rule reads the table."""
 
+import json
+
 import numpy as np
 import scipy.stats
 
@@ -13,11 +15,11 @@ def binomial_bounds(n, rate, tail=0.0005):
 
 
 def test_clustered_test_holds_its_level_with_30_positive_patients():
-    """400 null splits: a level-0.05 test rejects 9 to 34 of them (binomial, 99.9%).
+    """400 null splits: a level-0.05 test rejects 7 to 36 of them (binomial, 99.9%).
 
     The split's own SE (110 patients, 30 positive) leaves Obuchowski's test
-    near its level (0.053 in the committed study); DeLong, ignoring the
-    patients, rejects about 0.14 of them: far above the bound, so a variance
+    near its level (0.054 in docs/results/type1.json); DeLong, ignoring the
+    patients, rejects 0.135 of them there: far above the bound, so a variance
     that forgot the clustering would fail here.
     """
     n = 400
@@ -31,7 +33,7 @@ def test_clustered_test_holds_its_level_with_30_positive_patients():
 def test_patient_bootstrap_over_rejects_with_2_positive_patients():
     """150 null splits: at level 0.05 more than 17 rejections happen in 1 run of 1000.
 
-    The bootstrap rejects about 0.37 of them (committed study): 55 expected,
+    The bootstrap rejects 0.37 of them (docs/results/type1.json): 55 expected,
     its own binomial SD about 6, so the assertion fails for a sound bootstrap
     and holds for this one with room to spare. 200 resamples keep it fast; the
     audit's over-rejection does not come from too few resamples.
@@ -75,3 +77,18 @@ def test_withheld_uses_the_largest_measured_count_at_or_below():
     assert type1.withheld("bootstrap", 500, rates) is None
     assert type1.withheld("obuchowski", 2, rates) is None
     assert type1.withheld("bootstrap", 2, None) is None  # no table: nothing withheld
+
+
+def test_study_file_records_command_commit_date_and_machine(tmp_path, capsys):
+    out = tmp_path / "type1.json"
+    type1.main(["--out", str(out), "--num-simulations", "3", "--num-bootstrap", "5"])
+    saved = json.loads(out.read_text())
+    assert saved["command"] == f"cxr type1 --out {out} --num-simulations 3 --num-bootstrap 5"
+    assert len(saved["commit"]) == 40 and saved["date"].startswith("20")
+    assert saved["machine"]["cores"] >= 1 and saved["machine"]["cpu"]
+    assert [row["positive_patients"] for row in saved["rows"]] == list(type1.COUNTS)
+    for row in saved["rows"]:
+        for test in type1.TESTS:
+            assert row[test]["defined"] == 3
+            assert row[test]["rate"] == row[test]["rejections"] / 3
+    assert "30 positive patients" in capsys.readouterr().out
