@@ -91,7 +91,7 @@ def parse(text: str) -> Spec:
         return Spec(kind)
     if kind in ("sensitivity", "specificity"):
         try:
-            target = Fraction(value)  # exact: 0.7 of 10 positives is 7, not 7.000000000000001
+            target = Fraction(value)  # exact: 0.56 of 25 positives is 14, not 14.000000000000002
         except (ValueError, ZeroDivisionError):
             target = None
         if target is not None and 0 < target <= 1:

@@ -1,7 +1,7 @@
 """Predicts the 14 findings of X-ray files with a trained run, with Grad-CAM overlays.
 
     cxr-predict PATH... --run runs/<NAME>/<run id> --out DIR [--top 3]
-    cxr predict PATH... --run runs/<NAME>/<run id> --out DIR
+    cxr predict PATH... --run runs/<NAME>/<run id> --out DIR [--operating-point youden]
 
 PATHs are image files or folders (a folder's .png, .jpg, .jpeg and .dcm files, sorted,
 not recursive). Reads PNG and JPEG of any size and mode (gray, RGB, RGBA, 16-bit) and
@@ -14,9 +14,16 @@ whatever its suffix). Writes
 prints each image's probabilities, highest first, and shows a progress bar on stderr
 at a terminal. An unreadable file is one stderr line (file and reason) and is skipped;
 the exit code is 2 only when no file could be read, or the model is missing or not
-ours. A label whose Grad-CAM map is all zero (no positive evidence) gets no overlay,
-which would look like the bare X-ray: its PNG is the dimmed X-ray under a red band
-saying so, and the terminal says so too.
+ours. A label whose Grad-CAM map is empty (constant: no positive evidence) gets no
+overlay, which would look like the bare X-ray: its PNG is the dimmed X-ray under a red
+band saying so, and the terminal says so too (`cxr.inference.drawing`).
+
+With `--operating-point` (f1, youden, sensitivity=X or specificity=X; see
+`cxr.inference.operating_points`), each label's threshold is chosen on the run's
+validation predictions: the CSV gets a positive/negative column per label whose header
+names the point, threshold and validation sensitivity and specificity; the terminal
+prints each decision, and each overlay a band saying it. A label the validation split
+cannot support (no positive or no negative there) is "unsupported", with the reason.
 """
 
 import argparse
@@ -26,20 +33,20 @@ import sys
 
 import keras
 import numpy as np
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 from tqdm import tqdm
 
 from cxr.data import datasets, dicom
 from cxr.errors import UserError, exits_cleanly
+from cxr.inference import drawing, operating_points, scoring
 from cxr.model import densenet
-from cxr.saliency import gallery, gradcam
+from cxr.saliency import gradcam, pointing
 from cxr.tracking.rundir import RunDir
 from cxr_tfds.cxr14_subset import images
 from cxr_tfds.labels import LABELS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm")
 PREDICTIONS_CSV = "predictions.csv"
-NOTICE_WIDTH = 256  # notices are drawn at least this wide, so their text is legible
 
 
 def load_run_model(run) -> keras.Model:
@@ -92,38 +99,7 @@ def read_image(path: pathlib.Path, size: int) -> np.ndarray:
     return images.resize_gray(gray, size)
 
 
-def no_evidence_notice(gray: np.ndarray, label: str) -> np.ndarray:
-    """The X-ray, dimmed, under a red band saying that Grad-CAM found no positive evidence.
-
-    Drawn instead of an overlay of an all-zero map, which would be the bare X-ray and
-    look like a working overlay with nothing hot.
-
-    Args:
-        gray: uint8 (H, W) image.
-        label: The label whose map is empty.
-
-    Returns:
-        uint8 RGB, at least `NOTICE_WIDTH` pixels wide.
-    """
-    scale = max(1.0, NOTICE_WIDTH / gray.shape[1])
-    width, height = round(gray.shape[1] * scale), round(gray.shape[0] * scale)
-    xray = Image.fromarray((gray // 2).astype(np.uint8)).resize((width, height)).convert("RGB")
-    lines = ["NO POSITIVE EVIDENCE", f"for {label}", "Grad-CAM map is all zero: no overlay"]
-    font_size = width // 12
-    font = ImageFont.load_default(size=font_size)
-    while font_size > 6 and max(font.getlength(line) for line in lines) > width - 8:
-        font_size -= 1  # shrink until the longest line fits between 4-pixel margins
-        font = ImageFont.load_default(size=font_size)
-    band = round(1.3 * font_size) * len(lines) + 8
-    canvas = Image.new("RGB", (width, band + height), (170, 0, 0))
-    canvas.paste(xray, (0, band))
-    draw = ImageDraw.Draw(canvas)
-    for i, line in enumerate(lines):
-        draw.text((4, 4 + i * round(1.3 * font_size)), line, fill="white", font=font)
-    return np.asarray(canvas)
-
-
-def predict(paths, run, out_dir, *, top=3, batch_size=32):
+def predict(paths, run, out_dir, *, top=3, batch_size=32, operating_point=None):
     """Predicts every readable image, writes the CSV and the Grad-CAM PNGs, prints results.
 
     Args:
@@ -132,91 +108,139 @@ def predict(paths, run, out_dir, *, top=3, batch_size=32):
         out_dir: Folder for predictions.csv and the PNGs; created.
         top: Labels per image to draw Grad-CAM for, by probability.
         batch_size: Images read, predicted and explained at a time.
+        operating_point: None, or `--operating-point` text: decide each label there.
 
     Returns:
         {image path: {label: probability}}, labels highest first, readable images only.
 
     Raises:
-        UserError: for a bad model, and when no file could be read.
+        UserError: for a bad model or operating point, and when no file could be read.
     """
+    spec = None if operating_point is None else operating_points.parse(operating_point)
     model = load_run_model(run)
-    size = model.input.shape[1]
-    top = min(top, len(LABELS))
+    points = None if spec is None else choose_points(run, spec)
     files, problems = find_images(paths)
     for problem in problems:
         print(f"skipped {problem}", file=sys.stderr)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    results, stems = {}, set()
+    job = _Job(model, out_dir, min(top, len(LABELS)), batch_size, points)
     with (
         open(out_dir / PREDICTIONS_CSV, "w", newline="") as csv_file,
         tqdm(total=len(files), unit="image", file=sys.stderr, disable=None) as bar,
     ):
         writer = csv.writer(csv_file)
-        writer.writerow(["path", *LABELS])
+        writer.writerow(csv_header(points))
         for start in range(0, len(files), batch_size):
-            read, grays = [], []
-            for path in files[start : start + batch_size]:
-                try:
-                    grays.append(read_image(path, size))
-                    read.append(path)
-                except UserError as e:
-                    problems.append(str(e))
-                    bar.write(f"skipped {e}", file=sys.stderr)
-            if read:
-                probs = _predict_batch(model, np.stack(grays), batch_size)
-                for path, gray, p, heatmaps in zip(
-                    read, grays, probs, _heatmaps(model, grays, probs, top, batch_size), strict=True
-                ):
-                    writer.writerow([str(path), *(f"{v:.6f}" for v in p)])
-                    stem = _unique(path.stem, stems)
-                    bar.write(_report(path, p, gray, heatmaps, out_dir, stem), file=sys.stdout)
-                    results[str(path)] = {LABELS[k]: float(p[k]) for k in np.argsort(-p)}
-                csv_file.flush()  # a killed run keeps the rows of finished batches
-            bar.update(len(files[start : start + batch_size]))
-    if not results:
+            chunk = files[start : start + batch_size]
+            job.run_batch(chunk, writer, bar, problems)
+            csv_file.flush()  # a killed run keeps the rows of finished batches
+            bar.update(len(chunk))
+    if not job.results:
         raise UserError(f"no image could be read ({len(problems)} skipped, listed above)")
     skipped = f"; {len(problems)} skipped" if problems else ""
-    images_read = f"{len(results)} image{'s' if len(results) != 1 else ''}"
-    print(f"{images_read}{skipped}. {PREDICTIONS_CSV} and top-{top} Grad-CAM: {out_dir}")
-    return results
+    read = len(job.results)
+    print(
+        f"{read} image{'s' if read != 1 else ''}{skipped}. {PREDICTIONS_CSV} and "
+        f"top-{job.top} Grad-CAM: {out_dir}"
+    )
+    return job.results
 
 
-def _predict_batch(model, grays, batch_size) -> np.ndarray:
-    """Probabilities (N, 14); padded to a whole batch, so that `predict` compiles once."""
-    x = _preprocess(grays)
-    padded = np.pad(x, [(0, -len(x) % batch_size), (0, 0), (0, 0), (0, 0)])
-    logits = model.predict(padded, batch_size=batch_size, verbose=0)[: len(x)]
-    return keras.ops.convert_to_numpy(keras.ops.sigmoid(logits)).astype(np.float64)
+def choose_points(run, spec) -> list:
+    """Each label's operating point `spec`, chosen on the run's validation predictions.
+
+    Args:
+        run: a run directory, or its model.keras.
+        spec: from `cxr.inference.operating_points.parse`.
+
+    Raises:
+        UserError: for a model file outside a run directory, or a run without
+            validation predictions.
+    """
+    path = pathlib.Path(run)
+    run_dir = RunDir.open(path if path.is_dir() else path.parent)
+    val = operating_points.validation_predictions(run_dir)
+    if val["label_names"] != tuple(LABELS):
+        raise UserError(f"{run_dir}: its validation predictions are not of the 14 NIH labels")
+    points = operating_points.choose(spec, val["probs"], val["labels"], LABELS)
+    print(f"Operating point {spec.name}, chosen on {val['split']} of {val['dataset']}:")
+    for point in points:
+        print(f"  {point.label:<20} {point.describe()}")
+    return points
 
 
-def _preprocess(grays) -> np.ndarray:
-    return np.asarray(datasets.preprocess(np.asarray(grays)[..., None]))
+def csv_header(points) -> list[str]:
+    """The CSV's columns: path, the probabilities, and a decision per label with points."""
+    decisions = [f"{p.label}: {p.describe()}" for p in points or []]
+    return ["path", *LABELS, *decisions]
 
 
-def _heatmaps(model, grays, probs, top, batch_size):
-    """Per image, [(label index, Grad-CAM heatmap)] for its `top` labels, highest first."""
+class _Job:
+    """What `predict` keeps across batches: the model, options, results and used stems."""
+
+    def __init__(self, model, out_dir, top, batch_size, points):
+        self.model, self.out_dir, self.top = model, out_dir, top
+        self.batch_size, self.points = batch_size, points
+        self.size = model.input.shape[1]
+        self.results, self.stems = {}, set()
+
+    def run_batch(self, files, writer, bar, problems):
+        """Reads, scores and explains `files`; writes their rows, PNGs and terminal lines."""
+        read, grays = [], []
+        for path in files:
+            try:
+                grays.append(read_image(path, self.size))
+                read.append(path)
+            except UserError as e:
+                problems.append(str(e))
+                bar.write(f"skipped {e}", file=sys.stderr)
+        if not read:
+            return
+        x = datasets.preprocess_gray(np.stack(grays))
+        probs = scoring.probabilities(self.model, x, self.batch_size).astype(np.float64)
+        heatmaps = _heatmaps(self.model, x, probs, self.top, self.batch_size)
+        for path, gray, p, maps in zip(read, grays, probs, heatmaps, strict=True):
+            writer.writerow([str(path), *(f"{v:.6f}" for v in p), *self.decisions(p)])
+            stem = _unique(path.stem, self.stems)
+            bar.write(self.report(path, p, gray, maps, stem), file=sys.stdout)
+            self.results[str(path)] = {LABELS[k]: float(p[k]) for k in np.argsort(-p)}
+
+    def decisions(self, probs) -> list[str]:
+        """Each label's decision at its operating point, in label order; [] without points."""
+        return [point.decide(p) for point, p in zip(self.points or [], probs, strict=False)]
+
+    def report(self, path, probs, gray, heatmaps, stem) -> str:
+        """Writes the image's PNGs as `<stem>_<Label>.png`; returns its terminal lines."""
+        lines, decisions = [str(path)], self.decisions(probs)
+        for k in np.argsort(-probs):
+            decision = f"  {decisions[k]}" if decisions else ""
+            lines.append(f"  {LABELS[k]:<20} {probs[k]:.3f}{decision}")
+        for k, heatmap in heatmaps:
+            target = self.out_dir / f"{stem}_{LABELS[k]}.png"
+            decision = drawing.decision_lines(self.points[k], probs[k]) if self.points else None
+            png = drawing.overlay(gray, heatmap, LABELS[k], decision=decision)
+            Image.fromarray(png).save(target)
+            if pointing.is_empty(heatmap):
+                lines.append(
+                    f"  no positive Grad-CAM evidence for {LABELS[k]} (map empty): "
+                    f"{target.name} is a notice, not an overlay"
+                )
+        return "\n".join(lines)
+
+
+def _heatmaps(model, x, probs, top, batch_size):
+    """Per image, [(label index, Grad-CAM heatmap)] for its `top` labels, highest first.
+
+    Args:
+        x: the images, preprocessed (N, S, S, 3).
+    """
     order = np.argsort(-probs, axis=1)[:, :top]
-    x = np.repeat(_preprocess(grays), top, axis=0)
-    maps = gradcam.gradcam(model, x, order.reshape(-1), batch_size=batch_size)
-    maps = maps.reshape(len(grays), top, *maps.shape[1:])
+    maps = gradcam.gradcam(
+        model, np.repeat(x, top, axis=0), order.reshape(-1), batch_size=batch_size
+    )
+    maps = maps.reshape(len(x), top, *maps.shape[1:])
     return [list(zip(o, m, strict=True)) for o, m in zip(order, maps, strict=True)]
-
-
-def _report(path, probs, gray, heatmaps, out_dir, stem) -> str:
-    """Writes the image's Grad-CAM PNGs as `<stem>_<Label>.png`; returns its terminal lines."""
-    lines = [str(path)] + [f"  {LABELS[k]:<20} {probs[k]:.3f}" for k in np.argsort(-probs)]
-    for k, heatmap in heatmaps:
-        target = out_dir / f"{stem}_{LABELS[k]}.png"
-        if heatmap.any():
-            Image.fromarray(gallery.overlay(gray, heatmap)).save(target)
-        else:
-            Image.fromarray(no_evidence_notice(gray, LABELS[k])).save(target)
-            lines.append(
-                f"  no positive Grad-CAM evidence for {LABELS[k]} (map all zero): "
-                f"{target.name} is a notice, not an overlay"
-            )
-    return "\n".join(lines)
 
 
 def _unique(stem: str, used: set) -> str:
@@ -243,6 +267,11 @@ def main(argv=None) -> int:
     parser.add_argument("--run", required=True, help="a run directory, or its model.keras")
     parser.add_argument("--out", required=True, help="folder for predictions.csv and overlays")
     parser.add_argument("--top", type=_top, default=3, help="labels to draw Grad-CAM for")
+    parser.add_argument(
+        "--operating-point",
+        help=f"decide each label at a threshold chosen on the run's validation predictions: "
+        f"{operating_points.HELP}",
+    )
     args = parser.parse_args(argv)
-    predict(args.paths, args.run, args.out, top=args.top)
+    predict(args.paths, args.run, args.out, top=args.top, operating_point=args.operating_point)
     return 0

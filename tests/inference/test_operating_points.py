@@ -53,7 +53,7 @@ def _counts(predicted, y):
         ("youden", 0.35, 0.7, 0.7),
         ("f1", 0.2, 1.0, 0.3),
         ("sensitivity=0.9", 0.25, 0.9, 0.4),  # the 9th highest positive
-        ("sensitivity=0.7", 0.35, 0.7, 0.7),  # 0.7 of 10 is 7 (in floats, 7.000000000000001)
+        ("sensitivity=0.7", 0.35, 0.7, 0.7),  # the 7th highest positive
         ("specificity=0.7", 0.34, 0.7, 0.7),  # just above the 7th lowest negative
         ("specificity=0.8", 0.55, 0.4, 0.8),
         ("sensitivity=1", 0.2, 1.0, 0.3),
@@ -69,6 +69,15 @@ def test_known_thresholds_and_their_validation_rates(text, threshold, sensitivit
     assert known.sensitivity == pytest.approx(sensitivity, abs=1e-12)
     assert known.specificity == pytest.approx(specificity, abs=1e-12)
     assert known.reason is None and known.name == text
+
+
+def test_a_target_is_a_share_of_positives_exactly():
+    # 25 positives scored 1/25 ... 25/25: 0.56 of them is 14, the 14th highest is 12/25
+    # (in floats 0.56 * 25 = 14.000000000000002, which would round up to 15).
+    p = np.concatenate([np.arange(1, 26) / 25, np.zeros(5)])
+    y = np.arange(30) < 25
+    spec = operating_points.parse("sensitivity=0.56")
+    assert operating_points.threshold_for_rate(spec, y, p) == 12 / 25
 
 
 def test_f1_and_youden_agree_with_a_brute_force_search():

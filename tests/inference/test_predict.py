@@ -1,6 +1,7 @@
 """`cxr-predict`: files and folders of any image kind in, CSV and overlays out, clean errors."""
 
 import csv
+import shutil
 
 import keras
 import numpy as np
@@ -8,8 +9,10 @@ import pytest
 from PIL import Image
 from test_dicom import make_dataset, save
 
-from cxr.inference import predict
+from cxr.data import datasets
+from cxr.inference import drawing, predict, scoring
 from cxr.model import densenet
+from cxr.tracking.rundir import EvalDir, RunDir
 from cxr_tfds.labels import LABELS
 
 
@@ -168,7 +171,100 @@ def test_empty_gradcam_is_a_notice_not_a_bare_xray(frozen_run, image_files, tmp_
     for notice in notices:
         # Wider than the 64-pixel input (legible text) and topped by a red band,
         # so it cannot pass for an overlay of the bare X-ray.
-        assert notice.shape[1] >= predict.NOTICE_WIDTH and notice.shape[0] > notice.shape[1]
+        assert notice.shape[1] >= drawing.NOTICE_WIDTH and notice.shape[0] > notice.shape[1]
         assert tuple(notice[1, -2]) == (170, 0, 0)
     # Each names its label: no two of the three are the same picture.
     assert not np.array_equal(notices[0], notices[1]) and not np.array_equal(notices[1], notices[2])
+
+
+VAL = {"name": "cxr14_subset/224", "val_split": "validation"}
+
+
+@pytest.fixture(scope="module")
+def decided(run_dir, tmp_path_factory):
+    """A run whose validation predictions put each label's Youden threshold 0.01 above
+    (even labels) or below (odd labels) gray.png's probability; Hernia has no positive.
+
+    Returns:
+        (run directory, the thresholds, gray.png's probabilities).
+    """
+    run = RunDir(tmp_path_factory.mktemp("decided") / "run").create({"data": VAL})
+    shutil.copy(run_dir / "model.keras", run.model_file)
+    model = keras.saving.load_model(run.model_file)
+    gray = predict.read_image(image_path(tmp_path_factory), model.input.shape[1])
+    probs = scoring.probabilities(model, datasets.preprocess_gray(gray[None]), 1)[0]
+    thresholds = np.where(np.arange(len(LABELS)) % 2, probs - 0.01, probs + 0.01)
+    # Per label, 3 positives at and above the threshold and 3 negatives below it: the
+    # classes are separated, so Youden's J is 1 at the lowest positive alone.
+    t = thresholds[None, :]
+    val_probs = np.concatenate([t, (t + 1) / 2, (t + 2) / 3, t / 2, t / 3, t / 4])
+    val_labels = np.repeat([[1.0], [0.0]], 3, axis=0) * np.ones((1, len(LABELS)))
+    val_labels[:, LABELS.index("Hernia")] = 0
+    folder = run.evaluation(VAL["name"], VAL["val_split"])
+    folder.path.mkdir(parents=True)
+    folder.file(EvalDir.PREDICTIONS).write_bytes(
+        EvalDir.encode_predictions(
+            image_id=[f"{i}.png" for i in range(6)],
+            patient_id=np.arange(6),
+            labels=val_labels,
+            probs=val_probs,
+            label_names=LABELS,
+            dataset=VAL["name"],
+            split=VAL["val_split"],
+        )
+    )
+    return run.path, np.float32(thresholds), probs
+
+
+def image_path(tmp_path_factory):
+    path = tmp_path_factory.mktemp("one") / "gray.png"
+    Image.fromarray(GRAY).save(path)
+    return path
+
+
+def test_youden_decisions_in_csv_terminal_and_overlays(decided, image_files, tmp_path, capsys):
+    run, thresholds, _ = decided
+    assert main(image_files[0], "--run", run, "--out", tmp_path, "--operating-point", "youden") == 0
+    out = capsys.readouterr().out
+    assert "Operating point youden, chosen on validation of cxr14_subset/224:" in out
+    header, row = list(csv.reader(open(tmp_path / predict.PREDICTIONS_CSV)))
+    assert header[: 1 + len(LABELS)] == ["path", *LABELS]
+    hernia = LABELS.index("Hernia")
+    for k, label in enumerate(LABELS):
+        column, decision = header[1 + len(LABELS) + k], row[1 + len(LABELS) + k]
+        if k == hernia:
+            assert column == "Hernia: youden unsupported: no positive in validation"
+            assert decision == "unsupported"
+            continue
+        assert column == (
+            f"{label}: youden threshold {thresholds[k]:.4f}; "
+            "validation sensitivity 1.000, specificity 1.000"
+        )
+        # Thresholds sit 0.01 from the image's probability: odd labels above it.
+        assert decision == ("positive" if k % 2 else "negative")
+        assert decision == ("positive" if float(row[1 + k]) >= thresholds[k] else "negative")
+        assert f"  {label:<20} {float(row[1 + k]):.3f}  {decision}" in out  # printed too
+    pngs = sorted(tmp_path.glob("gray_*.png"))
+    assert len(pngs) == 3
+    for png in pngs:  # each overlay is topped by its decision's band
+        k = LABELS.index(png.stem.removeprefix("gray_"))
+        picture = np.asarray(Image.open(png))
+        colour = drawing.DECISION_COLOURS.get(row[1 + len(LABELS) + k], drawing.UNSUPPORTED_COLOUR)
+        assert picture.shape[1] >= drawing.NOTICE_WIDTH and tuple(picture[1, -2]) == colour
+
+
+def test_operating_points_need_a_run_with_validation_predictions(
+    decided, run_dir, image_files, tmp_path, capsys
+):
+    out = tmp_path / "out"
+    args = (image_files[0], "--out", out, "--operating-point")
+    assert main(*args, "sensitivity=2", "--run", decided[0]) == 2
+    assert "--operating-point 'sensitivity=2': use f1, youden" in capsys.readouterr().err
+    assert main(*args, "youden", "--run", run_dir) == 2  # a model without its run
+    assert "is not a run directory" in capsys.readouterr().err
+    bare = RunDir(tmp_path / "bare").create({"data": VAL})
+    shutil.copy(run_dir / "model.keras", bare.model_file)
+    assert main(*args, "specificity=0.9", "--run", bare.model_file) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"cxr evaluate --run {bare.path} --split 'validation'" in err
+    assert not out.exists()  # nothing written before the error
