@@ -16,7 +16,8 @@ compared). For each finding and reader, on the images both the model and the rea
   these same images, which flatters the model a little; the text says so.
 
 An operating point without a positive or a negative is undefined and said so. HEDGE counts as
-no call. Writes DIR/readers.json, DIR/readers.csv and DIR/readers_<Finding>.png.
+no call. Writes DIR/readers.json, DIR/readers.csv and DIR/readers_<Finding>.png, whole or
+not at all (DIR must be new or empty).
 """
 
 import argparse
@@ -32,6 +33,7 @@ import sklearn.metrics
 from matplotlib.figure import Figure
 
 from cxr.errors import UserError, exits_cleanly
+from cxr.evaluation import score
 from cxr.stats import bootstrap
 from cxr.tracking import writer
 from cxr.tracking.rundir import EvalDir
@@ -144,7 +146,7 @@ def compare_with_readers(
     Returns:
         {"label_set", "readers", "n_images" (model's images with the set's truth),
         "bootstrap", "findings": finding -> reader id -> `operating_point`'s dict,
-        "curves": finding -> fpr, tpr of the model on all those images}.
+        "curves": finding -> auroc, fpr, tpr of the model on all those images}.
     """
     spec = experts.spec
     ids = [str(i) for i in predictions["image_id"]]
@@ -158,7 +160,11 @@ def compare_with_readers(
         truth = np.array([experts.truth[ids[k]].findings[f] for k in rows])
         if 0 < truth.sum() < len(truth):
             fpr, tpr, _ = sklearn.metrics.roc_curve(truth, probs[rows])
-            curves[nih_label] = {"fpr": fpr.round(4).tolist(), "tpr": tpr.round(4).tolist()}
+            curves[nih_label] = {
+                "auroc": float(sklearn.metrics.roc_auc_score(truth, probs[rows])),
+                "fpr": fpr.round(4).tolist(),
+                "tpr": tpr.round(4).tolist(),
+            }
         findings[nih_label] = {}
         for reader in readers:
             calls = {ids[k]: c.findings[f] for k in rows for c in experts.readers.get(ids[k], []) if c.reader_id == reader}  # fmt: skip
@@ -229,7 +235,9 @@ def plot(report, finding: str) -> Figure:
     ax = fig.subplots()
     curve = report["curves"].get(finding)
     if curve:
-        ax.plot(curve["fpr"], curve["tpr"], color="black", label="model")
+        ax.plot(
+            curve["fpr"], curve["tpr"], color="black", label=f"model (AUROC {curve['auroc']:.3f})"
+        )
     colors = matplotlib.colormaps["tab10"].colors
     for i, (reader, e) in enumerate(report["findings"][finding].items()):
         if e["reason"]:
@@ -266,6 +274,8 @@ def main(argv=None):
     parser.add_argument("--num-bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    out = pathlib.Path(args.out)
+    score.check_out(out)
     spec = expert_labels.SETS[args.labels]
     folder = pathlib.Path(args.nih_dir or ".") / spec.folder
     if not args.nih_dir or not folder.is_dir():
@@ -287,4 +297,5 @@ def main(argv=None):
     )
     if not report["n_images"]:
         raise UserError(f"{args.evaluation}: none of its images has {args.labels} labels")
-    writer.write([render(report, args.out)])
+    staging = score.staging_dir(out)
+    score.write_whole(render(report, staging), staging, out)

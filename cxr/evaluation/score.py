@@ -326,12 +326,18 @@ def _input_lines(info) -> list[str]:
     ):
         if info[key]:
             shown = ", ".join(info[key][:SHOWN]) + (", ..." if len(info[key]) > SHOWN else "")
-            lines.append(f"{len(info[key])} images {why}, not scored: {shown} (all: metrics.json input.{key})")  # fmt: skip
+            lines.append(f"{len(info[key])} image(s) {why}, not scored: {shown} (all: metrics.json input.{key})")  # fmt: skip
     if info["labels_not_scored"]:
         lines.append(f"Not scored ({info['label_set']} has no such label): {', '.join(info['labels_not_scored'])}")  # fmt: skip
     if info["labels_missing"]:
         lines.append(f"No column for: {', '.join(info['labels_missing'])}")
     return lines
+
+
+def staging_dir(out: pathlib.Path) -> pathlib.Path:
+    """Where `out`'s files are written before `write_whole` renames the folder to `out`."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out.parent / f".{out.name}.partial-{os.getpid()}"
 
 
 def write_whole(result: writer.Result, staging: pathlib.Path, out: pathlib.Path) -> None:
@@ -345,7 +351,8 @@ def write_whole(result: writer.Result, staging: pathlib.Path, out: pathlib.Path)
         shutil.rmtree(staging, ignore_errors=True)
 
 
-def _check_out(out: pathlib.Path) -> None:
+def check_out(out: pathlib.Path) -> None:
+    """Refuses an --out that exists and is not an empty folder (nothing is overwritten)."""
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise UserError(f"--out {out} exists and is not an empty folder; pass a new folder")
 
@@ -366,13 +373,12 @@ def main(argv=None):
     if not args.nih_dir:
         raise UserError(f"pass --nih-dir or set ${sources.ENV_VAR} to the folder with NIH's files")
     out = pathlib.Path(args.out)
-    _check_out(out)
+    check_out(out)
     # Every check before the first file is written.
     predictions = read_predictions_csv(args.predictions, ignore=args.ignore)
     reference = load_reference(args.nih_dir, args.labels)
     scored = score(predictions, reference, num_bootstrap=args.num_bootstrap, seed=args.seed)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = out.parent / f".{out.name}.partial-{os.getpid()}"
+    staging = staging_dir(out)
     write_whole(render(scored, EvalDir(staging)), staging, out)
     macro = scored["report"]["macro"]["auroc"]
     print(f"Scores: {out} (macro AUROC {'n/a' if math.isnan(macro) else f'{macro:.3f}'})")

@@ -126,3 +126,12 @@ def test_the_synthetic_twin_runs_the_whole_path(tmp_path, capsys):
     assert entry["reader_sensitivity"] == pytest.approx(np.mean(np.array(calls)[positives]))
     assert (out / readers.plot_file(finding)).is_file()
     assert "Model vs 2 independent readers" in capsys.readouterr().out
+
+
+def test_a_missing_expert_folder_is_one_line_and_writes_nothing(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        readers.main([str(tmp_path), "--out", str(tmp_path / "out"), "--nih-dir", str(tmp_path)])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "needs Google's all_findings_expert_labels/ folder" in err
+    assert not (tmp_path / "out").exists()

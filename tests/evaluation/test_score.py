@@ -88,7 +88,7 @@ def test_torchxrayvision_columns_match_sklearn(nih, sample_dir, tmp_path, capsys
         expected = roc_auc_score(truth[:300, k], probs[:300, k])
         assert report["per_label"][label]["auroc"] == pytest.approx(expected, abs=1e-12)
     assert report["input"]["not_in_nih_csv"] == ["99999999_000.png"]
-    assert "1 images are not in NIH's Data_Entry CSV, not scored: 99999999_000.png" in out
+    assert "1 image(s) are not in NIH's Data_Entry CSV, not scored: 99999999_000.png" in out
     for name in (EvalDir.ROC, EvalDir.PREDICTIONS, EvalDir.PER_LABEL):
         assert (tmp_path / "out" / name).is_file()
 
