@@ -15,7 +15,15 @@ import tensorflow_datasets as tfds
 from absl import logging
 from etils import epath
 
-from cxr_tfds.cxr14_subset import expert_labels, images, metadata, sources, splits, synthetic
+from cxr_tfds.cxr14_subset import (
+    expert_features,
+    expert_labels,
+    images,
+    metadata,
+    sources,
+    splits,
+    synthetic,
+)
 from cxr_tfds.labels import LABELS
 
 # NIH's boxes are in pixels of its 1024x1024 PNGs, whatever size a user's copy has.
@@ -133,7 +141,7 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
                             "label": tfds.features.ClassLabel(names=LABELS),
                         }
                     ),
-                    **{name: _expert_features(spec) for name, spec in expert_labels.SETS.items()},
+                    **expert_features.features(),
                 }
             ),
             supervised_keys=("image", "labels"),
@@ -185,7 +193,7 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
                 reason,
                 ", ".join(plan.examples[reason]),
             )
-        _log_experts(experts, plan.splits, root)
+        expert_features.log_counts(experts, plan.splits, root)
         for split, names in plan.splits.items():
             if not names:
                 logging.warning(
@@ -216,13 +224,7 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
                 continue
             written += 1
             example = _example(entries[name], png, boxes.get(name, []))
-            for key, spec in expert_labels.SETS.items():
-                found = experts.get(key)
-                example[key] = (
-                    expert_labels.feature(found, name)
-                    if found
-                    else expert_labels.empty_feature(spec)
-                )
+            example.update(expert_features.example(experts, name))
             yield name, example
         seconds = time.time() - start
         logging.info(
@@ -264,47 +266,6 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
             f"cxr14_subset: no NIH ChestX-ray14 metadata in the manual dir ({manual}) nor in "
             f"${sources.ENV_VAR} ({sources.env_dir()}); expected {EXPECTED_FILES} from "
             "https://nihcc.app.box.com/v/ChestXray-NIHCC (see cxr_tfds/cxr14_subset/README.md)"
-        )
-
-
-def _expert_features(spec: expert_labels.ExpertSet) -> tfds.features.FeaturesDict:
-    """One expert set's feature: `present`, `labels` (uint8, in `spec.findings` order), its
-    extra yes/no columns, and `readers` (each reader's int8 calls; -1 is HEDGE)."""
-    extra = [expert_labels.feature_key(name) for name in spec.extra]
-    size = (len(spec.findings),)
-    return tfds.features.FeaturesDict(
-        {
-            "present": np.bool_,
-            "labels": tfds.features.Tensor(shape=size, dtype=np.uint8),
-            **dict.fromkeys(extra, np.uint8),
-            "readers": tfds.features.Sequence(
-                {
-                    "reader_id": tfds.features.Text(),
-                    "labels": tfds.features.Tensor(shape=size, dtype=np.int8),
-                    **dict.fromkeys(extra, np.int8),
-                }
-            ),
-        }
-    )
-
-
-def _log_experts(experts, planned, root) -> None:
-    """Says how many images of each split got each expert set, and which sets are absent."""
-    for name, spec in expert_labels.SETS.items():
-        found = experts.get(name)
-        if found is None:
-            logging.info("cxr14_subset: no %s/ in %s: %s absent", spec.folder, root, name)
-            continue
-        counts = {split: sum(n in found.truth for n in names) for split, names in planned.items()}
-        built = sum(counts.values())
-        logging.info(
-            "cxr14_subset: %s: %d of the %d labelled images are in this build (%s), with "
-            "%d individual reader calls",
-            name,
-            built,
-            len(found.truth),
-            ", ".join(f"{split}: {n}" for split, n in counts.items()),
-            sum(len(found.readers.get(n, [])) for names in planned.values() for n in names),
         )
 
 
