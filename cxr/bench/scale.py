@@ -32,6 +32,7 @@ from cxr.bench import scale_data
 from cxr.bench.rows import machine
 from cxr.bench.scale_report import STAGES, markdown, summarize
 from cxr.bench.scale_stages import MARKER
+from cxr.errors import UserError, exits_cleanly
 
 
 def stage_options(*, image_size: int) -> list[str]:
@@ -98,13 +99,21 @@ def run(
         work: where the data goes (each size's is removed after it); None: a temporary dir.
         stages: a subset of `STAGES`, run in `STAGES` order (`build` is always run: every
             stage reads its data; `head` needs `features`).
+
+    Raises:
+        UserError: for no size, an unknown stage, or `head` without `features`.
     """
     sizes = sorted(sizes)
+    if not sizes:
+        raise UserError("--sizes: give at least one number of images, e.g. 1500,15000")
+    if unknown := sorted(set(stages) - set(STAGES)):
+        raise UserError(f"--stages {','.join(unknown)}: unknown; use some of {','.join(STAGES)}")
     stages = [s for s in STAGES if s in set(stages) | {"build"}]
     if "head" in stages and "features" not in stages:
-        raise ValueError("the head stage trains on the features stage's cache: add features")
+        raise UserError(
+            "--stages: the head stage trains on the features stage's cache: add features"
+        )
     meta = scale_data.load_metadata(sample_dir, max_images=sizes[-1])
-    order = scale_data.patient_order(meta)
     results = {
         "machine": machine(),
         "image_size": image_size,
@@ -112,28 +121,10 @@ def run(
         "stages": stages,
         "sizes": [],
     }
-    owned = work is None
-    work = pathlib.Path(work or tempfile.mkdtemp(prefix="cxr_bench_scale_"))
-    options = stage_options(image_size=image_size)
     start = time.perf_counter()
-    try:
-        results["idle"] = run_stage("idle", options=options)
-        print(f"Idle process (the imports): {results['idle']['peak_mb']:.0f} MB", flush=True)
-        for n in sizes:
-            results["sizes"].append(
-                measure_size(
-                    meta,
-                    order,
-                    n,
-                    work=work,
-                    image_size=image_size,
-                    options=options,
-                    stages=stages,
-                )
-            )
-    finally:
-        if owned:
-            shutil.rmtree(work, ignore_errors=True)
+    results["idle"], results["sizes"] = measure_sizes(
+        meta, sizes, work=work, image_size=image_size, stages=stages
+    )
     results["total_seconds"] = time.perf_counter() - start
     results["summary"] = summarize(results["sizes"], results["idle"]["peak_mb"], stages)
     out = pathlib.Path(out)
@@ -142,6 +133,35 @@ def run(
     return results
 
 
+def measure_sizes(meta, sizes, *, work, image_size, stages) -> tuple[dict, list[dict]]:
+    """The idle process's figures, then `measure_size`'s at each size, in order.
+
+    Args:
+        meta: NIH's metadata (`scale_data.load_metadata`), for the largest size.
+        sizes: numbers of images, increasing.
+        work: where the data goes; None: a temporary dir, removed at the end.
+        image_size, stages: as `run` takes them.
+    """
+    order = scale_data.patient_order(meta)
+    owned = work is None
+    work = pathlib.Path(work or tempfile.mkdtemp(prefix="cxr_bench_scale_"))
+    options = stage_options(image_size=image_size)
+    try:
+        idle = run_stage("idle", options=options)
+        print(f"Idle process (the imports): {idle['peak_mb']:.0f} MB", flush=True)
+        measured = [
+            measure_size(
+                meta, order, n, work=work, image_size=image_size, options=options, stages=stages
+            )
+            for n in sizes
+        ]
+    finally:
+        if owned:
+            shutil.rmtree(work, ignore_errors=True)
+    return idle, measured
+
+
+@exits_cleanly
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1500,15000,112120", help="numbers of images, commas")

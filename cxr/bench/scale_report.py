@@ -75,28 +75,59 @@ def summarize(sizes: list[dict], idle_mb: float, stages=STAGES) -> dict:
 
 def markdown(results) -> str:
     """The results as Markdown: one table of time, one of memory, one of evaluation parts."""
-    m, sizes, summary = results["machine"], results["sizes"], results["summary"]
+    sizes, summary = results["sizes"], results["summary"]
     stages = results.get("stages", STAGES)
-    ns = [s["n"] for s in sizes]
-    head = " | ".join(f"N={n:,}" for n in ns)
-    rule = "|---" * (len(ns) + 3) + "|"
+    largest = {stage: summary[stage]["seconds"][-1] for stage in stages}
+    total = sum(largest.values())
+    shares = ", ".join(
+        f"{stage} {t / total:.0%}" for stage, t in sorted(largest.items(), key=lambda x: -x[1])
+    )
+    writes = ", ".join(f"N={s['n']:,}: {s['data']['write_seconds']:.1f} s" for s in sizes)
     lines = [
+        *_setting(results),
+        "",
+        *_time_table(sizes, summary, stages),
+        "",
+        f"Peak memory (MB; idle process with the same imports: {results['idle']['peak_mb']:.0f} MB)",
+        "",
+        *_memory_table(sizes, summary, stages),
+        "",
+        f"At N={sizes[-1]['n']:,} the stages take {total:.0f} s: {shares}.",
+        f"Writing the data (not a stage): {writes}.",
+    ]
+    return "\n".join(lines)
+
+
+def _setting(results) -> list[str]:
+    """The machine, the images and the splits of every size."""
+    m, sizes = results["machine"], results["sizes"]
+    splits = "; ".join(
+        f"N={s['n']:,}: "
+        + ", ".join(f"{k} {v:,}" for k, v in s["splits"].items())
+        + f", {s['data']['boxes']} boxes"
+        for s in sizes
+    )
+    return [
         f"Machine: {m['cpu']}, {m['cores']} cores, GPU: {', '.join(m['gpus']) or 'none'}; "
         f"Keras {m['keras']} ({m['backend']}), TensorFlow {m['tensorflow']}; {m['date']}. "
         f"Images {results['image_size']} px; metadata: {results['metadata']}; "
         f"total {results['total_seconds'] / 60:.1f} min.",
         "",
-        "Splits: "
-        + "; ".join(
-            f"N={s['n']:,}: "
-            + ", ".join(f"{k} {v:,}" for k, v in s["splits"].items())
-            + f", {s['data']['boxes']} boxes"
-            for s in sizes
-        ),
-        "",
-        f"| stage (seconds, us/image) | {head} | k (time ~ N^k) | goal k <= {GOAL_K} |",
-        rule,
+        f"Splits: {splits}",
     ]
+
+
+def _head_and_rule(sizes, first, last) -> list[str]:
+    """A table's header row, between the `first` and the `last` columns, and its rule."""
+    head = " | ".join(f"N={s['n']:,}" for s in sizes)
+    return [f"| {first} | {head} | {last} |", "|---" * (len(sizes) + 3) + "|"]
+
+
+def _time_table(sizes, summary, stages) -> list[str]:
+    """Seconds (and us per image) per stage and size, k, and the goal's verdict."""
+    lines = _head_and_rule(
+        sizes, "stage (seconds, us/image)", f"k (time ~ N^k) | goal k <= {GOAL_K}"
+    )
     for stage in stages:
         row = summary[stage]
         cells = " | ".join(
@@ -108,13 +139,16 @@ def markdown(results) -> str:
     for part, row in summary.get("evaluate", {}).get("parts", {}).items():
         cells = " | ".join(f"{t:.1f} s" for t in row["seconds"])
         lines.append(f"| evaluate: {part} | {cells} | {row['k']:.2f} | |")
-    lines += [
-        "",
-        f"Peak memory (MB; idle process with the same imports: {results['idle']['peak_mb']:.0f} MB)",
-        "",
-        f"| stage (peak MB) | {head} | growth (bytes/image) | expected from per-image arrays |",
-        rule,
-    ]
+    return lines
+
+
+def _memory_table(sizes, summary, stages) -> list[str]:
+    """Peak MB per stage and size, the measured growth and the expected one."""
+    lines = _head_and_rule(
+        sizes,
+        "stage (peak MB)",
+        "growth (bytes/image) | expected from per-image arrays",
+    )
     for stage in stages:
         row = summary[stage]
         cells = " | ".join(f"{p:.0f}" for p in row["peak_mb"])
@@ -122,15 +156,4 @@ def markdown(results) -> str:
             f"| {stage} | {cells} | {row['memory_bytes_per_image']:.0f} "
             f"| {row['expected_bytes_per_image']:.0f} |"
         )
-    largest = {stage: summary[stage]["seconds"][-1] for stage in stages}
-    total = sum(largest.values())
-    shares = ", ".join(
-        f"{stage} {t / total:.0%}" for stage, t in sorted(largest.items(), key=lambda x: -x[1])
-    )
-    writes = ", ".join(f"N={s['n']:,}: {s['data']['write_seconds']:.1f} s" for s in sizes)
-    lines += [
-        "",
-        f"At N={ns[-1]:,} the stages take {total:.0f} s: {shares}.",
-        f"Writing the data (not a stage): {writes}.",
-    ]
-    return "\n".join(lines)
+    return lines

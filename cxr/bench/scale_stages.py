@@ -19,19 +19,19 @@ import keras
 import numpy as np
 import tensorflow_datasets as tfds
 
+from cxr.configs import common
 from cxr.data import datasets
-from cxr.evaluation import evaluators
 from cxr.model import densenet
-from cxr.pipeline import evaluate
+from cxr.pipeline import evaluate, wiring
 from cxr.tracking.rundir import EvalDir, RunDir
 from cxr.train import feature_cache, loop, phases
 from cxr_tfds.cxr14_subset import cxr14_subset_dataset_builder as builder_lib
 
 MARKER = "BENCH_SCALE "
-BATCH = 32  # images per batch, the experiments' default (`c.data.batch_size`)
-HEAD_BATCH = 256  # feature vectors per batch (`c.train.head_batch_size`)
-NUM_BOOTSTRAP = 1000  # `c.eval.num_bootstrap`
-GALLERY_PER_KIND = 8  # `c.eval.gallery_per_kind`
+# The experiments' defaults (experiments/common.py): batch sizes, bootstrap, galleries.
+DEFAULTS = common.get_config().to_dict()
+BATCH = DEFAULTS["data"]["batch_size"]  # images per batch
+HEAD_BATCH = DEFAULTS["train"]["head_batch_size"]  # feature vectors per batch
 
 
 def _status_mb(key: str) -> float:
@@ -149,9 +149,7 @@ def stage_evaluate(args):
     """`evaluate.evaluate` on test with the default evaluators, and where its time goes."""
     b = builder(args.data_dir, args.image_size)
     model = _model(args.image_size)
-    chosen = evaluators.default(
-        num_bootstrap=NUM_BOOTSTRAP, seed=0, gallery_per_kind=GALLERY_PER_KIND
-    )
+    chosen, _ = wiring.evaluation_setup(DEFAULTS)  # the evaluators of a default run
     parts = {}  # part -> seconds, from timers wrapped around evaluate's steps
 
     def timer(name, fn):

@@ -178,12 +178,7 @@ def batches(
         multiple: keep a batch only if this divides its size, so that devices can
             split it evenly; only an epoch's last batch can be dropped.
     """
-    if shard[0] > 1:
-        split = tfds.even_splits(split, n=shard[0], drop_remainder=True)[shard[1]]
-    examples = _records(builder, split)
-    examples = examples.map(lambda ex: (ex["image"], tf.cast(ex["labels"], tf.float32)), AUTOTUNE)
-    if cache:
-        examples = examples.cache()
+    examples = _image_label_pairs(builder, split, shard=shard, cache=cache)
     if training:  # the epochs one after the other, each in its own seeded order
         per_epoch = [
             _batched(_shuffled(examples, epoch, shuffle_buffer, seed), batch_size, multiple)
@@ -192,8 +187,22 @@ def batches(
         ds = functools.reduce(lambda a, b: a.concatenate(b), per_epoch)
     else:
         ds = _batched(examples, batch_size, multiple)
+    return _model_inputs(ds, augment if training else None)
+
+
+def _image_label_pairs(builder, split, *, shard, cache) -> tf.data.Dataset:
+    """(uint8 image, float32 labels) of a split, or of one shard of it, kept in RAM if `cache`."""
+    if shard[0] > 1:
+        split = tfds.even_splits(split, n=shard[0], drop_remainder=True)[shard[1]]
+    examples = _records(builder, split)
+    examples = examples.map(lambda ex: (ex["image"], tf.cast(ex["labels"], tf.float32)), AUTOTUNE)
+    return examples.cache() if cache else examples
+
+
+def _model_inputs(ds, augment) -> tf.data.Dataset:
+    """Batches of uint8 images made model inputs: float, augmented if `augment`, preprocessed."""
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), AUTOTUNE)
-    if training and augment is not None:
+    if augment is not None:
         ds = ds.map(lambda x, y: (augment(x), y), AUTOTUNE)
     ds = ds.map(lambda x, y: (preprocess(x), y), AUTOTUNE)
     options = tf.data.Options()

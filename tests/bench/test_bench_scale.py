@@ -5,7 +5,8 @@ import math
 import numpy as np
 import pytest
 
-from cxr.bench import scale_data, scale_report
+from cxr.bench import scale, scale_data, scale_report
+from cxr.errors import UserError
 from cxr_tfds.cxr14_subset import metadata, splits
 
 
@@ -85,3 +86,69 @@ def test_nih_selections_keep_the_official_test_share(sample_dir):
     for n in (1500, 15_000):
         names = scale_data.select_images(meta, n, order)
         assert sum(name in meta.test for name in names) / n == pytest.approx(0.228, abs=0.02)
+
+
+def test_markdown_tables_of_two_sizes():
+    sizes = [
+        {
+            "n": n,
+            "data": {"boxes": 3, "write_seconds": 0.5 * n / 1000},
+            "splits": {"train": n // 2, "test": n // 2},
+            "stages": {
+                "build": {"seconds": n / 1000, "peak_mb": 100 + n / 1000},
+                "evaluate": {"seconds": 4 * n / 1000, "peak_mb": 200, "parts": {"p": n / 1000}},
+            },
+        }
+        for n in (1000, 4000)
+    ]
+    stages = ("build", "evaluate")
+    results = {
+        "machine": dict(
+            cpu="X", cores=2, gpus=[], keras="3", backend="jax", tensorflow="2", date="d"
+        ),
+        "image_size": 32,
+        "metadata": "synthetic",
+        "stages": stages,
+        "sizes": sizes,
+        "idle": {"peak_mb": 90.0},
+        "total_seconds": 120.0,
+        "summary": scale_report.summarize(sizes, 90.0, stages),
+    }
+    # Time grows as N (k = 1); build's memory grows 3 MB per 3000 images: 1048.576 B each.
+    assert scale_report.markdown(results).splitlines() == [
+        "Machine: X, 2 cores, GPU: none; Keras 3 (jax), TensorFlow 2; d. Images 32 px; "
+        "metadata: synthetic; total 2.0 min.",
+        "",
+        "Splits: N=1,000: train 500, test 500, 3 boxes; N=4,000: train 2,000, test 2,000, 3 boxes",
+        "",
+        "| stage (seconds, us/image) | N=1,000 | N=4,000 | k (time ~ N^k) | goal k <= 1.05 |",
+        "|---|---|---|---|---|",
+        "| build | 1.0 s (1000 us) | 4.0 s (1000 us) | 1.00 | met |",
+        "| evaluate | 4.0 s (4000 us) | 16.0 s (4000 us) | 1.00 | met |",
+        "| evaluate: p | 1.0 s | 4.0 s | 1.00 | |",
+        "",
+        "Peak memory (MB; idle process with the same imports: 90 MB)",
+        "",
+        "| stage (peak MB) | N=1,000 | N=4,000 | growth (bytes/image) "
+        "| expected from per-image arrays |",
+        "|---|---|---|---|---|",
+        "| build | 101 | 104 | 1049 | 0 |",
+        "| evaluate | 200 | 200 | 0 | 204 |",  # 408 B per test image, and test is N / 2
+        "",
+        "At N=4,000 the stages take 20 s: evaluate 80%, build 20%.",
+        "Writing the data (not a stage): N=1,000: 0.5 s, N=4,000: 2.0 s.",
+    ]
+
+
+@pytest.mark.parametrize(
+    "sizes, stages, message",
+    [
+        ([], ["build"], "--sizes: give at least one"),
+        ([10], ["build", "warmup"], "--stages warmup: unknown"),
+        ([10], ["head"], "add features"),
+    ],
+)
+def test_bad_sizes_or_stages_are_one_clear_error_before_any_work(tmp_path, sizes, stages, message):
+    with pytest.raises(UserError, match=message):
+        scale.run(sizes=sizes, stages=stages, out=tmp_path / "out.json", work=tmp_path / "w")
+    assert list(tmp_path.iterdir()) == []
