@@ -258,3 +258,24 @@ def test_expert_four_scores_pneumothorax_with_its_validation(nih_with_experts, t
     assert report["input"]["labels_not_scored"] == ["Mass"]
     expected = roc_auc_score(y[: len(test_rows), 0], probs[: len(test_rows), 0])
     assert report["per_label"]["Pneumothorax"]["auroc"] == pytest.approx(expected, abs=1e-12)
+
+
+def test_expert_and_nih_labels_score_the_same_images(nih_with_experts, nih):
+    """The recipe `cxr evaluate --labels expert_all` follows: one model, both truths."""
+    rows, test, _ = nih
+    expert = score.load_reference(nih_with_experts, "expert_all")
+    ids = [i for i in test[:3000] if i in expert.labels] + test[:50]  # some lack expert labels
+    ids = list(dict.fromkeys(ids))
+    probs = np.random.default_rng(5).random((len(ids), len(LABELS)))
+    model = score.Predictions(path="model", image_ids=ids, label_names=LABELS, probs=probs)
+    keep = [k for k, i in enumerate(ids) if i in expert.labels]
+    subset = score.Predictions("model", [ids[k] for k in keep], LABELS, probs[keep])
+    by_expert = score.score(subset, expert, num_bootstrap=5)["report"]
+    by_nih = score.score(subset, score.load_reference(nih_with_experts, "nih"), num_bootstrap=5)
+    assert by_expert["n_test_images"] == by_nih["report"]["n_test_images"] == len(keep) > 50
+    y = np.array([[x in rows[ids[k]][1] for x in LABELS] for k in keep], float)
+    for j, label in enumerate(LABELS):
+        if 0 < y[:, j].sum() < len(y):
+            expected = roc_auc_score(y[:, j], probs[keep, j])
+            assert by_nih["report"]["per_label"][label]["auroc"] == pytest.approx(expected)
+    assert len(model.image_ids) - len(keep) > 0  # the others are not expert-labelled
