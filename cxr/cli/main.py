@@ -73,6 +73,21 @@ COMMANDS = {
         "time and peak memory of every stage at growing dataset sizes",
         "cxr bench-scale --sizes 1500,15000",
     ),
+    "score": Command(
+        "cxr.evaluation.score",
+        "score any model's per-image probabilities (CSV) as a run's evaluation",
+        "cxr score preds.csv --out scores/mine --labels expert_all",
+    ),
+    "readers": Command(
+        "cxr.evaluation.readers",
+        "a scored evaluation against the individual radiologists",
+        "cxr readers scores/mine --out scores/mine_readers",
+    ),
+    "type1": Command(
+        "cxr.stats.type1",
+        "measure each paired test's type-I error by simulation (docs/results/type1.json)",
+        "cxr type1 --out docs/results/type1.json",
+    ),
 }
 
 
