@@ -1,0 +1,192 @@
+"""Adebayo et al.'s model randomisation test ("Sanity Checks for Saliency Maps", NeurIPS 2018).
+
+    result = cascading_randomization(model, images, classes, methods=method_functions(["gradcam"]))
+    verdicts(result)  # {method: {metric: {"mean", "upper", "baseline", "passes"}}}
+
+Cascade: the layers with weights, from the logits down, grouped into stages by the
+prefix of their names before the first "_" (`cascade`). For `cxr.model.densenet`:
+logits, bn (the final batch norm), conv5 (dense block 4), pool4 (transition 3),
+conv4, pool3, conv3, pool2, conv2, conv1 (the stem). Each stage re-initialises all
+of its layers' variables with the layers' own initializers (`randomize`; a batch
+norm becomes gamma 1, beta 0, mean 0, variance 1, as Adebayo et al.'s re-initialisation
+of every variable does), cumulatively, on a copy of the model.
+
+Each method's map on each randomised copy is compared with its map on the trained
+model, image by image, by the four similarities of Adebayo et al. (Sec. 3), `similarities`:
+Spearman rank correlation of the absolute maps, of the signed maps, SSIM, and the
+Pearson correlation of HOG features. For SSIM and HOG each absolute map is min-max
+scaled to [0, 1] (our choice: the maps' scales differ by method and the scale is
+not what is compared); SSIM is scikit-image's (7 x 7 uniform window, data range 1),
+HOG scikit-image's defaults (9 orientations, 8 x 8 px cells, 3 x 3 blocks, L2-Hys).
+A correlation with a constant map, undefined, counts as 0 (no association).
+
+The pass rule (Arun et al., Radiology: AI 2021, Fig. 3, applied to every metric and
+method the same way): the randomisation baseline of a method and metric is the mean
+similarity of its maps of random pairs of different images on the trained model (50
+pairs, as Arun et al.); the method passes a metric when the mean similarity over the
+images at full randomisation (every stage re-initialised) is at or below that baseline,
+and passes the check when it passes all four. `verdicts` also gives the upper 95%
+bound of that mean (Student's t over images), for a reader who wants the stricter
+"shown below the baseline" reading; the verdict does not use it.
+"""
+
+import keras
+import numpy as np
+from scipy import stats
+from skimage.feature import hog
+from skimage.metrics import structural_similarity
+
+from cxr.saliency.methods import saliency_maps
+from cxr.saliency.pointing import is_empty
+
+METRICS = ("spearman_abs", "spearman", "ssim", "hog")
+BASELINE_PAIRS = 50  # Arun et al.'s number of random pairs
+
+
+def cascade(model):
+    """The stages of the cascade, top down: [(prefix, [layer names])].
+
+    Layers with weights, in reverse graph order, grouped by the prefix of their
+    name before the first "_"; consecutive layers sharing it form one stage.
+    """
+    stages = []
+    for layer in reversed(model.layers):
+        if not layer.weights:
+            continue
+        prefix = layer.name.split("_")[0]
+        if stages and stages[-1][0] == prefix:
+            stages[-1][1].append(layer.name)
+        else:
+            stages.append((prefix, [layer.name]))
+    return stages
+
+
+def randomize(model, layer_names, *, seed):
+    """Re-initialises, in place, every variable of the named layers with its layer's initializer.
+
+    Args:
+        model: A `keras.Model`.
+        layer_names: The layers to re-initialise; the others keep their weights.
+        seed: Seeds the draws (seed + the variable's index among those re-initialised).
+    """
+    variables = [v for name in layer_names for v in model.get_layer(name).weights]
+    owners = [model.get_layer(name) for name in layer_names for _ in model.get_layer(name).weights]
+    for index, (layer, variable) in enumerate(zip(owners, variables, strict=True)):
+        name = variable.path.rsplit("/", 1)[-1]
+        initializer = getattr(layer, f"{name}_initializer", None)
+        if initializer is None:
+            raise ValueError(f"{layer.name}: no initializer for its variable {name!r}")
+        config = initializer.get_config()
+        if "seed" in config:
+            initializer = initializer.__class__.from_config({**config, "seed": seed + index})
+        variable.assign(initializer(variable.shape, dtype=variable.dtype))
+
+
+def similarities(a, b):
+    """Adebayo et al.'s four similarities of two maps (H, W), as a dict over `METRICS`."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    unit_a, unit_b = _unit(np.abs(a)), _unit(np.abs(b))
+    return {
+        "spearman_abs": _correlation(np.abs(a).ravel(), np.abs(b).ravel(), rank=True),
+        "spearman": _correlation(a.ravel(), b.ravel(), rank=True),
+        "ssim": float(structural_similarity(unit_a, unit_b, data_range=1.0)),
+        "hog": _correlation(hog(unit_a), hog(unit_b), rank=False),
+    }
+
+
+def baseline(maps, *, pairs=BASELINE_PAIRS, seed=0):
+    """Arun et al.'s randomisation baseline: mean similarity of maps of random image pairs.
+
+    Args:
+        maps: (N, H, W) maps of N >= 2 different images on the trained model.
+        pairs: How many pairs (i, j), i != j, drawn uniformly.
+
+    Returns:
+        {metric: mean similarity}.
+    """
+    rng = np.random.default_rng(seed)
+    first = rng.integers(0, len(maps), pairs)
+    second = (first + rng.integers(1, len(maps), pairs)) % len(maps)  # never the same image
+    values = [similarities(maps[i], maps[j]) for i, j in zip(first, second, strict=True)]
+    return {m: float(np.mean([v[m] for v in values])) for m in METRICS}
+
+
+def method_functions(names, **options):
+    """{name: maps(model, images, classes)} for `cascading_randomization`, from `METHODS`."""
+    return {
+        name: lambda model, images, classes, name=name: saliency_maps(
+            model, images, classes, method=name, **options.get(name, {})
+        )
+        for name in names
+    }
+
+
+def cascading_randomization(model, images, class_indices, *, methods, seed=0):
+    """Each method's maps on cumulatively randomised copies of `model`, compared with its own.
+
+    Args:
+        model: The trained `keras.Model` (left unchanged: a copy is randomised).
+        images: Preprocessed images (N, S, S, 3), N >= 2.
+        class_indices: The label explained, an int or N ints.
+        methods: {name: function(model, images, classes) -> (N, S, S) maps}, e.g.
+            `method_functions(["gradcam", "ig"])`.
+        seed: Seeds the re-initialisation and the baseline's pairs.
+
+    Returns:
+        {method: {"baseline": {metric: mean}, "stages": [(prefix, {metric: (N,) values})]}}.
+    """
+    classes = np.broadcast_to(np.asarray(class_indices), (len(images),))
+    trained = {name: fn(model, images, classes) for name, fn in methods.items()}
+    results = {
+        name: {"baseline": baseline(trained[name], seed=seed), "stages": []} for name in methods
+    }
+    copy = keras.models.clone_model(model)
+    copy.set_weights(model.get_weights())
+    for index, (prefix, layer_names) in enumerate(cascade(copy)):
+        randomize(copy, layer_names, seed=seed + 1000 * index)
+        for name, fn in methods.items():
+            maps = fn(copy, images, classes)
+            values = [similarities(t, r) for t, r in zip(trained[name], maps, strict=True)]
+            per_metric = {m: np.array([v[m] for v in values]) for m in METRICS}
+            results[name]["stages"].append((prefix, per_metric))
+    return results
+
+
+def verdicts(results):
+    """The pass rule at full randomisation, per method and metric (see the module's docstring).
+
+    Returns:
+        {method: {metric: {"mean", "upper", "baseline", "passes"}, "passes": bool}}.
+    """
+    out = {}
+    for name, result in results.items():
+        _, last = result["stages"][-1]
+        rows = {}
+        for metric in METRICS:
+            values = last[metric]
+            mean = float(values.mean())
+            spread = stats.t.ppf(0.975, len(values) - 1) * values.std(ddof=1) / np.sqrt(len(values))
+            rows[metric] = {
+                "mean": mean,
+                "upper": mean + float(spread) if len(values) > 1 else float("inf"),
+                "baseline": result["baseline"][metric],
+                "passes": mean <= result["baseline"][metric],
+            }
+        out[name] = {**rows, "passes": all(rows[m]["passes"] for m in METRICS)}
+    return out
+
+
+def _unit(x):
+    """Min-max scaled to [0, 1]; a constant map becomes zeros."""
+    if is_empty(x):
+        return np.zeros_like(x)
+    return (x - x.min()) / (x.max() - x.min())
+
+
+def _correlation(x, y, *, rank):
+    """Spearman (rank) or Pearson correlation; 0 when either side is constant."""
+    if is_empty(x) or is_empty(y):
+        return 0.0
+    if rank:
+        return float(stats.spearmanr(x, y).statistic)
+    return float(np.corrcoef(x, y)[0, 1])
