@@ -255,6 +255,58 @@ def row(name, figure, baseline, *, goal=None, unit="images/s"):
     }
 
 
+def model_rows(limit, batch, mixed):
+    """Row 1 from the forward rates `limit` ({batch: rate}): small batches, XLA, `mixed`."""
+    return [
+        *(row(f"1. forward, batch {b} vs batch {batch}", limit[b], limit[batch]) for b in (1, 8)),
+        row("1. forward with XLA vs without", forward_rate(batch, jit=True), limit[batch]),
+        row(f"1. forward {mixed} vs float32", forward_rate(batch, policy=mixed), limit[batch]),
+    ]
+
+
+def head_row(head):
+    """Row 3 from `frozen_head`'s result: the naive head epoch's time over the cached one's."""
+    return row(
+        "3. head epoch: through the backbone / on cached features (time ratio)",
+        head["naive_epoch"],
+        head["cached_epoch"],
+        goal=50,
+        unit="s",
+    )
+
+
+def build_rows(work, scale, sample_dir):
+    """Row 5: parallel against single-worker builds, of the real sample (if any) and synthetic PNGs."""
+    result = []
+    cores = host.cores()
+    if sample_dir and pathlib.Path(sample_dir, "Data_Entry_2017_v2020.csv").exists():
+        make, n = (
+            fresh_build(sample_dir),
+            len(list(pathlib.Path(sample_dir, "images").glob("*.png"))),
+        )
+        result.append(
+            row(
+                f"5. build of the real sample ({n} PNGs): {cores} threads vs 1",
+                build_rate(make, n, cores),
+                build_rate(make, n, 1),
+            )
+        )
+    big = synthetic_builder(
+        work / "tfds", patients=40 * scale, png_size=1024
+    )  # generates the 1024 px PNGs once
+    manual = next((work / "tfds" / "downloads").glob("cxr14_synthetic_p*_1024px"))
+    n = sum(s.num_examples for s in big.info.splits.values())
+    make = fresh_build(manual)
+    result.append(
+        row(
+            f"5. build of {n} synthetic 1024 px PNGs: {cores} threads vs 1",
+            build_rate(make, n, cores),
+            build_rate(make, n, 1),
+        )
+    )
+    return result
+
+
 def run(scale=1, sample_dir=None, out="bench/results.json", force_epoch_row=False):
     """Measures every row and writes `out`; returns the results."""
     gpu = bool(tf.config.list_physical_devices("GPU"))
@@ -264,15 +316,10 @@ def run(scale=1, sample_dir=None, out="bench/results.json", force_epoch_row=Fals
     work = pathlib.Path(tempfile.mkdtemp(prefix="cxr_bench_"))
     # Row 6's settings, chosen first: a probe needs GPU memory that TensorFlow holds once used.
     choice = speed.choose() if gpu or force_epoch_row else None
+    mixed = "mixed_float16" if gpu else "mixed_bfloat16"
     print("1. model limit", flush=True)
     limit = {b: forward_rate(b) for b in (1, 8, batch)}
-    for b in (1, 8):
-        rows.append(row(f"1. forward, batch {b} vs batch {batch}", limit[b], limit[batch]))
-    rows.append(row("1. forward with XLA vs without", forward_rate(batch, jit=True), limit[batch]))
-    mixed = "mixed_float16" if gpu else "mixed_bfloat16"
-    rows.append(
-        row(f"1. forward {mixed} vs float32", forward_rate(batch, policy=mixed), limit[batch])
-    )
+    rows += model_rows(limit, batch, mixed)
 
     print("2. pipeline vs model", flush=True)
     bench_data = synthetic_builder(work / "tfds", patients=100 * scale)
@@ -290,17 +337,8 @@ def run(scale=1, sample_dir=None, out="bench/results.json", force_epoch_row=Fals
     )
 
     print("3. frozen head", flush=True)
-    head = frozen_head(bench_data, batch)
-    rows.append(
-        row(
-            "3. head epoch: through the backbone / on cached features (time ratio)",
-            head["naive_epoch"],
-            head["cached_epoch"],
-            goal=50,
-            unit="s",
-        )
-    )
-    results["frozen_head"] = head
+    results["frozen_head"] = head = frozen_head(bench_data, batch)
+    rows.append(head_row(head))
 
     print("4. fine-tuning", flush=True)
     b = 16
@@ -310,32 +348,7 @@ def run(scale=1, sample_dir=None, out="bench/results.json", force_epoch_row=Fals
     rows.append(row(f"4. training {mixed} vs float32", train_rate(b, policy=mixed), plain))
 
     print("5. dataset build", flush=True)
-    cores = host.cores()
-    if sample_dir and pathlib.Path(sample_dir, "Data_Entry_2017_v2020.csv").exists():
-        make, n = (
-            fresh_build(sample_dir),
-            len(list(pathlib.Path(sample_dir, "images").glob("*.png"))),
-        )
-        rows.append(
-            row(
-                f"5. build of the real sample ({n} PNGs): {cores} threads vs 1",
-                build_rate(make, n, cores),
-                build_rate(make, n, 1),
-            )
-        )
-    big = synthetic_builder(
-        work / "tfds", patients=40 * scale, png_size=1024
-    )  # generates the 1024 px PNGs once
-    manual = next((work / "tfds" / "downloads").glob("cxr14_synthetic_p*_1024px"))
-    n = sum(s.num_examples for s in big.info.splits.values())
-    make = fresh_build(manual)
-    rows.append(
-        row(
-            f"5. build of {n} synthetic 1024 px PNGs: {cores} threads vs 1",
-            build_rate(make, n, cores),
-            build_rate(make, n, 1),
-        )
-    )
+    rows += build_rows(work, scale, sample_dir)
 
     if choice:
         print("6. fine-tuning epoch", flush=True)

@@ -1,5 +1,5 @@
 """cxr.runtime.machine: the one definition of the machine's facts, which the speed
-cache and the benches share."""
+cache and the benches share (tests/bench/test_bench_rows.py checks that they agree)."""
 
 import os
 import shutil
@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from cxr.runtime import machine, speed
+from cxr.runtime import machine
 
 ONE_CORE = """
 import os, sys
@@ -32,15 +32,3 @@ def test_a_process_held_to_one_core_counts_one_without_importing_a_framework():
     ).stdout.split()
     assert out[0] == "1" and out[2] == "True"
     assert int(out[1]) == os.cpu_count()  # what the bench counted before: every core
-
-
-def test_the_speed_cache_and_the_bench_record_the_same_machine():
-    from cxr.bench import rows
-
-    bench, facts = rows.machine(), speed.machine_facts()
-    assert (bench["cpu"], bench["cores"], bench["gpus"]) == (
-        facts["cpu"],
-        facts["cores"],
-        facts["accelerators"],
-    )
-    assert facts["cores"] == machine.cores() and facts["keras"] == bench["keras"]

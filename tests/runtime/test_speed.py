@@ -1,12 +1,11 @@
-"""cxr.runtime.speed: the "auto" rule on made-up timings, the per-machine cache, overrides;
-and bench row 6 (the GPU epoch) on a tiny model, so its code runs without a GPU."""
+"""cxr.runtime.speed: the "auto" rule on made-up timings, the per-machine cache, overrides,
+and the probe's network."""
 
 import json
 
 import keras
 import pytest
 
-from cxr.bench import rows
 from cxr.errors import UserError
 from cxr.runtime import keras_compat, machine, speed
 
@@ -173,26 +172,6 @@ def test_a_failed_probe_keeps_the_defaults_and_caches_nothing(tmp_path, monkeypa
     assert "probe failed" in choice.why and not list(tmp_path.glob("speed/*.json"))
 
 
-def tiny_model():
-    inputs = keras.Input((8, 8, 3))
-    pooled = keras.layers.GlobalAveragePooling2D()(keras.layers.Conv2D(4, 3)(inputs))
-    return keras.Model(inputs, keras.layers.Dense(14, dtype="float32")(pooled))
-
-
-@pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the bench is TensorFlow's")
-def test_epoch_row_projects_one_epoch_without_a_gpu():
-    choice = speed.Choice(xla=False, precision="float32", why="")
-    train = rows.epoch_rate(choice, batch=4, steps=2, make_model=tiny_model, repeats=1)
-    assert train["median"] > 0
-    pipeline = {"median": train["median"] / 2, "min": 1.0, "max": 1.0}  # the slower one
-    row = rows.epoch_row(choice, train, pipeline, batch=4)
-    assert row["epoch_seconds"] == pytest.approx(rows.EPOCH_IMAGES / pipeline["median"])
-    assert row["baseline"]["median"] == pytest.approx(86_524 / 45)
-    assert row["meets_goal"] == (train["median"] >= 86_524 / 45)
-    assert "batch 4, float32, XLA off" in row["row"]
-    assert "6. fine-tuning" in rows.markdown({"machine": rows.machine(), "rows": [row]})
-
-
 @pytest.mark.large
 def test_the_real_probe_measures_every_candidate():
     """The probe's own network and loop, at a small size; the global policy is restored."""
@@ -200,12 +179,6 @@ def test_the_real_probe_measures_every_candidate():
     assert list(seconds) == speed.candidates(backend=keras.backend.backend(), gpu=False)
     assert all(len(v) == 1 and v[0] > 0 for v in seconds.values())
     assert keras.mixed_precision.global_policy().name == "float32"
-
-
-def test_the_bench_pipeline_row_reads_a_built_split(synthetic_builder):
-    """Row 2's data pass goes through `cxr.data.datasets` as training does: every train image once."""
-    result = rows.pipeline_rate(synthetic_builder, 64, repeats=1)
-    assert 0 < result["min"] <= result["median"] <= result["max"]
 
 
 def test_the_probe_trains_the_layers_cxr_models_are_built_on():
