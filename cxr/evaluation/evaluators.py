@@ -3,7 +3,7 @@
 Each has three methods, called by `cxr.pipeline.evaluate.evaluate` in this order:
 
     pairs(preds)                       the (image index, label) pairs it needs Grad-CAM for
-    add(index=, label=, gray=, heatmap=)   once per pair it asked for, maps streamed in batches
+    add(index=, label=, gray=, heatmap=, cam=) once per pair it asked for, maps streamed in batches
     result(preds=, val=, eval_dir=)    its files, W&B items and text (`cxr.tracking.writer.Result`)
 
 They never write: `cxr.tracking.writer` does. `default` builds the list every run uses.
@@ -89,7 +89,8 @@ class Galleries:
         ]
         return [(index, label) for label, _, _, index in self.picks]
 
-    def add(self, *, index, label, gray, heatmap):
+    def add(self, *, index, label, gray, heatmap, cam=None):
+        """Keeps one panel's image and Grad-CAM map (`cam`, the signed grid, is unused)."""
         self.cases[(index, label)] = (gray, heatmap)
 
     def result(self, *, preds, val, eval_dir: EvalDir) -> Result:

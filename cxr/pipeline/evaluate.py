@@ -203,10 +203,13 @@ def _gradcam_pairs(model, builder, split, evaluators, preds, batch_size):
         grays = np.stack([gray for _, _, gray in pending])
         x = datasets.preprocess_gray(grays)
         classes = np.array([label for _, label, _ in pending])
-        maps = gradcam.gradcam(model, x, classes, batch_size=batch_size)
-        for (index, label, gray), heatmap in zip(pending, maps, strict=True):
+        # One backbone pass gives both maps: the signed grid (Wang et al.'s heatmap)
+        # and Grad-CAM, its ReLU'd upsampling.
+        cams = gradcam.class_activation_grid(model, x, classes, batch_size=batch_size)
+        maps = gradcam.upsample(cams, x.shape[1:3])
+        for (index, label, gray), heatmap, cam in zip(pending, maps, cams, strict=True):
             for evaluator in wanted[(index, label)]:
-                evaluator.add(index=index, label=label, gray=gray, heatmap=heatmap)
+                evaluator.add(index=index, label=label, gray=gray, heatmap=heatmap, cam=cam)
         progress.add(len(pending))
         pending.clear()
 
