@@ -66,7 +66,7 @@ def spec(*, title, prefix, run_id=None, group=None, labels=LABELS):
         _panel(
             "line", "Validation AUROC per label", [metric_keys.val_auroc_key(x) for x in labels]
         ),
-        _panel("line", "Training loss", [wandb_logging.LOSS]),
+        _panel("line", "Training and validation loss", [wandb_logging.LOSS, metric_keys.VAL_LOSS]),
         _panel("line", "Learning rate", [wandb_logging.LEARNING_RATE], log_y=True),
     ]
     aurocs = [

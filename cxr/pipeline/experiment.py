@@ -22,6 +22,7 @@ from cxr.data import augment, datasets
 from cxr.errors import UserError, exits_cleanly
 from cxr.model import densenet
 from cxr.pipeline import evaluate, wiring
+from cxr.pipeline.wiring import unset_to_none
 from cxr.runtime import distribution, speed
 from cxr.tracking import wandb_logging
 from cxr.tracking.rundir import RunDir
@@ -46,11 +47,6 @@ def load_config(spec: str):
         return importlib.import_module(f"cxr.configs.{name}").get_config(variant or None)
     except ValueError as e:  # an unknown variant; the experiment says which exist
         raise UserError(str(e)) from None
-
-
-def _none(value):
-    """Command-line overrides arrive as text: "None" means None."""
-    return None if value in (None, "None", "none", "") else value
 
 
 def run(config) -> RunDir:
@@ -131,14 +127,14 @@ def _prepare(config, resumed: RunDir | None):
         The builder, its label names, the augmenter (or None), the speed choice and the model.
     """
     d, t, e = config.data, config.train, config.eval
-    builder = datasets.find(d.name, _none(d.data_dir))
+    builder = datasets.find(d.name, unset_to_none(d.data_dir))
     label_names = datasets.label_names(builder.info)
     densenet.check_trainable(t.unfreeze)
     phases.monitor(t.monitor)  # a misspelt metric fails before any side effect
-    densenet.check_weights(_none(config.model.weights))  # before a long build
+    densenet.check_weights(unset_to_none(config.model.weights))  # before a long build
     augmenter = _augmenter(config) if t.augment else None
     augment.tta_views(flip=e.tta_flip, crop=e.tta_crop)
-    datasets.build(builder, _none(d.manual_dir))
+    datasets.build(builder, unset_to_none(d.manual_dir))
     for split in (d.train_split, d.val_split, d.test_split):
         datasets.check_split(builder, split)
     choice = _speed(config, resumed)
@@ -148,7 +144,7 @@ def _prepare(config, resumed: RunDir | None):
     model = densenet.build_model(
         num_labels=len(label_names),
         image_size=datasets.image_size(builder),
-        weights=_none(config.model.weights),
+        weights=unset_to_none(config.model.weights),
         dropout=config.model.dropout,
     )
     return builder, label_names, augmenter, choice, model
@@ -236,7 +232,9 @@ def _phases(config, augmenter, builder) -> list[phases.Phase]:
 
 def _feature_cache_dir(t):
     return (
-        (_none(t.feature_cache_dir) or feature_cache.DEFAULT_CACHE_DIR) if t.feature_cache else None
+        (unset_to_none(t.feature_cache_dir) or feature_cache.DEFAULT_CACHE_DIR)
+        if t.feature_cache
+        else None
     )
 
 

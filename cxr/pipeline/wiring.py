@@ -32,7 +32,7 @@ def start_wandb(config: dict, *, run: RunDir, evaluation=None, chief=True):
         The `wandb` run, or None when W&B is off.
     """
     name, wandb = config["name"], config.get("wandb", {})
-    mode = _none(wandb.get("mode")) if chief else "disabled"
+    mode = unset_to_none(wandb.get("mode")) if chief else "disabled"
     common = dict(group=name, mode=mode, project=wandb.get("project", "cxr"))
     backend = keras.backend.backend()
     if evaluation is None:
@@ -79,6 +79,6 @@ def evaluation_setup(config: dict):
     return chosen, tta
 
 
-def _none(value):
+def unset_to_none(value):
     """Command-line overrides arrive as text: "None" means None."""
     return None if value in (None, "None", "none", "") else value

@@ -23,7 +23,7 @@ import urllib.parse
 import keras
 import wandb
 
-from cxr.tracking.metric_keys import MONITOR
+from cxr.tracking.metric_keys import MONITOR, VAL_LOSS
 
 EPOCH_AXIS = "global_epoch"  # 1, 2, ... over all phases; "epoch" restarts in each phase
 EPOCH = "epoch"
@@ -127,6 +127,7 @@ def define_epoch_axis(run):
     # step_sync (the default) gives rows without the axis, e.g. test results, its last value.
     run.define_metric("*", step_metric=EPOCH_AXIS)
     run.define_metric(MONITOR, step_metric=EPOCH_AXIS, summary="max")
+    run.define_metric(VAL_LOSS, step_metric=EPOCH_AXIS, summary="min")  # chexnet's monitor
 
 
 def log_model_artifact(run, path, name=None, aliases=("best",)):

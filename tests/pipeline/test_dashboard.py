@@ -5,6 +5,7 @@ import contextlib
 import io
 import json
 
+import keras
 import numpy as np
 import pytest
 import wandb
@@ -67,7 +68,9 @@ def reviewed(tmp_path_factory):
         x, y = tiny_data(32)
         for phase, epochs in (("head", 2), ("finetune", 1)):
             logs = [log(phase) for log in wandb_logging.epoch_logs(run_dir, run)]
-            validate = callbacks.ValidationAuroc(x, y, LABELS)
+            # As training does: the validation loss is the training loss on validation.
+            loss = keras.losses.BinaryCrossentropy(from_logits=True)
+            validate = callbacks.ValidationAuroc(x, y, LABELS, loss=loss)
             tiny_model().fit(x, y, epochs=epochs, verbose=0, callbacks=[validate, *logs])
         evaluate(run, run_dir.evaluation())
         run.finish()
