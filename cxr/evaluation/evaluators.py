@@ -63,15 +63,16 @@ class Classification:
 
 
 class Galleries:
-    """Per label, Grad-CAM of the most confident true positives, false positives and
-    false negatives (`cxr.saliency.gallery`): one PNG per label, logged too, and one W&B table
-    with the thresholds chosen on validation (`cxr.evaluation.classification.operating_thresholds`)."""
+    """Per label, Grad-CAM before its ReLU (the signed map, red for and blue against the
+    label) of the most confident true positives, false positives and false negatives
+    (`cxr.saliency.gallery`): one PNG per label, logged too, and one W&B table with the
+    thresholds chosen on validation (`cxr.evaluation.classification.operating_thresholds`)."""
 
     TABLE = "gradcam/gallery"  # W&B key of the table (`gallery.TABLE_COLUMNS`)
 
     def __init__(self, *, per_kind):
         self.per_kind = per_kind
-        self.cases = {}  # (index, label) -> (gray, heatmap) of the images drawn
+        self.cases = {}  # (index, label) -> (gray, heatmap, cam) of the images drawn
 
     @staticmethod
     def png_key(label_name):
@@ -90,15 +91,16 @@ class Galleries:
         return [(index, label) for label, _, _, index in self.picks]
 
     def add(self, *, index, label, gray, heatmap, cam=None):
-        """Keeps one panel's image and Grad-CAM map (`cam`, the signed grid, is unused)."""
-        self.cases[(index, label)] = (gray, heatmap)
+        """Keeps one panel's image, Grad-CAM map and signed grid map `cam` (what is drawn)."""
+        # Without `cam` the [0, 1] map is the best signed map there is: drawn as positive.
+        self.cases[(index, label)] = (gray, heatmap, heatmap if cam is None else cam)
 
     def result(self, *, preds, val, eval_dir: EvalDir) -> Result:
         names = preds.label_names
         thresholds = classification.operating_thresholds(val.probs, val.labels)
         cases = []
         for label, kind, rank, index in self.picks:
-            gray, heatmap = self.cases[(index, label)]
+            gray, heatmap, cam = self.cases[(index, label)]
             cases.append(
                 gallery.case(
                     label=label,
@@ -110,6 +112,7 @@ class Galleries:
                     truth=gallery.truth_text(preds.labels[index], names),
                     gray=gray,
                     heatmap=heatmap,
+                    cam=cam,
                     boxes=preds.boxes[index],
                     box_labels=preds.box_labels[index],
                 )
@@ -124,9 +127,13 @@ class Galleries:
                 )
                 log[self.png_key(name)] = Image(path)
         empty = sum(case["empty"] for case in cases)
-        text = f"Grad-CAM galleries of {len(files)} labels: {eval_dir.path / EvalDir.GALLERIES}"
-        if empty:
-            text += f" ({empty} of {len(cases)} maps hold no positive evidence; marked so)"
+        negative = sum(case["negative"] and not case["empty"] for case in cases)
+        text = (
+            f"Grad-CAM galleries of {len(files)} labels: {eval_dir.path / EvalDir.GALLERIES} "
+            f"(signed maps, red for the label, blue against; {negative} of {len(cases)} "
+            f"all against"
+        )
+        text += f", {empty} constant, marked so)" if empty else ")"
         if cases:
             log[self.TABLE] = Table(gallery.TABLE_COLUMNS, gallery.wandb_rows(cases, names))
         return Result(files=files, log=log, text=text)

@@ -7,18 +7,26 @@ probability (no decision threshold):
     false_positive  the negatives with the highest probability
     false_negative  the positives with the lowest probability
 
-`draw_gallery` draws each as the X-ray beside its Grad-CAM overlay, with the
-probability, the label's threshold chosen on validation, the true labels and
-NIH's box for that label where the image has one. `wandb_rows` gives the same
-cases as W&B table rows (`TABLE_COLUMNS`): the plain X-ray carries two box groups,
-`ground_truth` (NIH's boxes) and `predictions` (the boxes Wang et al.'s protocol
-derives from the map, `cxr.saliency.localization.predicted_boxes`, scored by IoBB and IoU
-against the label's truth box), and the map as a mask of `HEAT_CLASSES`, so W&B
-toggles truth, prediction and heat on one image. An empty map (constant:
-`cxr.saliency.pointing.is_empty`; Grad-CAM's map without positive evidence is all
-zero) is never drawn as an overlay: `overlay` returns the X-ray dimmed and marked
-`EMPTY_MAP`, so it cannot pass for a map that found nothing hot; the table says so
-in its `empty` column and both images' captions.
+`draw_gallery` draws each as the X-ray beside the map the method produced: Grad-CAM
+before its ReLU (`cxr.saliency.gradcam.class_activation_grid`), upsampled bilinearly to
+the image without ReLU or rescaling (`signed_map`), on a diverging scale centred at
+zero (`SIGNED_COLORMAP`: red is evidence for the label, blue against it, white none)
+with symmetric limits shared by the label's panels and shown as a colour bar. For the
+head of `cxr.model.densenet` a grid cell's value is its contribution to the label's
+logit, so the colours of one gallery compare. The ReLU'd map would be blank wherever
+the evidence is negative, which a young model's often is everywhere.
+
+Each panel carries the probability, the label's threshold chosen on validation, the
+true labels and NIH's box for that label where the image has one. `wandb_rows` gives
+the same cases as W&B table rows (`TABLE_COLUMNS`): the plain X-ray carries two box
+groups, `ground_truth` (NIH's boxes) and `predictions` (the boxes Wang et al.'s
+protocol derives from the ReLU'd, upsampled Grad-CAM map,
+`cxr.saliency.localization.predicted_boxes`, scored by IoBB and IoU against the
+label's truth box), and that map as a mask of `HEAT_CLASSES`, so W&B toggles truth,
+prediction and heat on one image. A constant signed map (`cxr.saliency.pointing.is_empty`)
+has nothing to show: it is drawn as the X-ray dimmed and marked `CONSTANT_MAP`, so it
+cannot pass for a map, and the table says so in its `empty` column and both images'
+captions. `overlay` (the [0, 1] map in jet) is what `cxr predict` draws.
 """
 
 import math
@@ -26,7 +34,7 @@ import textwrap
 
 import matplotlib
 import numpy as np
-from matplotlib import patches
+from matplotlib import cm, colors, patches
 from matplotlib.figure import Figure
 from PIL import Image, ImageDraw
 
@@ -34,11 +42,15 @@ from cxr.saliency import localization, pointing
 
 KINDS = ("true_positive", "false_positive", "false_negative")
 SHORT = {"true_positive": "TP", "false_positive": "FP", "false_negative": "FN"}
-_BOX_COLOR = "lime"  # stands out on both gray and jet
+_BOX_COLOR = "lime"  # stands out on gray, jet and red-blue alike
 ROWS_TITLE = (
-    "Grad-CAM of the most confident true positives / false positives (highest p among "
-    "negatives) / false negatives (lowest p among positives); green: NIH box"
+    "Grad-CAM before ReLU (red: for the label, blue: against) of the most confident true "
+    "positives / false positives (highest p among negatives) / false negatives (lowest p "
+    "among positives); green: NIH box"
 )
+SIGNED_COLORMAP = "RdBu_r"  # diverging, white at its middle: blue < 0 < red
+SIGNED_ALPHA = 0.65  # the colour's share over the X-ray: strong enough to read the sign
+SCALE_TITLE = "Grad-CAM before ReLU: contribution to the logit per grid cell"
 TABLE_COLUMNS = (
     "label",
     "kind",  # TP, FP, FN: the `SHORT` of a kind
@@ -47,11 +59,12 @@ TABLE_COLUMNS = (
     "probability",
     "threshold",  # the label's max-F1 operating point, chosen on validation
     "truth",  # the image's true labels
-    "empty",  # whether the map is constant (`pointing.is_empty`): no peak, no region
+    "empty",  # whether the signed map is constant (`pointing.is_empty`): nothing to draw
     "xray",  # the plain X-ray: both box groups and the heat mask
     "gradcam",  # the overlay, with both box groups
 )
-EMPTY_MAP = "no positive evidence"  # the words on an empty (constant) Grad-CAM map
+EMPTY_MAP = "no positive evidence"  # the words on an empty (constant) [0, 1] map
+CONSTANT_MAP = "constant map"  # the words on a constant signed map in a gallery
 BOX_GROUPS = ("ground_truth", "predictions")
 HEAT_MASK = "heat"
 # Mask classes: how many of Wang et al.'s levels a pixel's scaled heat exceeds. Their
@@ -119,8 +132,8 @@ def overlay(gray, heatmap, alpha=0.6, colormap="jet"):
     return np.round(rgb * 255.0).astype(np.uint8)
 
 
-def _marked_empty(gray):
-    """The X-ray at half brightness with a dark band and the words `EMPTY_MAP`."""
+def _marked_empty(gray, text=EMPTY_MAP):
+    """The X-ray at half brightness with a dark band and the words `text`."""
     rgb = np.repeat(np.asarray(gray, dtype=np.uint8)[..., None] // 2, 3, axis=-1)
     image = Image.fromarray(rgb)
     draw = ImageDraw.Draw(image)
@@ -128,9 +141,68 @@ def _marked_empty(gray):
     band = max(height // 8, 12)
     top = (height - band) // 2
     draw.rectangle((0, top, width, top + band), fill=(40, 40, 40))
-    text = EMPTY_MAP if width >= 128 else "empty"
+    text = text if width >= 128 else "empty"
     draw.text((4, top + band // 2), text, fill=(255, 255, 255), anchor="lm")
     return np.asarray(image)
+
+
+def signed_map(cam, size):
+    """A signed grid map at the image size: bilinear, no ReLU, no rescaling.
+
+    Half-pixel centres with the border cells held flat out to the edges, as
+    `cxr.saliency.gradcam.upsample` resizes before its ReLU and min-max.
+
+    Args:
+        cam: (h, w) signed map, e.g. `cxr.saliency.gradcam.class_activation_grid`'s.
+        size: (H, W) of the image.
+
+    Returns:
+        float64 (H, W), in the range of `cam`.
+    """
+    rows = _resize_axis(np.asarray(cam, dtype=np.float64), size[0], axis=0)
+    return _resize_axis(rows, size[1], axis=1)
+
+
+def _resize_axis(values, n, axis):
+    """Linear interpolation along one axis to `n` samples, half-pixel centres."""
+    cells = values.shape[axis]
+    centres = (np.arange(n) + 0.5) * cells / n - 0.5  # in cell units
+    # np.interp holds the end values beyond the first and last cell centres.
+    return np.apply_along_axis(lambda v: np.interp(centres, np.arange(cells), v), axis, values)
+
+
+def symmetric_limit(maps):
+    """The half-range of a diverging scale for `maps`: their largest |value|; 1 if all 0."""
+    limit = max((float(np.abs(m).max()) for m in maps if np.size(m)), default=0.0)
+    return limit if limit > 0 else 1.0
+
+
+def signed_colours(signed, limit):
+    """RGB in [0, 1] of `SIGNED_COLORMAP` with 0 at its (white) middle and +-limit at its ends."""
+    position = 0.5 + 0.5 * np.clip(np.asarray(signed, dtype=np.float64) / limit, -1.0, 1.0)
+    return matplotlib.colormaps[SIGNED_COLORMAP](position)[..., :3]
+
+
+def signed_overlay(gray, signed, limit, alpha=SIGNED_ALPHA):
+    """A signed map over a gray X-ray: `signed_colours` at a constant share `alpha`.
+
+    The share is the same everywhere, so that the colour alone says the sign and size
+    (0 lightens the X-ray evenly); a constant map is marked `CONSTANT_MAP` instead.
+
+    Args:
+        gray: uint8 (H, W) image.
+        signed: (H, W) signed map, e.g. from `signed_map`.
+        limit: The scale's half-range (`symmetric_limit`).
+        alpha: The colour's share.
+
+    Returns:
+        uint8 RGB (H, W, 3).
+    """
+    if pointing.is_empty(signed):
+        return _marked_empty(gray, CONSTANT_MAP)
+    base = np.repeat(np.asarray(gray, dtype=np.float64)[..., None] / 255.0, 3, axis=-1)
+    rgb = (1.0 - alpha) * base + alpha * signed_colours(signed, limit)
+    return np.round(rgb * 255.0).astype(np.uint8)
 
 
 def heat_classes(heatmap):
@@ -176,7 +248,19 @@ def scored_boxes(heatmap, truth):
 
 
 def case(
-    *, label, kind, rank, image_id, probability, threshold, truth, gray, heatmap, boxes, box_labels
+    *,
+    label,
+    kind,
+    rank,
+    image_id,
+    probability,
+    threshold,
+    truth,
+    gray,
+    heatmap,
+    cam,
+    boxes,
+    box_labels,
 ):
     """One gallery case: what `draw_gallery` and `wandb_rows` show of one image and label.
 
@@ -189,7 +273,9 @@ def case(
         threshold: The label's operating point chosen on validation (NaN if none).
         truth: The image's true labels as text (`truth_text`).
         gray: uint8 (H, W) X-ray.
-        heatmap: (H, W) Grad-CAM map of the label.
+        heatmap: (H, W) Grad-CAM map of the label, in [0, 1]: Wang et al.'s boxes
+            and the W&B heat mask come from it.
+        cam: The label's signed map on the conv grid (or any size): what is drawn.
         boxes, box_labels: The image's NIH boxes (K, 4) and their label indices (K,).
     """
     boxes = np.reshape(boxes, (-1, 4))
@@ -203,8 +289,9 @@ def case(
         threshold=float(threshold),
         truth=truth,
         gray=gray,
-        overlay=overlay(gray, heatmap),
-        empty=pointing.is_empty(heatmap),
+        signed=signed_map(cam, np.shape(gray)),
+        empty=pointing.is_empty(cam),
+        negative=bool(np.max(cam) <= 0),  # no evidence for the label: the ReLU'd map is blank
         heat=heat_classes(heatmap),
         predictions=scored_boxes(heatmap, boxes[box_labels == label]),
         boxes=boxes,
@@ -219,35 +306,52 @@ def truth_text(multi_hot, label_names):
 
 
 def draw_gallery(cases, *, title, per_kind) -> Figure:
-    """Draws the cases of one label as one image grid: a row per kind, X-ray | overlay."""
+    """Draws the cases of one label as one image grid: a row per kind, X-ray | signed map.
+
+    The maps share one symmetric scale (`symmetric_limit`), drawn as a colour bar on the right.
+    """
     size = cases[0]["gray"].shape[0]
     gap, band = size // 16, size // 5  # between cases; above each row, for the captions
     cell_w, cell_h = 2 * size + gap, size + band
     canvas = np.full((band + len(KINDS) * cell_h, per_kind * cell_w, 3), 255, dtype=np.uint8)
-    # One axes showing one canvas: Matplotlib's cost is per axes, not per pixel.
-    inches = 2.2 / size  # figure inches per image pixel: 2.2 inches per image
-    fig = Figure(figsize=(canvas.shape[1] * inches, canvas.shape[0] * inches))
-    ax = fig.add_axes((0, 0, 1, 1))
+    # One axes showing one canvas: Matplotlib's cost is per axes, not per pixel. The
+    # colour bar gets a margin of one image's width on the right.
+    inches, width = 2.2 / size, canvas.shape[1] + size  # figure inches per image pixel
+    fig = Figure(figsize=(width * inches, canvas.shape[0] * inches))
+    ax = fig.add_axes((0, 0, canvas.shape[1] / width, 1))
     ax.set_axis_off()
     ax.text(gap, band * 0.5, title, fontsize=11, va="center")
+    limit = symmetric_limit([case["signed"] for case in cases])
     for case in cases:
         x0 = case["rank"] * cell_w
         y0 = band + KINDS.index(case["kind"]) * cell_h + band
         canvas[y0 : y0 + size, x0 : x0 + size] = case["gray"][..., None]
-        canvas[y0 : y0 + size, x0 + size : x0 + 2 * size] = case["overlay"]
-        caption = (
-            f"{SHORT[case['kind']]} {case['rank'] + 1}  p={case['probability']:.3f} "
-            f"(threshold {case['threshold']:.3f})  "
-            f"{case['image_id']}{'  Grad-CAM: ' + EMPTY_MAP if case['empty'] else ''}\n"
-            f"{textwrap.shorten(case['truth'], 70, placeholder=' ...')}"
+        canvas[y0 : y0 + size, x0 + size : x0 + 2 * size] = signed_overlay(
+            case["gray"], case["signed"], limit
         )
-        ax.text(x0, y0 - band * 0.08, caption, fontsize=7, va="bottom")
+        ax.text(x0, y0 - band * 0.08, _caption(case), fontsize=7, va="bottom")
         for box in case["boxes"][case["box_labels"] == case["label"]]:
             for left in (x0, x0 + size):
                 ax.add_patch(_rectangle(box, size, left, y0))
     ax.imshow(canvas, interpolation="nearest")
+    cax = fig.add_axes((1 - 0.8 * size / width, 0.1, 0.1 * size / width, 0.75))
+    norm = colors.Normalize(-limit, limit)
+    bar = fig.colorbar(cm.ScalarMappable(norm, SIGNED_COLORMAP), cax=cax)
+    bar.set_label(SCALE_TITLE, fontsize=7)
+    bar.ax.tick_params(labelsize=7)
     fig.set_dpi(max(size / 2.2, 80))
     return fig
+
+
+def _caption(case):
+    """A panel's two lines: kind, rank, probability, threshold, image, notes; true labels."""
+    note = f"  Grad-CAM: {CONSTANT_MAP}" if case["empty"] else ""
+    note = note or ("  all < 0: no evidence for" if case["negative"] else "")
+    return (
+        f"{SHORT[case['kind']]} {case['rank'] + 1}  p={case['probability']:.3f} "
+        f"(threshold {case['threshold']:.3f})  {case['image_id']}{note}\n"
+        f"{textwrap.shorten(case['truth'], 70, placeholder=' ...')}"
+    )
 
 
 def _rectangle(box, size, left, top):
@@ -269,6 +373,10 @@ def wandb_rows(cases, label_names):
     from cxr.tracking.writer import Image as WandbImage
 
     class_labels = dict(enumerate(label_names))
+    limits = {  # each label's gallery scale, as `draw_gallery` draws it
+        label: symmetric_limit([c["signed"] for c in cases if c["label"] == label])
+        for label in {c["label"] for c in cases}
+    }
     rows = []
     for case in cases:
         truth = [
@@ -284,7 +392,9 @@ def wandb_rows(cases, label_names):
             for group, data in zip(BOX_GROUPS, (truth, found), strict=True)
         }
         heat = {HEAT_MASK: {"mask_data": case["heat"], "class_labels": HEAT_CLASSES}}
-        caption = f"Grad-CAM: {EMPTY_MAP}" if case["empty"] else None
+        limit = limits[case["label"]]
+        caption = f"Grad-CAM: {CONSTANT_MAP}" if case["empty"] else None
+        scale = f"Grad-CAM before ReLU, {SIGNED_COLORMAP} over -{limit:.3g} .. +{limit:.3g}"
         rows.append(
             [
                 label_names[case["label"]],
@@ -296,7 +406,11 @@ def wandb_rows(cases, label_names):
                 case["truth"],
                 case["empty"],
                 WandbImage(case["gray"], caption=caption, boxes=boxes, masks=heat),
-                WandbImage(case["overlay"], caption=caption, boxes=boxes),
+                WandbImage(
+                    signed_overlay(case["gray"], case["signed"], limit),
+                    caption=caption or scale,
+                    boxes=boxes,
+                ),
             ]
         )
     return rows

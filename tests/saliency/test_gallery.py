@@ -1,10 +1,12 @@
-"""Grad-CAM galleries: case selection, overlays, PNGs from a tiny model, the W&B table."""
+"""Grad-CAM galleries: case selection, signed maps and their colours, PNGs from a tiny
+model, the W&B table."""
 
 import dataclasses
 import json
 import pathlib
 
 import keras
+import matplotlib
 import numpy as np
 import pytest
 import scipy.ndimage
@@ -16,7 +18,7 @@ from cxr.evaluation import classification, evaluators
 from cxr.model import densenet
 from cxr.pipeline import evaluate
 from cxr.saliency import gallery, localization, pointing
-from cxr.saliency.gradcam import gradcam
+from cxr.saliency.gradcam import class_activation_grid, gradcam, upsample
 from cxr.tracking import wandb_logging, writer
 from cxr.tracking.rundir import EvalDir, RunDir
 from cxr_tfds.labels import LABELS
@@ -89,12 +91,16 @@ def validation(preds):
     return dataclasses.replace(preds, probs=probs, split="validation")
 
 
-def run_galleries(preds, gray, heatmap_of, per_kind, eval_dir):
-    """The evaluation stage's protocol: pairs, then each asked-for map, then the result."""
+def run_galleries(preds, gray, heatmap_of, per_kind, eval_dir, cam_of=None):
+    """The evaluation stage's protocol: pairs, then each asked-for map, then the result.
+
+    `cam_of` gives the signed grid maps; without it the heatmaps stand in for them."""
     evaluator = evaluators.Galleries(per_kind=per_kind)
     pairs = evaluator.pairs(preds)
     for index, label in pairs:
-        evaluator.add(index=index, label=label, gray=gray[index], heatmap=heatmap_of(index, label))
+        heatmap = heatmap_of(index, label)
+        cam = heatmap if cam_of is None else cam_of(index, label)
+        evaluator.add(index=index, label=label, gray=gray[index], heatmap=heatmap, cam=cam)
     return pairs, evaluator.result(preds=preds, val=validation(preds), eval_dir=eval_dir)
 
 
@@ -106,7 +112,12 @@ def test_gallery_from_a_tiny_model_writes_one_png_per_label(tmp_path):
     probs = np.random.default_rng(1).random(labels.shape)  # saves compiling `predict`
     preds = predictions(gray, labels, boxes, box_labels, probs)
     pairs, result = run_galleries(
-        preds, gray, lambda i, k: gradcam(model, x[i : i + 1], k)[0], 2, EvalDir(tmp_path)
+        preds,
+        gray,
+        lambda i, k: gradcam(model, x[i : i + 1], k)[0],
+        2,
+        EvalDir(tmp_path),
+        cam_of=lambda i, k: class_activation_grid(model, x[i : i + 1], k)[0],
     )
     assert len(set(pairs)) == len(pairs)  # each (image, label) once
     paths = writer.write([result])
@@ -119,37 +130,107 @@ def test_gallery_from_a_tiny_model_writes_one_png_per_label(tmp_path):
             assert image.format == "PNG" and image.width > image.height > 100
 
 
-def test_empty_means_constant_for_overlays_and_cases():
-    gray = np.full((8, 8), 100, dtype=np.uint8)
-    constant = np.full((8, 8), 0.5, np.float32)  # no peak, whatever its level
-    one_hot_pixel = np.zeros((8, 8), np.float32)
-    one_hot_pixel[2, 3] = 1.0
-    marked = gallery._marked_empty(gray)
-    assert np.array_equal(gallery.overlay(gray, constant), marked)
-    assert not np.array_equal(gallery.overlay(gray, one_hot_pixel), marked)
-    made = {
-        name: gallery.case(
-            label=0,
-            kind="true_positive",
-            rank=0,
-            image_id="a.png",
-            probability=0.9,
-            threshold=0.5,
-            truth="Atelectasis",
-            gray=gray,
-            heatmap=heatmap,
-            boxes=np.zeros((0, 4)),
-            box_labels=np.zeros(0),
-        )
-        for name, heatmap in (("constant", constant), ("hot", one_hot_pixel))
-    }
-    assert made["constant"]["empty"] is True and made["hot"]["empty"] is False
+def make_case(cam, *, kind="true_positive", rank=0, gray=None, label=0):
+    """A gallery case of a 16 px image for a hand-made signed map (its heatmap: ReLU'd)."""
+    gray = np.full((16, 16), 100, dtype=np.uint8) if gray is None else gray
+    heatmap = gallery.signed_map(np.maximum(cam, 0), gray.shape)
+    return gallery.case(
+        label=label,
+        kind=kind,
+        rank=rank,
+        image_id="a.png",
+        probability=0.9,
+        threshold=0.5,
+        truth="Atelectasis",
+        gray=gray,
+        heatmap=heatmap,
+        cam=np.asarray(cam, dtype=np.float32),
+        boxes=np.zeros((0, 4)),
+        box_labels=np.zeros(0),
+    )
+
+
+def test_signed_map_is_bilinear_without_relu():
+    # Cell centres of a 2-cell row sit at pixels 0.5 and 2.5 of 4 (in cell units -0.25,
+    # 0.25, 0.75, 1.25): held flat outside, linear between.
+    np.testing.assert_allclose(gallery.signed_map([[-1.0, 1.0]], (1, 4)), [[-1, -0.5, 0.5, 1]])
+    grid = np.array([[3.0, -2.0], [0.5, -1.0]])
+    np.testing.assert_allclose(gallery.signed_map(grid, (2, 2)), grid)  # same size: itself
+    # Against Grad-CAM's own resize on a positive grid, where its ReLU does nothing and
+    # its min-max is undone by hand; 1e-5: float32 there.
+    positive = np.array([[[0.2, 1.0, 0.4], [0.6, 0.1, 0.9], [0.3, 0.8, 0.5]]])
+    ours = gallery.signed_map(positive[0], (16, 16))
+    span = ours.max() - ours.min()
+    np.testing.assert_allclose(
+        upsample(positive, (16, 16))[0], (ours - ours.min()) / span, atol=1e-5
+    )
+
+
+def test_signed_colours_red_for_blue_against_white_at_zero():
+    colours = gallery.signed_colours(np.array([-2.0, -1.0, 0.0, 1.0, 2.0, 5.0]), limit=2.0)
+    red, blue = colours[4], colours[0]
+    assert red[0] > red[1] + 0.3 and red[0] > red[2] + 0.2  # RdBu_r's red end
+    assert blue[2] > blue[0] + 0.3 and blue[2] > blue[1] + 0.1  # its blue end
+    assert (colours[2] > 0.95).all()  # white: the middle of the scale
+    np.testing.assert_allclose(colours[5], colours[4])  # beyond the limit: clipped
+    # The colour bar's own mapping, symmetric about 0 (matplotlib's, not ours).
+    bar = matplotlib.cm.ScalarMappable(matplotlib.colors.Normalize(-2.0, 2.0), "RdBu_r")
+    np.testing.assert_allclose(colours, bar.to_rgba([-2, -1, 0, 1, 2, 2])[:, :3])
+
+
+def test_signed_overlay_colours_known_pixels():
+    gray = np.full((16, 16), 128, dtype=np.uint8)
+    cam = np.array([[2.0, -2.0], [0.0, 0.0]])  # for | against, nothing below
+    rgb = gallery.signed_overlay(gray, gallery.signed_map(cam, (16, 16)), limit=2.0)
+    assert rgb.shape == (16, 16, 3) and rgb.dtype == np.uint8
+    red, green, blue = rgb[0, 0].astype(int)  # the top-left cell: +2
+    assert red > green + 40 and red > blue + 30
+    red, green, blue = rgb[0, 15].astype(int)  # the top-right cell: -2
+    assert blue > red + 40 and blue > green + 20
+    bottom = rgb[15, 7].astype(int)  # 0: the X-ray lightened evenly, no hue
+    assert bottom.max() - bottom.min() <= 3 and bottom.min() > 128
+
+
+def test_only_a_constant_signed_map_is_marked():
+    gray = np.full((16, 16), 100, dtype=np.uint8)
+    marked = gallery._marked_empty(gray, gallery.CONSTANT_MAP)
+    constant = make_case(np.full((2, 2), -0.3))  # no peak, whatever its level
+    against = make_case(np.array([[-0.1, -0.9], [-0.5, -0.2]]))  # ReLU'd: all zero
+    assert constant["empty"] is True and against["empty"] is False
+    assert against["negative"] is True and make_case([[0.1, -1.0]])["negative"] is False
+    assert np.array_equal(gallery.signed_overlay(gray, constant["signed"], 1.0), marked)
+    drawn = gallery.signed_overlay(gray, against["signed"], 1.0)
+    assert not np.array_equal(drawn, marked)
+    assert (drawn[..., 2] > drawn[..., 0]).all()  # all against: blue everywhere
+
+
+def test_gallery_draws_signed_maps_on_one_symmetric_scale():
+    cases = [
+        make_case(np.array([[4.0, 0.0], [0.0, 0.0]]), kind="true_positive"),
+        make_case(np.array([[-1.0, 0.0], [0.0, -1.0]]), kind="false_positive"),
+        make_case(np.full((2, 2), 0.7), kind="false_negative"),
+    ]
+    fig = gallery.draw_gallery(cases, title="Atelectasis", per_kind=1)
+    canvas_ax, bar_ax = fig.axes
+    assert bar_ax.get_ylim() == pytest.approx((-4.0, 4.0))  # the largest |value|, both ways
+    canvas = canvas_ax.images[0].get_array()
+    size, band = 16, 16 // 5  # the layout of `draw_gallery`
+    top = [band + row * (size + band) + band for row in range(3)]  # each kind's row
+    left = size  # the map beside the X-ray
+    red, green, blue = canvas[top[0], left].astype(int)  # +4, the limit: full red
+    assert red > green + 40 and red > blue + 30
+    red, green, blue = canvas[top[1], left].astype(int)  # -1 of 4: a light blue
+    assert blue > red + 10
+    np.testing.assert_array_equal(  # the constant map: marked, not drawn
+        canvas[top[2] : top[2] + size, left : left + size],
+        gallery._marked_empty(cases[2]["gray"], gallery.CONSTANT_MAP),
+    )
 
 
 def test_an_empty_map_is_marked_never_drawn_as_a_plain_xray(tmp_path):
     gray, labels, boxes, box_labels = fake_data()
     empty = np.zeros((SIZE, SIZE), np.float32)
-    marked = gallery.overlay(gray[0], empty)
+    marked = gallery.overlay(gray[0], empty)  # `cxr predict`'s overlay of a [0, 1] map
     assert marked.shape == (SIZE, SIZE, 3) and pointing.is_empty(empty)
     assert not np.array_equal(marked, np.dstack([gray[0]] * 3))  # not the bare X-ray
     probs = np.random.default_rng(1).random(labels.shape)
@@ -159,10 +240,28 @@ def test_an_empty_map_is_marked_never_drawn_as_a_plain_xray(tmp_path):
     rows = [dict(zip(table.columns, row, strict=True)) for row in table.rows]
     assert rows and all(row["empty"] is True for row in rows)  # a column to filter on
     for row in rows:  # said on both images; no box and no heat from an empty map
-        assert row["xray"].caption == row["gradcam"].caption == f"Grad-CAM: {gallery.EMPTY_MAP}"
+        words = f"Grad-CAM: {gallery.CONSTANT_MAP}"
+        assert row["xray"].caption == row["gradcam"].caption == words
         assert row["xray"].boxes["predictions"]["box_data"] == []
         assert (row["xray"].masks["heat"]["mask_data"] == min(gallery.HEAT_CLASSES)).all()
-    assert f"{len(rows)} of {len(rows)} maps hold no positive evidence" in result.text
+    assert f"0 of {len(rows)} all against, {len(rows)} constant, marked so" in result.text
+
+
+def test_signed_maps_all_against_the_label_are_drawn_and_counted(tmp_path):
+    gray, labels, boxes, box_labels = fake_data()
+    against = np.array([[-0.2, -0.5], [-0.1, -0.9]], np.float32)  # varies, all below 0
+    preds = predictions(
+        gray, labels, boxes, box_labels, np.random.default_rng(1).random(labels.shape)
+    )
+    zeros = np.zeros((SIZE, SIZE), np.float32)  # its ReLU'd map: blank
+    _, result = run_galleries(
+        preds, gray, lambda i, k: zeros, 1, EvalDir(tmp_path), cam_of=lambda i, k: against
+    )
+    table = result.log[evaluators.Galleries.TABLE]
+    rows = [dict(zip(table.columns, row, strict=True)) for row in table.rows]
+    assert rows and not any(row["empty"] for row in rows)
+    assert all("RdBu_r over -0.9 .. +0.9" in row["gradcam"].caption for row in rows)
+    assert f"{len(rows)} of {len(rows)} all against)" in result.text
 
 
 def test_heat_classes_are_the_regions_of_wangs_boxes():
