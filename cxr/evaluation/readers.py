@@ -17,7 +17,9 @@ compared). For each finding and reader, on the images both the model and the rea
 
 An operating point without a positive or a negative is undefined and said so. HEDGE counts as
 no call. Writes DIR/readers.json, DIR/readers.csv and DIR/readers_<Finding>.png, whole or
-not at all (DIR must be new or empty).
+not at all (DIR must be new or empty), and logs the table and plots to W&B under
+`test/<label set>/` (offline unless logged in; WANDB_MODE=disabled turns it off), the W&B files
+in DIR/wandb/. `cxr evaluate --labels expert_all` writes the same beside its scores.
 """
 
 import argparse
@@ -44,8 +46,16 @@ CSV_FILE = "readers.csv"
 _RATES = ("reader_sensitivity", "reader_specificity", "model_sensitivity", "model_specificity")
 
 
+# W&B keys, below the label set's prefix (`score.wandb_prefix`).
+TABLE = "readers"
+
+
 def plot_file(finding: str) -> str:
     return f"readers_{finding}.png"
+
+
+def plot_key(finding: str) -> str:
+    return f"readers/{finding}"
 
 
 def operating_point(*, probs, truth, patients, calls, num_bootstrap=1000, seed=0) -> dict:
@@ -253,15 +263,19 @@ def plot(report, finding: str) -> Figure:
 
 
 def render(report, out_dir) -> writer.Result:
-    """readers.json, readers.csv and a plot per finding with a defined curve."""
+    """readers.json, readers.csv and a plot per finding with a defined curve; in W&B the
+    table (`TABLE`) and the plots (`plot_key`)."""
     out_dir = pathlib.Path(out_dir)
     columns, rows = table(report)
+    rows = writer.json_safe(rows)
     text = io.StringIO()
-    csv.writer(text).writerows([columns, *writer.json_safe(rows)])
+    csv.writer(text).writerows([columns, *rows])
     files = {out_dir / JSON_FILE: report, out_dir / CSV_FILE: text.getvalue()}
+    log = {TABLE: writer.Table(columns, rows)}
     for finding in report["curves"]:
         files[out_dir / plot_file(finding)] = plot(report, finding)
-    return writer.Result(files=files, text=format_table(report))
+        log[plot_key(finding)] = writer.Image(out_dir / plot_file(finding), caption=finding)
+    return writer.Result(files=files, log=log, text=format_table(report))
 
 
 @exits_cleanly
@@ -298,4 +312,11 @@ def main(argv=None):
     if not report["n_images"]:
         raise UserError(f"{args.evaluation}: none of its images has {args.labels} labels")
     staging = score.staging_dir(out)
-    score.write_whole(render(report, staging), staging, out)
+    wandb_args = dict(
+        config={"command": "readers", **{k: str(v) for k, v in vars(args).items()}},
+        name=f"readers {out.name} ({args.labels} labels)",
+        tags=("readers", args.labels),
+        job_type="readers",
+    )
+    prefix = score.wandb_prefix("test", args.labels)
+    score.write_whole(render(report, staging), staging, out, wandb_args=wandb_args, prefix=prefix)

@@ -15,7 +15,14 @@ train_val_list.txt with labels only choose the operating points, as a run's vali
 does. Rows of images NIH does not list are counted and listed (metrics.json `input`), never
 silently dropped. DIR gets what a run's evaluation folder holds (`EvalDir`: metrics.json,
 per_label.csv, roc.png, auroc.png, predictions.npz), so `cxr compare` reads it beside a run's.
-DIR is written whole or not at all.
+DIR is written whole or not at all. Its scores go to W&B as a run's evaluation's do (offline
+unless logged in; WANDB_MODE=disabled turns it off), under `test/` for NIH's labels and
+`test/<label set>/` for Google's, the W&B files in DIR/wandb/.
+
+Google's four-findings set scores Pneumothorax as NIH's label, and Nodule or mass as the
+model's max(Nodule, Mass); Fracture and Airspace opacity have no NIH label and are left out.
+`on_labelled_images` scores a model against a label set and against NIH's labels on the same
+images (`cxr evaluate --labels`).
 """
 
 import argparse
@@ -31,7 +38,7 @@ import numpy as np
 
 from cxr.errors import UserError, exits_cleanly
 from cxr.evaluation import classification, classification_report
-from cxr.tracking import writer
+from cxr.tracking import wandb_logging, writer
 from cxr.tracking.rundir import EvalDir
 from cxr_tfds.cxr14_subset import expert_labels, metadata, sources
 from cxr_tfds.labels import LABELS
@@ -39,6 +46,17 @@ from cxr_tfds.labels import LABELS
 LABEL_SETS = ("nih", expert_labels.ALL_FINDINGS, expert_labels.FOUR_FINDINGS)
 SHOWN = 10  # unknown images named on the terminal; metrics.json lists them all
 IMAGE_COLUMNS = ("Image Index", "image_id", "Image ID")
+# What each label set is, for titles, JSON and W&B.
+SOURCES = {
+    "nih": "NIH's labels (text-mined from the reports; Data_Entry_2017_v2020.csv)",
+    expert_labels.ALL_FINDINGS: "Google's radiologist labels, all findings (majority of 3 "
+    "radiologists; Nabulsi et al., Sci Rep 2021)",
+    expert_labels.FOUR_FINDINGS: "Google's radiologist labels, four findings (adjudicated by 3 "
+    "radiologists; Majkowska et al., Radiology 2019)",
+}
+# An expert finding that no single NIH label is, scored as the max of the NIH labels it joins:
+# the model's probability of either finding is at least the larger of the two.
+COMBINED = {"Nodule or mass": ("Nodule", "Mass")}
 _HELP_CSV = (
     f"one row per image: an image column ({', '.join(IMAGE_COLUMNS)}) and a column per label"
 )
@@ -158,10 +176,13 @@ class Reference:
 
     Attributes:
         name: the label set (`LABEL_SETS`).
-        label_names: the NIH labels the set can score, in LABELS order.
+        label_names: the labels the set can score: NIH labels in LABELS order, then the
+            findings in `combined`.
         labels: image id -> float (len(label_names),) 0/1 vector, for the labelled images.
         patients: image id -> NIH patient id, every image NIH lists.
         test: NIH's official test images; train_val: the other list.
+        combined: finding -> the NIH labels whose max scores it (`COMBINED`).
+        left_out: the set's findings that no NIH label scores.
     """
 
     name: str
@@ -170,6 +191,8 @@ class Reference:
     patients: dict
     test: set
     train_val: set
+    combined: dict = dataclasses.field(default_factory=dict)
+    left_out: tuple = ()
 
 
 def load_reference(nih_dir, label_set: str) -> Reference:
@@ -208,10 +231,13 @@ def load_reference(nih_dir, label_set: str) -> Reference:
         found = expert_labels.read_set(folder, spec)
     except ValueError as e:
         raise UserError(str(e)) from None
-    names = tuple(x for x in LABELS if x in spec.nih_labels.values())
-    columns = [spec.findings.index(f) for x in names for f, y in spec.nih_labels.items() if y == x]
+    finding_of = {y: f for f, y in spec.nih_labels.items()}
+    combined = {f: COMBINED[f] for f in spec.findings if f in COMBINED and f not in finding_of}
+    names = tuple(x for x in LABELS if x in finding_of) + tuple(combined)
+    columns = [spec.findings.index(finding_of.get(x, x)) for x in names]
     labels = {k: call.findings[columns].astype(float) for k, call in found.truth.items()}
-    return Reference(label_set, names, labels, patients, *lists)
+    left_out = tuple(f for f in spec.findings if f not in finding_of and f not in combined)
+    return Reference(label_set, names, labels, patients, *lists, combined, left_out)
 
 
 def score(predictions, reference: Reference, *, num_bootstrap=1000, seed=0) -> dict:
@@ -230,17 +256,16 @@ def score(predictions, reference: Reference, *, num_bootstrap=1000, seed=0) -> d
     Raises:
         UserError: when no row is a labelled official test image, or no label is shared.
     """
-    names = [x for x in reference.label_names if x in predictions.label_names]
+    names, probs = _model_probs(predictions, reference)
     if not names:
         raise UserError(
             f"{predictions.path} has no column for the labels {reference.name} gives "
             f"({', '.join(reference.label_names)}); nothing to score"
         )
-    columns = [predictions.label_names.index(x) for x in names]
     ref_columns = [reference.label_names.index(x) for x in names]
     ids = predictions.image_ids
     groups = _groups(ids, reference)
-    test, val = (_arrays(predictions, reference, groups[k], columns, ref_columns) for k in ("test", "validation"))  # fmt: skip
+    test, val = (_arrays(predictions, reference, groups[k], probs, ref_columns) for k in ("test", "validation"))  # fmt: skip
     if not len(test["image_id"]):
         raise UserError(
             f"none of the {len(ids)} images of {predictions.path} is on NIH's official test "
@@ -258,6 +283,8 @@ def score(predictions, reference: Reference, *, num_bootstrap=1000, seed=0) -> d
         official_images=len(test["image_id"]),  # every scored image is on the official list
     )
     report.update(dataset=f"{reference.name} labels", split="test", val_split="validation")
+    report["label_source"] = SOURCES[reference.name]
+    used = {y for x in names for y in reference.combined.get(x, (x,))}
     report["input"] = {
         "predictions": str(predictions.path),
         "label_set": reference.name,
@@ -267,10 +294,74 @@ def score(predictions, reference: Reference, *, num_bootstrap=1000, seed=0) -> d
         "not_in_nih_csv": groups["not_in_nih_csv"],
         "without_labels": groups["without_labels"],
         "in_neither_list": groups["in_neither_list"],
-        "labels_not_scored": [x for x in predictions.label_names if x not in names],
+        "labels_not_scored": [x for x in predictions.label_names if x not in used],
         "labels_missing": [x for x in reference.label_names if x not in names],
+        "combined": {x: list(reference.combined[x]) for x in names if x in reference.combined},
+        "left_out": list(reference.left_out),
     }
     return {"report": report, "test": test}
+
+
+def _model_probs(predictions, reference) -> tuple[list, np.ndarray]:
+    """The reference's labels the predictions can score, and the model's probability of each:
+    its own column, or for a combined finding the max over the NIH labels it joins."""
+    have = predictions.label_names
+    names, columns = [], []
+    for x in reference.label_names:
+        parts = reference.combined.get(x, (x,))
+        if all(y in have for y in parts):
+            names.append(x)
+            columns.append(predictions.probs[:, [have.index(y) for y in parts]].max(axis=1))
+    probs = np.stack(columns, axis=1) if columns else np.zeros((len(predictions.image_ids), 0))
+    return names, probs
+
+
+def on_labelled_images(predictions, reference, nih, *, num_bootstrap=1000, seed=0) -> tuple:
+    """A model scored against a label set and against NIH's labels, on the images the set labels.
+
+    Args:
+        predictions: a `Predictions` (a run's saved test and validation predictions, say).
+        reference: `load_reference` of an expert set.
+        nih: `load_reference(nih_dir, "nih")`.
+        num_bootstrap: patient bootstrap resamples.
+        seed: their seed.
+
+    Returns:
+        (`score` against `reference`, `score` against `nih`), each on the same images.
+    """
+    keep = [k for k, i in enumerate(predictions.image_ids) if i in reference.labels]
+    subset = Predictions(
+        predictions.path,
+        [predictions.image_ids[k] for k in keep],
+        predictions.label_names,
+        predictions.probs[keep],
+    )
+    return tuple(score(subset, r, num_bootstrap=num_bootstrap, seed=seed) for r in (reference, nih))
+
+
+def side_by_side(by_set: dict, by_nih: dict) -> str:
+    """Each label's AUROC against the set's labels and against NIH's, on the same images."""
+    a, b = by_set["report"], by_nih["report"]
+    name = a["input"]["label_set"]
+    lines = [
+        f"AUROC on the same {a['n_test_images']} test images, {name} labels beside NIH's:",
+        f"{'label':<20}{name:>12}{'NIH':>8}",
+    ]
+    for label in a["labels"]:
+        nih = b["per_label"].get(label, {}).get("auroc", math.nan)
+        lines.append(f"{label:<20}{_value(a['per_label'][label]['auroc']):>12}{_value(nih):>8}")
+    return "\n".join(lines)
+
+
+def _value(x) -> str:
+    return "n/a" if math.isnan(x) else f"{x:.3f}"
+
+
+def wandb_prefix(split: str, label_set: str) -> str:
+    """W&B key prefix of scores on `split` (its `writer.split_prefix`) against `label_set`:
+    NIH's keep a run's evaluation's keys (`test/macro_auroc`), Google's get their own
+    (`test/expert_all/macro_auroc`)."""
+    return split if label_set == "nih" else f"{split}/{label_set}"
 
 
 def _groups(ids, reference) -> dict:
@@ -290,15 +381,15 @@ def _groups(ids, reference) -> dict:
     return out
 
 
-def _arrays(predictions, reference, rows, columns, ref_columns) -> dict:
+def _arrays(predictions, reference, rows, probs, ref_columns) -> dict:
     ids = [predictions.image_ids[r] for r in rows]
     return {
         "image_id": np.array(ids, dtype=str),
         "patient_id": np.array([reference.patients[i] for i in ids], dtype=np.int64),
         "labels": np.array([reference.labels[i][ref_columns] for i in ids]).reshape(
-            -1, len(columns)
+            -1, len(ref_columns)
         ),
-        "probs": predictions.probs[np.ix_(rows, columns)],
+        "probs": probs[rows],
     }
 
 
@@ -309,7 +400,8 @@ def render(scored: dict, eval_dir: EvalDir) -> writer.Result:
     result.files[eval_dir.file(EvalDir.PREDICTIONS)] = EvalDir.encode_predictions(
         **test, label_names=report["labels"], dataset=report["dataset"], split=report["split"]
     )
-    result.text = "\n".join([*_input_lines(report["input"]), result.text])
+    title = f"Scored against {report['label_source']}"
+    result.text = "\n".join([title, *_input_lines(report["input"]), result.text])
     return result
 
 
@@ -331,6 +423,10 @@ def _input_lines(info) -> list[str]:
         lines.append(f"Not scored ({info['label_set']} has no such label): {', '.join(info['labels_not_scored'])}")  # fmt: skip
     if info["labels_missing"]:
         lines.append(f"No column for: {', '.join(info['labels_missing'])}")
+    for finding, parts in info["combined"].items():
+        lines.append(f"{finding}: scored as the model's max({', '.join(parts)})")
+    if info["left_out"]:
+        lines.append(f"Left out (no NIH label scores them): {', '.join(info['left_out'])}")
     return lines
 
 
@@ -340,15 +436,39 @@ def staging_dir(out: pathlib.Path) -> pathlib.Path:
     return out.parent / f".{out.name}.partial-{os.getpid()}"
 
 
-def write_whole(result: writer.Result, staging: pathlib.Path, out: pathlib.Path) -> None:
-    """Writes `result` (its paths under `staging`) and renames `staging` to `out`."""
+def write_whole(result: writer.Result, staging, out, *, wandb_args=None, prefix="test") -> None:
+    """Writes `result` (its paths under `staging`), renames `staging` to `out`, then logs it.
+
+    Args:
+        result: files under `staging`, W&B items, text.
+        staging: `staging_dir(out)`.
+        out: the folder the files end in.
+        wandb_args: `wandb_logging.init_wandb`'s arguments but `run_dir` (W&B's files go
+            in `out`); None: no W&B.
+        prefix: the W&B key prefix (`wandb_prefix`).
+    """
     try:
-        writer.write([result])
+        writer.write([dataclasses.replace(result, log={}, summary={})])
         if out.is_dir():
             out.rmdir()  # empty: checked before anything was written
         os.replace(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+    if wandb_args is None:
+        return
+    # W&B starts once the files are in place, so its images are read from `out`.
+    run = wandb_logging.init_wandb(run_dir=out, **wandb_args)
+    if run is None:
+        return
+
+    def moved(value):
+        if isinstance(value, writer.Image) and isinstance(value.data, pathlib.Path):
+            return dataclasses.replace(value, data=out / value.data.relative_to(staging))
+        return value
+
+    log = {k: moved(v) for k, v in result.log.items()}
+    writer.write([writer.Result(log=log, summary=result.summary)], wandb_run=run, prefix=prefix)
+    run.finish()
 
 
 def check_out(out: pathlib.Path) -> None:
@@ -379,6 +499,15 @@ def main(argv=None):
     reference = load_reference(args.nih_dir, args.labels)
     scored = score(predictions, reference, num_bootstrap=args.num_bootstrap, seed=args.seed)
     staging = staging_dir(out)
-    write_whole(render(scored, EvalDir(staging)), staging, out)
+    wandb_args = dict(
+        config={"command": "score", **{k: str(v) for k, v in vars(args).items()}},
+        name=f"score {out.name} ({args.labels} labels)",
+        tags=("score", args.labels),
+        job_type="score",
+    )
+    prefix = wandb_prefix("test", args.labels)
+    write_whole(
+        render(scored, EvalDir(staging)), staging, out, wandb_args=wandb_args, prefix=prefix
+    )
     macro = scored["report"]["macro"]["auroc"]
     print(f"Scores: {out} (macro AUROC {'n/a' if math.isnan(macro) else f'{macro:.3f}'})")

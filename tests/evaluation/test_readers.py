@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+from test_score import offline_wandb, wandb_summary
 
 from cxr.evaluation import readers
 from cxr.tracking.rundir import EvalDir
@@ -93,7 +94,14 @@ def test_independent_readers_of_the_real_set(sample_dir):
     assert readers.independent_readers(sets["expert_four"]) == []
 
 
-def test_the_synthetic_twin_runs_the_whole_path(tmp_path, capsys):
+@pytest.fixture(autouse=True)
+def no_wandb(monkeypatch):
+    """W&B off, but where a test turns it on (`offline_wandb`)."""
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+
+
+def test_the_synthetic_twin_runs_the_whole_path(tmp_path, capsys, monkeypatch):
+    offline_wandb(monkeypatch, tmp_path)
     nih = tmp_path / "nih"
     synthetic.write_manual_dir(nih, num_patients=80, seed=0, image_size=32)
     experts = expert_labels.read_all(nih)["expert_all"]
@@ -126,6 +134,11 @@ def test_the_synthetic_twin_runs_the_whole_path(tmp_path, capsys):
     assert entry["reader_sensitivity"] == pytest.approx(np.mean(np.array(calls)[positives]))
     assert (out / readers.plot_file(finding)).is_file()
     assert "Model vs 2 independent readers" in capsys.readouterr().out
+    # W&B: the table, a row per finding and reader, and the plots, logged from `out`.
+    summary = wandb_summary(out)
+    assert summary["test/expert_all/readers.nrows"] == 2 * len(report["findings"])
+    (files,) = out.glob("wandb/offline-run-*/files")
+    assert (files / summary[f"test/expert_all/readers/{finding}.path"]).is_file()
 
 
 def test_a_missing_expert_folder_is_one_line_and_writes_nothing(tmp_path, capsys):

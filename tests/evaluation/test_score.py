@@ -10,7 +10,9 @@ import types
 
 import numpy as np
 import pytest
+import wandb
 from sklearn.metrics import roc_auc_score
+from test_wandb_logging import items_of, read_wandb_records
 
 from cxr.evaluation import compare_runs, evaluators, score
 from cxr.tracking import writer
@@ -24,6 +26,29 @@ XRV = (
 ).split() + ["Lung Lesion", "Fracture", "Lung Opacity", "Enlarged Cardiomediastinum"]
 # CheXNet's CLASS_NAMES order, written with a suffix, and without Hernia.
 CHEXNET = [x for x in XRV[:14] if x != "Hernia"]
+
+
+@pytest.fixture(autouse=True)
+def no_wandb(monkeypatch):
+    """W&B off, but where a test turns it on (`offline_wandb`)."""
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+
+
+def offline_wandb(monkeypatch, tmp_path):
+    """W&B offline, every folder of its own under `tmp_path`."""
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
+        monkeypatch.setenv(var, str(tmp_path / var.lower()))
+
+
+def wandb_summary(folder) -> dict:
+    """The summary of the one offline W&B run whose files are in `folder`/wandb."""
+    wandb.teardown()  # waits for wandb-core to flush the run's file
+    (path,) = folder.glob("wandb/offline-run-*/run-*.wandb")
+    summary = {}
+    for update in items_of(read_wandb_records(path), "summary"):
+        summary.update(update)
+    return summary
 
 
 @pytest.fixture(scope="module")
@@ -269,13 +294,62 @@ def test_expert_and_nih_labels_score_the_same_images(nih_with_experts, nih):
     probs = np.random.default_rng(5).random((len(ids), len(LABELS)))
     model = score.Predictions(path="model", image_ids=ids, label_names=LABELS, probs=probs)
     keep = [k for k, i in enumerate(ids) if i in expert.labels]
-    subset = score.Predictions("model", [ids[k] for k in keep], LABELS, probs[keep])
-    by_expert = score.score(subset, expert, num_bootstrap=5)["report"]
-    by_nih = score.score(subset, score.load_reference(nih_with_experts, "nih"), num_bootstrap=5)
-    assert by_expert["n_test_images"] == by_nih["report"]["n_test_images"] == len(keep) > 50
+    by_expert, by_nih = score.on_labelled_images(
+        model, expert, score.load_reference(nih_with_experts, "nih"), num_bootstrap=5
+    )
+    assert by_expert["report"]["n_test_images"] == by_nih["report"]["n_test_images"] == len(keep)
+    assert len(keep) > 50 and len(ids) - len(keep) > 0  # the others are not expert-labelled
+    assert list(by_nih["test"]["image_id"]) == [ids[k] for k in keep]
     y = np.array([[x in rows[ids[k]][1] for x in LABELS] for k in keep], float)
     for j, label in enumerate(LABELS):
         if 0 < y[:, j].sum() < len(y):
             expected = roc_auc_score(y[:, j], probs[keep, j])
             assert by_nih["report"]["per_label"][label]["auroc"] == pytest.approx(expected)
-    assert len(model.image_ids) - len(keep) > 0  # the others are not expert-labelled
+    text = score.side_by_side(by_expert, by_nih)
+    assert f"AUROC on the same {len(keep)} test images, expert_all labels beside NIH's" in text
+    effusion = by_nih["report"]["per_label"]["Effusion"]["auroc"]
+    assert any(line.split()[0] == "Effusion" and line.endswith(f"{effusion:.3f}") for line in text.splitlines())  # fmt: skip
+
+
+def test_expert_four_scores_nodule_or_mass_as_the_max_of_nodule_and_mass(nih_with_experts, tmp_path, capsys):  # fmt: skip
+    rows = expert_rows(nih_with_experts / "four_findings_expert_labels", "test_labels.csv")
+    ids = [r["Image Index"] for r in rows]
+    y = np.array([[r[x] == "YES" for x in ("Pneumothorax", "Nodule or mass")] for r in rows], float)
+    rng = np.random.default_rng(6)
+    probs = np.concatenate([fake_probs(y[:, :1], rng), rng.random((len(ids), 2))], axis=1)
+    header = ["Image Index", "Pneumothorax", "Nodule", "Mass"]
+    body = [[i, *map(repr, map(float, p))] for i, p in zip(ids, probs, strict=True)]
+    predictions = write_csv(tmp_path / "p.csv", header, body)
+    argv = [predictions, "--out", tmp_path / "o", "--nih-dir", nih_with_experts]
+    code, out, _ = run([*argv, "--labels", "expert_four", "--num-bootstrap", 10], capsys)
+    assert code == 0, out
+    report = metrics(tmp_path / "o")
+    assert report["labels"] == ["Pneumothorax", "Nodule or mass"]
+    expected = roc_auc_score(y[:, 1], np.maximum(probs[:, 1], probs[:, 2]))
+    assert report["per_label"]["Nodule or mass"]["auroc"] == pytest.approx(expected, abs=1e-12)
+    assert report["input"]["labels_not_scored"] == []
+    assert "Majkowska" in report["label_source"]
+    assert out.startswith("Scored against Google's radiologist labels, four findings")
+    assert "Nodule or mass: scored as the model's max(Nodule, Mass)" in out
+    assert "Left out (no NIH label scores them): Fracture, Airspace opacity" in out
+
+
+def test_score_logs_to_wandb_under_the_label_set(nih_with_experts, monkeypatch, tmp_path, capsys):
+    offline_wandb(monkeypatch, tmp_path)
+    truth = expert_rows(nih_with_experts / "all_findings_expert_labels", "test_labels.csv")
+    ids = [r["Image ID"] for r in truth]
+    probs = np.random.default_rng(7).random((len(ids), len(LABELS)))
+    body = [[i, *map(repr, map(float, p))] for i, p in zip(ids, probs, strict=True)]
+    predictions = write_csv(tmp_path / "p.csv", ["Image ID", *LABELS], body)
+    out = tmp_path / "o"
+    argv = [predictions, "--out", out, "--nih-dir", nih_with_experts, "--labels", "expert_all"]
+    code, text, _ = run([*argv, "--num-bootstrap", 10], capsys)
+    assert code == 0, text
+    report, summary = metrics(out), wandb_summary(out)
+    assert summary["test/expert_all/macro_auroc"] == pytest.approx(report["macro"]["auroc"])
+    for label in ("Effusion", "Cardiomegaly"):
+        expected = report["per_label"][label]["auroc"]
+        assert summary[f"test/expert_all/auroc/{label}"] == pytest.approx(expected)
+    assert summary["test/expert_all/per_label.nrows"] == len(LABELS)
+    (files,) = out.glob("wandb/offline-run-*/files")
+    assert (files / summary["test/expert_all/roc.path"]).is_file()  # the plot, in `out`
