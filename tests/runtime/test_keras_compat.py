@@ -17,7 +17,14 @@ def test_the_tested_release_passes(version):
     keras_compat.check_keras(version)
 
 
-@pytest.mark.parametrize("version", ["3.14.0", "3.16.0", "4.0.0", "3.1.5"])
+MAJOR, MINOR = map(int, keras_compat.TESTED_KERAS.split("."))
+# Releases around the tested one, derived from it: the minors either side, the next major,
+# and "3.1.5" for 3.15 (the same digits, to catch a comparison of strings by prefix).
+OTHERS = [f"{MAJOR}.{MINOR - 1}.0", f"{MAJOR}.{MINOR + 1}.0", f"{MAJOR + 1}.0.0"]
+OTHERS += [f"{MAJOR}.{str(MINOR)[:-1]}.{str(MINOR)[-1]}"] if MINOR >= 10 else []
+
+
+@pytest.mark.parametrize("version", OTHERS)
 def test_any_other_release_is_refused_in_one_line(version):
     with pytest.raises(UserError) as error:
         keras_compat.check_keras(version)
