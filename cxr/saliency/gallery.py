@@ -320,6 +320,8 @@ def draw_gallery(cases, *, title, per_kind) -> Figure:
     fig = Figure(figsize=(width * inches, canvas.shape[0] * inches))
     ax = fig.add_axes((0, 0, canvas.shape[1] / width, 1))
     ax.set_axis_off()
+    # Two lines fit the band; an 11 pt character is about 6.5 pt wide.
+    title = textwrap.fill(title, int(width * inches * 72 / 6.5))
     ax.text(gap, band * 0.5, title, fontsize=11, va="center")
     limit = symmetric_limit([case["signed"] for case in cases])
     for case in cases:
