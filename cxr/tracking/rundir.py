@@ -7,6 +7,7 @@
         checkpoints/         <phase>.keras (weights + optimizer) and state.json, to resume
         eval/                the evaluation at the end of training (see `EvalDir`)
         evaluations/<dataset>/<split>/   each later `make evaluate`, same layout as eval/
+        saliency/<dataset>-<split>/      each `make saliency` (see `SaliencyDir`)
         wandb/               W&B's files, online or offline
 
 Other modules ask a `RunDir` or an `EvalDir` for paths; they never join names
@@ -98,6 +99,28 @@ class EvalDir:
         return out
 
 
+class SaliencyDir:
+    """One saliency study of a run on one dataset split (`cxr.pipeline.saliency_study`)."""
+
+    SCORES = "saliency.json"  # every score, CI, comparison and sanity result per method
+    SCORE_PLOT = "scores.png"  # score per method with CIs
+    SANITY_PLOT = "sanity.png"  # similarity per randomised block
+    GALLERIES = "gallery"  # <n>.png: the methods side by side on the same images
+
+    def __init__(self, path):
+        self.path = pathlib.Path(path)
+
+    def __repr__(self):
+        return f"SaliencyDir({str(self.path)!r})"
+
+    def file(self, name: str) -> pathlib.Path:
+        """The path of one of this class's file names, e.g. `file(SaliencyDir.SCORES)`."""
+        return self.path / name
+
+    def gallery(self, page: int) -> pathlib.Path:
+        return self.path / self.GALLERIES / f"{page}.png"
+
+
 class RunDir:
     """A run's folder and every file name in it."""
 
@@ -108,6 +131,7 @@ class RunDir:
     STATE = "state.json"  # in checkpoints/: phase, epoch, done, best, plateau counters
     EVAL = "eval"
     EVALUATIONS = "evaluations"
+    SALIENCY = "saliency"
     WANDB = "wandb"
 
     def __init__(self, path):
@@ -198,6 +222,10 @@ class RunDir:
         if dataset is None and split is None:
             return EvalDir(self.path / self.EVAL)
         return EvalDir(self.path / self.EVALUATIONS / slug(dataset) / slug(split))
+
+    def saliency(self, dataset: str, split: str) -> SaliencyDir:
+        """The saliency study of `dataset` and `split`: `saliency/<dataset>-<split>/`."""
+        return SaliencyDir(self.path / self.SALIENCY / f"{slug(dataset)}-{slug(split)}")
 
     # --- contents ------------------------------------------------------------------
     def config(self) -> dict:
