@@ -234,9 +234,15 @@ def format_table(report) -> str:
             pair = f"{e['reader_sensitivity']:.3f}/{e['reader_specificity']:.3f}"
             lines.append(
                 f"{finding:<19}{reader:<12}{pair:<18}{e['model_sensitivity']:<17.3f}"
-                f"{e['sensitivity_p']:<8.3f}{e['model_specificity']:<17.3f}{e['specificity_p']:.3f}"
+                f"{_p(e['sensitivity_p']):<8}{e['model_specificity']:<17.3f}{_p(e['specificity_p'])}"
             )
+    if any(math.isnan(e.get(f"{w}_p", 0.0)) for r in report["findings"].values() for e in r.values() for w in ("sensitivity", "specificity")):  # fmt: skip
+        lines.append("p n/a: every resample gave the same nonzero difference (no spread to test)")
     return "\n".join(lines)
+
+
+def _p(value) -> str:
+    return "n/a" if math.isnan(value) else f"{value:.3f}"
 
 
 def plot(report, finding: str) -> Figure:

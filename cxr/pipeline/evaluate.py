@@ -391,8 +391,14 @@ def _label_results(*, predictions, references, experts, folders, num_bootstrap, 
     by_set, by_nih = score.on_labelled_images(
         predictions, *references, num_bootstrap=num_bootstrap, seed=seed
     )
-    nih = score.render(by_nih, folders[1])
-    nih.text = f"On the images with {references[0].name} labels:\n{nih.text}"
+    where = (
+        f"On the {by_set['report']['input']['n_rows']} of the run's "
+        f"{len(predictions.image_ids)} saved test and validation images with "
+        f"{references[0].name} labels:"
+    )
+    by_set_result, nih = score.render(by_set, folders[0]), score.render(by_nih, folders[1])
+    for result in (by_set_result, nih):
+        result.text = f"{where}\n{result.text}"
     last = [writer.Result(text=score.side_by_side(by_set, by_nih))]
     independent = readers.independent_readers(experts)
     if independent:
@@ -405,7 +411,7 @@ def _label_results(*, predictions, references, experts, folders, num_bootstrap, 
             seed=seed,
         )
         last.append(readers.render(report, folders[0].path))
-    return [[score.render(by_set, folders[0])], [nih], last]
+    return [[by_set_result], [nih], last]
 
 
 @exits_cleanly
