@@ -1,0 +1,263 @@
+"""The saliency study's outputs: `saliency.json`, the terminal table, plots, galleries, W&B.
+
+`result` turns `cxr.pipeline.saliency_study.study`'s output into one `cxr.tracking.writer.Result`:
+the files of a `SaliencyDir`, a W&B table with one image column per method (the same
+images side by side, NIH's box drawn), W&B summary numbers, and the table text.
+"""
+
+import math
+
+import numpy as np
+from matplotlib import patches
+from matplotlib.figure import Figure
+
+from cxr.saliency import gallery, localization, sanity
+from cxr.saliency.methods import METHODS
+from cxr.tracking import writer
+from cxr.tracking.rundir import SaliencyDir
+
+T_IOBB = 0.5  # the T(IoBB) of the table's and plot's Wang columns
+WANG_GRID = localization.rate_key("wang60", "acc", "iobb", T_IOBB)
+HEADLINE = {  # column -> title, in table order
+    "hit": "hit",
+    "pointing": "pointing",
+    "miou_otsu": "mIoU Otsu",
+    "miou_tuned": "mIoU tuned",
+    "auprc": "AUPRC",
+    localization.rate_key("wangstyle60", "acc", "iobb", T_IOBB): "W-style>60",
+    localization.rate_key("wangstyle180", "acc", "iobb", T_IOBB): "W-style>180",
+    WANG_GRID: "Wang>60 grid",
+}
+NOTES = {
+    "wang60, wang180": "Wang et al.'s protocol on CAM's signed grid (the network's 7x7 at "
+    "224 px); only cam and the centre baseline have a grid",
+    "wangstyle60, wangstyle180": "Wang-style: the same min-max to [0, 255], levels and "
+    "boxes on the map as the method makes it, at the image's size (signed maps as they "
+    "are); not Wang et al.'s protocol",
+    "hit": "CheXlocalize's hit rate: the map's peak in the box, no tolerance",
+    "pointing": "Zhang et al.'s pointing game, within 15 px of a 1024 px image",
+    "miou_otsu": "IoU of the map above Otsu's threshold (8-bit levels) with the box",
+    "miou_tuned": "IoU at each label's threshold (of the min-max scaled map) chosen on "
+    "the validation split's boxes",
+    "auprc": "average precision of the pixels' values for 'inside the box'",
+    "label_mean": "CheXlocalize's average: the mean over labels of per-label means",
+    "afp": "Wang et al.'s AFP: read all_boxes (a label's wrong boxes per box scored)",
+    "ci": "95% percentile CIs of patient-bootstrap resamples; comparisons are paired "
+    "(the same resamples for every method)",
+    "random": "a uniform random map: exact hit chances, pointing scores only",
+    "centre": "a cone peaked at the image centre, scored as a method",
+}
+
+
+def result(out, *, target: SaliencyDir, facts, label_names):
+    """The study's files, W&B items and text.
+
+    Args:
+        out: `saliency_study.study`'s output.
+        target: Where the files go.
+        facts: {"dataset", "split", "val_split", "methods", "options"}.
+        label_names: The dataset's labels.
+    """
+    scores = out["scores"]["methods"]
+    sanity_json = sanity_summary(*out["sanity"])
+    tuned = (
+        f"chosen per label and method on {out['validation_boxes']} boxes of {facts['val_split']}"
+        if out["validation_boxes"]
+        else f"not measured: the validation split {facts['val_split']!r} has no boxes"
+    )
+    content = {
+        **facts,
+        "options": {
+            m: {**METHODS[m].defaults, **facts["options"].get(m, {})} for m in facts["methods"]
+        },
+        "boxes": out["boxes"],
+        "images": out["images"],
+        "tuned_threshold": tuned,
+        "notes": NOTES,
+        "seconds_per_map": out["seconds_per_map"],
+        "scores": scores,
+        "comparisons": out["scores"]["comparisons"],
+        "sanity": sanity_json,
+    }
+    files = {
+        target.file(SaliencyDir.SCORES): content,
+        target.file(SaliencyDir.SCORE_PLOT): score_figure(scores),
+    }
+    if out["sanity"][0] is not None:
+        files[target.file(SaliencyDir.SANITY_PLOT)] = sanity_figure(out["sanity"][0])
+    kept, methods = out["kept"], facts["methods"]
+    for page, start in enumerate(range(0, len(kept), 4)):
+        figure = gallery_figure(kept[start : start + 4], methods, label_names)
+        files[target.gallery(page)] = figure
+    text = format_table(scores, out["seconds_per_map"], sanity_json, facts=facts, tuned=tuned)
+    return writer.Result(
+        files=files,
+        log={"saliency/gallery": gallery_table(kept, methods, label_names)},
+        summary=summary(scores, out["seconds_per_map"], sanity_json),
+        text=text,
+    )
+
+
+def sanity_summary(results, verdicts):
+    """Per method: the pass rule's verdict and the mean similarity per randomised block."""
+    if results is None:
+        return {"note": "not run: fewer than two images asked for or boxed"}
+    out = {}
+    for method, result in results.items():
+        stages = [
+            {"block": prefix, **{m: float(np.mean(values[m])) for m in sanity.METRICS}}
+            for prefix, values in result["stages"]
+        ]
+        images = len(result["stages"][0][1][sanity.METRICS[0]])
+        out[method] = {"images": images, "verdict": verdicts[method], "stages": stages}
+    return out
+
+
+def format_table(scores, seconds, sanity_json, *, facts, tuned):
+    """The terminal table: label means with CIs per method and baseline, cost, sanity."""
+    columns = [c for c in HEADLINE if any(c in s for s in scores.values())]
+    lines = [
+        f"Saliency on {facts['dataset']} {facts['split']}: label means (CheXlocalize: mean "
+        f"over labels of per-label means) [95% patient-bootstrap CI]; Wang columns: "
+        f"accuracy at T(IoBB) > {T_IOBB}. Tuned mIoU: {tuned}.",
+        f"{'method':<11}{'s/map':>7}" + "".join(f"{HEADLINE[c]:>18}" for c in columns) + "  sanity",
+    ]
+    for method, cols in scores.items():
+        cells = "".join(f"{_cell(cols.get(c)):>18}" for c in columns)
+        cost = f"{seconds[method]:.3g}" if method in seconds else "-"
+        lines.append(f"{method:<11}{cost:>7}{cells}  {_verdict(sanity_json.get(method))}")
+    return "\n".join(lines)
+
+
+def _cell(column):
+    if column is None:
+        return "-"
+    v = column["label_mean"]
+    if not math.isfinite(v["value"]):
+        return "nan"
+    return f"{v['value']:.2f} [{v['ci_low']:.2f},{v['ci_high']:.2f}]"
+
+
+def _verdict(entry):
+    if not entry or "verdict" not in entry:
+        return "-"
+    verdict = entry["verdict"]
+    passed = sum(verdict[m]["passes"] for m in sanity.METRICS)
+    word = "pass" if verdict["passes"] else "fail"
+    return f"{word} {passed}/{len(sanity.METRICS)} ({entry['images']} images)"
+
+
+def summary(scores, seconds, sanity_json):
+    """W&B summary numbers: headline label means, seconds per map, sanity passes."""
+    out = {}
+    for method, cols in scores.items():
+        for column in HEADLINE:
+            if column in cols:
+                out[f"saliency/{method}/{column}"] = cols[column]["label_mean"]["value"]
+    for method, value in seconds.items():
+        out[f"saliency/{method}/seconds_per_map"] = value
+        if "verdict" in sanity_json.get(method, {}):
+            out[f"saliency/{method}/sanity_passes"] = float(
+                sanity_json[method]["verdict"]["passes"]
+            )
+    return out
+
+
+def score_figure(scores) -> Figure:
+    """One panel per headline score: each method's label mean with its CI."""
+    columns = [c for c in HEADLINE if any(c in s for s in scores.values())]
+    rows = math.ceil(len(columns) / 4)
+    figure = Figure(figsize=(13, rows * (0.3 * len(scores) + 1.2)), dpi=100)
+    grid = figure.subplots(rows, 4, sharey=True, squeeze=False)
+    names = list(scores)
+    for ax in grid.flat[len(columns) :]:
+        ax.set_visible(False)
+    for ax, column in zip(grid.flat, columns, strict=False):
+        for y, name in enumerate(names):
+            if column not in scores[name]:
+                continue
+            v = scores[name][column]["label_mean"]
+            low, high = v["ci_low"], v["ci_high"]
+            err = (
+                [[max(v["value"] - low, 0)], [max(high - v["value"], 0)]]
+                if math.isfinite(low)
+                else None
+            )
+            ax.errorbar(v["value"], y, xerr=err, fmt="o", capsize=3)
+        ax.set_title(HEADLINE[column], fontsize=9)
+        ax.set_xlim(-0.02, 1.02)
+    for ax in grid[:, 0]:
+        ax.set_yticks(range(len(names)), names)
+    grid[0, 0].invert_yaxis()  # shared: every panel lists the methods top down
+    figure.suptitle("Label mean and 95% patient-bootstrap CI", fontsize=10)
+    figure.tight_layout()
+    return figure
+
+
+def sanity_figure(results) -> Figure:
+    """Per similarity: each method's mean over images per randomised block (cumulative)."""
+    figure = Figure(figsize=(14, 3.6), dpi=100)
+    axes = figure.subplots(1, len(sanity.METRICS), sharey=True)
+    for ax, metric in zip(axes, sanity.METRICS, strict=True):
+        for index, (method, result) in enumerate(results.items()):
+            blocks = [prefix for prefix, _ in result["stages"]]
+            means = [float(np.mean(values[metric])) for _, values in result["stages"]]
+            colour = f"C{index}"
+            ax.plot(range(len(blocks)), means, "o-", color=colour, label=method)
+            ax.axhline(result["baseline"][metric], color=colour, linestyle=":", linewidth=1)
+            ax.set_xticks(range(len(blocks)), blocks, rotation=90, fontsize=7)
+        ax.set_title(metric, fontsize=9)
+    axes[0].set_ylabel("similarity to the trained model's map")
+    axes[-1].legend(fontsize=7)
+    figure.suptitle(
+        "Cascading randomisation, top block first (dotted: random-pair baseline)", fontsize=10
+    )
+    figure.tight_layout()
+    return figure
+
+
+def panel(gray, heatmap, method):
+    """A map over its X-ray: signed maps on a diverging scale, the others in jet."""
+    if METHODS[method].signed:
+        return gallery.signed_overlay(gray, heatmap, gallery.symmetric_limit([heatmap]))
+    return gallery.overlay(gray, heatmap)
+
+
+def gallery_figure(kept, methods, label_names) -> Figure:
+    """Rows: (image, box) pairs; columns: the X-ray, then each method; NIH's box in green."""
+    figure = Figure(figsize=(2.2 * (len(methods) + 1), 2.4 * len(kept)), dpi=100)
+    axes = figure.subplots(len(kept), len(methods) + 1, squeeze=False)
+    for row, case in zip(axes, kept, strict=True):
+        images = [np.repeat(case["gray"][..., None], 3, axis=-1)]
+        images += [panel(case["gray"], case["maps"][m], m) for m in methods]
+        for ax, image, title in zip(row, images, ["X-ray", *methods], strict=True):
+            ax.imshow(image)
+            ymin, xmin, ymax, xmax = np.asarray(case["box"]) * image.shape[0]
+            ax.add_patch(
+                patches.Rectangle((xmin, ymin), xmax - xmin, ymax - ymin, fill=False, color="lime")
+            )
+            ax.set_axis_off()
+            ax.set_title(title, fontsize=8)
+        row[0].set_title(f"{case['image_id']}\n{label_names[case['label']]}", fontsize=7)
+    figure.tight_layout()
+    return figure
+
+
+def gallery_table(kept, methods, label_names):
+    """The gallery as a W&B table: one image column per method, NIH's box on each."""
+    rows = []
+    for case in kept:
+        label = label_names[case["label"]]
+        ymin, xmin, ymax, xmax = (float(v) for v in case["box"])
+        box = {
+            "position": {"minX": xmin, "maxX": xmax, "minY": ymin, "maxY": ymax},
+            "class_id": int(case["label"]),
+            "box_caption": label,
+        }
+        boxes = {"ground_truth": {"box_data": [box], "class_labels": dict(enumerate(label_names))}}
+        cells = [
+            writer.Image(panel(case["gray"], case["maps"][m], m), caption=m, boxes=boxes)
+            for m in methods
+        ]
+        rows.append([case["image_id"], label, writer.Image(case["gray"], boxes=boxes), *cells])
+    return writer.Table(columns=["image_id", "label", "xray", *methods], rows=rows)

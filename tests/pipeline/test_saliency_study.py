@@ -1,0 +1,141 @@
+"""`cxr saliency` on the real sample's boxed test images: files, scores, sanity, bad input."""
+
+import json
+
+import keras
+import numpy as np
+import pytest
+
+from cxr.model import densenet
+from cxr.pipeline import saliency_study
+from cxr.saliency import sanity
+from cxr.tracking.rundir import RunDir, SaliencyDir
+
+OPTIONS = ["ig.steps=4", "smoothgrad.samples=4", "occlusion.patch=56", "occlusion.stride=56"]
+METHODS = ["cam", "gradcam", "gradcam++", "ig", "smoothgrad", "occlusion"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory, sample_builder, sample_dir, data_dir):
+    run = RunDir(tmp_path_factory.mktemp("runs") / "quick" / "r1")
+    data = {
+        "name": "cxr14_subset/224",
+        "data_dir": str(data_dir),
+        "manual_dir": str(sample_dir),
+        "batch_size": 4,
+        "test_split": "test",
+        "val_split": "validation",
+    }
+    config = {"name": "quick", "seed": 0, "data": data, "eval": {"num_bootstrap": 50}}
+    run.create({**config, "wandb": {"mode": "disabled"}})
+    tiny_cxr_model().save(run.model_file)
+    return run
+
+
+def tiny_cxr_model():
+    """An untrained conv net with cxr's layer names: DenseNet121's 7 x 7 grid at 224 px.
+
+    `densenet.load_model` takes it (it has `GRADCAM_LAYER` and `LOGITS_LAYER`); its
+    cascade has the stages logits, conv5, conv1. DenseNet121 itself costs minutes per
+    sanity cascade on this shared CPU; the quickstart run exercises it.
+    """
+    keras.utils.set_random_seed(0)
+    inputs = keras.Input((224, 224, 3))
+    x = keras.layers.Conv2D(8, 7, strides=4, padding="same", activation="relu", name="conv1_conv")(
+        inputs
+    )
+    x = keras.layers.Conv2D(16, 3, strides=8, padding="same", name="conv5_conv")(x)
+    x = keras.layers.Activation("relu", name=densenet.GRADCAM_LAYER)(x)
+    x = keras.layers.GlobalAveragePooling2D(name=densenet.FEATURES_LAYER)(x)
+    return keras.Model(inputs, keras.layers.Dense(14, name=densenet.LOGITS_LAYER)(x))
+
+
+def _main(*argv):
+    try:
+        return saliency_study.main([str(a) for a in argv])
+    except SystemExit as e:
+        return e.code
+
+
+@pytest.fixture(scope="module")
+def study(run):
+    args = ["--run", run.path, "--methods", *METHODS, "--sanity-images", 2, "--gallery-images", 3]
+    assert _main(*args, *[x for o in OPTIONS for x in ("--option", o)]) is None
+    target = run.saliency("cxr14_subset/224", "test")
+    return target, json.loads(target.file(SaliencyDir.SCORES).read_text())
+
+
+def test_every_boxed_test_image_is_scored_by_every_method(study, sample_builder):
+    _, saved = study
+    pairs = saliency_study.split_boxes(sample_builder, "test")
+    assert len({p[0] for p in pairs}) == saved["images"] == 9  # the sample's boxed test images
+    assert saved["boxes"] == len(pairs)
+    for method in METHODS:
+        columns = saved["scores"][method]
+        for key in ("wangstyle60/acc@iobb50", "wangstyle180/acc@iobb10", "hit", "pointing"):
+            assert key in columns
+        for key in ("miou_otsu", "auprc", "hit"):
+            mean = columns[key]["label_mean"]
+            assert 0.0 <= mean["value"] <= 1.0
+            assert mean["ci_low"] <= mean["value"] + 1e-12 <= mean["ci_high"] + 2e-12
+            per_label = columns[key]["per_label"]
+            # CheXlocalize's average: the mean of the per-label means.
+            assert mean["value"] == pytest.approx(np.mean([v["value"] for v in per_label.values()]))
+        assert saved["seconds_per_map"][method] > 0
+        verdict = saved["sanity"][method]["verdict"]
+        assert set(sanity.METRICS) <= set(verdict) and isinstance(verdict["passes"], bool)
+        blocks = [s["block"] for s in saved["sanity"][method]["stages"]]
+        assert blocks == ["logits", "conv5", "conv1"]
+    # Wang et al.'s own protocol is on CAM's grid only; the baselines stand beside.
+    assert "wang60/acc@iobb50" in saved["scores"]["cam"]
+    assert "wang60/acc@iobb50" not in saved["scores"]["ig"]
+    assert {"random", "centre"} <= set(saved["scores"])
+
+
+def test_the_random_baseline_is_the_mean_box_share_of_pixels(study, sample_builder):
+    _, saved = study
+    pairs = saliency_study.split_boxes(sample_builder, "test")
+    shares = {}
+    for _, label, box, _, _ in pairs:  # pixel centres of a 224 px image inside the box
+        centres = (np.arange(224) + 0.5) / 224
+        rows = ((centres >= box[0]) & (centres <= box[2])).sum()
+        cols = ((centres >= box[1]) & (centres <= box[3])).sum()
+        shares.setdefault(label, []).append(rows * cols / 224**2)
+    expected = np.mean([np.mean(v) for v in shares.values()])
+    assert saved["scores"]["random"]["hit"]["label_mean"]["value"] == pytest.approx(expected)
+
+
+def test_comparisons_are_paired_differences_of_the_label_means(study):
+    _, saved = study
+    for pair, method in (("gradcam - ig", "gradcam"), ("cam - centre", "cam")):
+        other = pair.split(" - ")[1]
+        diff = saved["comparisons"][pair]["hit"]
+        a = saved["scores"][method]["hit"]["label_mean"]["value"]
+        b = saved["scores"][other]["hit"]["label_mean"]["value"]
+        assert diff["difference"] == pytest.approx(a - b)
+
+
+def test_files_plots_and_the_tuned_threshold_note(study):
+    target, saved = study
+    for name in (SaliencyDir.SCORE_PLOT, SaliencyDir.SANITY_PLOT):
+        assert target.file(name).stat().st_size > 1000
+    assert target.gallery(0).is_file()
+    # The note says where thresholds were tuned, or that validation has no boxes.
+    assert "validation" in saved["tuned_threshold"]
+    has_tuned = "miou_tuned" in saved["scores"]["gradcam"]
+    assert has_tuned == saved["tuned_threshold"].startswith("chosen")
+
+
+def test_an_unknown_method_is_one_line_listing_the_known_ones(run, capsys):
+    assert _main("--run", run.path, "--methods", "gradcam", "lime") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "lime" in err and "smoothgrad" in err and "occlusion" in err
+    assert _main("--run", run.path, "--methods", "ig", "--option", "ig.stepz=3") == 2
+    assert "ig takes steps" in capsys.readouterr().err
+
+
+def test_a_split_without_boxes_names_the_splits_with_boxes(run, capsys):
+    assert _main("--run", run.path, "--split", "train", "--methods", "gradcam") == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "'train'" in err and "boxes are in: " in err and "test" in err
+    assert not run.saliency("cxr14_subset/224", "train").path.exists()
