@@ -280,6 +280,7 @@ def saliency_run(*, run: RunDir, methods, options, dataset=None, split=None, set
         The `SaliencyDir` written.
     """
     check_methods(methods, options)
+    methods = list(dict.fromkeys(methods))  # a method named twice is scored once
     config, dirs = run.config(), dirs or {}
     d = config["data"]
     own_data = dataset in (None, d["name"])
@@ -300,13 +301,13 @@ def saliency_run(*, run: RunDir, methods, options, dataset=None, split=None, set
         builder=builder,
         split=split,
         val_split=val_split,
-        methods=list(methods),
+        methods=methods,
         options=options,
         batch_size=d["batch_size"],
         settings=settings,
     )
     target = run.saliency(dataset, split)
-    facts = dict(dataset=dataset, split=split, val_split=val_split, methods=list(methods))
+    facts = dict(dataset=dataset, split=split, val_split=val_split, methods=methods)
     result = saliency_report.result(
         out,
         target=target,
