@@ -18,12 +18,17 @@ RUNS ?=
 OUT ?=
 # make dashboard: a run directory, or an experiment name for all its runs.
 GROUP ?=
+# make evaluate LABELS=expert_all|expert_four; make score: a predictions CSV, and its labels.
+LABELS ?=
+PREDICTIONS ?=
+# make saliency: the methods to compare (default: every one).
+METHODS ?=
 # Test processes (pytest-xdist): much of a smoke run is single-threaded tracing, so two
 # processes on two cores finish the suite well before one. --dist loadgroup keeps the tests
 # of one xdist_group (those sharing a smoke run) in one process, so it runs once.
 PYTEST_WORKERS ?= 2
 
-.PHONY: install lint test test-fast data experiment evaluate compare dashboard bench bench-scale clean
+.PHONY: install lint test test-fast data experiment evaluate compare score saliency dashboard bench bench-scale clean
 
 # make install GPU=1 adds the `gpu` extra: CUDA and cuDNN from pip for TensorFlow and JAX,
 # which otherwise fall back to the CPU, silently, without a matching system CUDA.
@@ -65,10 +70,22 @@ experiment: install
 	KERAS_BACKEND=$(BACKEND) $(BIN)/cxr experiment $(NAME) $(ARGS)
 
 # Re-evaluates a saved run (on its own backend unless BACKEND is given):
-# make evaluate RUN=runs/<name>/<id> [DATA=cxr14_subset/<config>] [SPLIT=test]
+# make evaluate RUN=runs/<name>/<id> [DATA=cxr14_subset/<config>] [SPLIT=test] [LABELS=expert_all]
 evaluate: install
 	@test -n "$(RUN)" || { echo "error: set RUN to a run directory, e.g. make evaluate RUN=runs/quickstart/<run id>" >&2; exit 2; }
-	$(if $(filter command line environment,$(origin BACKEND)),KERAS_BACKEND=$(BACKEND)) $(BIN)/cxr evaluate --run $(RUN) $(if $(DATA),--data $(DATA)) $(if $(SPLIT),--split $(SPLIT)) $(ARGS)
+	$(if $(filter command line environment,$(origin BACKEND)),KERAS_BACKEND=$(BACKEND)) $(BIN)/cxr evaluate --run $(RUN) $(if $(DATA),--data $(DATA)) $(if $(SPLIT),--split $(SPLIT)) $(if $(LABELS),--labels $(LABELS)) $(ARGS)
+
+# Any model's per-image probabilities scored as a run's evaluation:
+# make score PREDICTIONS=<csv> OUT=<dir> [LABELS=nih|expert_all|expert_four]
+score: install
+	@test -n "$(PREDICTIONS)" -a -n "$(OUT)" || { echo "error: set PREDICTIONS to a CSV and OUT to a new folder, e.g. make score PREDICTIONS=chexnet.csv OUT=scores/chexnet" >&2; exit 2; }
+	$(BIN)/cxr score $(PREDICTIONS) --out $(OUT) $(if $(LABELS),--labels $(LABELS)) $(ARGS)
+
+# Saliency methods scored alike against NIH's boxes, with sanity checks:
+# make saliency RUN=runs/<name>/<id> [METHODS="gradcam ig"] [DATA=cxr14_subset/<config>] [SPLIT=test]
+saliency: install
+	@test -n "$(RUN)" || { echo "error: set RUN to a run directory, e.g. make saliency RUN=runs/quickstart/<run id>" >&2; exit 2; }
+	$(BIN)/cxr saliency --run $(RUN) $(if $(METHODS),--methods $(METHODS)) $(if $(DATA),--data $(DATA)) $(if $(SPLIT),--split $(SPLIT)) $(ARGS)
 
 # Paired comparison of runs evaluated on the same images: make compare RUNS="runs/a/<id> runs/b/<id>" OUT=<dir>
 compare: install
@@ -87,6 +104,6 @@ clean:
 bench: install
 	$(BIN)/cxr bench $(ARGS)
 
-# Time and peak memory of every stage at 1.5k, 15k and 112,120 images (about 30 minutes).
+# Time and peak memory of every stage at 1.5k, 15k and 112,120 images (bench/scale.json records how long).
 bench-scale: install
 	$(BIN)/cxr bench-scale $(ARGS)

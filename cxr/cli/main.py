@@ -83,6 +83,11 @@ COMMANDS = {
         "a scored evaluation against the individual radiologists",
         "cxr readers scores/mine --out scores/mine_readers",
     ),
+    "saliency": Command(
+        "cxr.pipeline.saliency_study",
+        "saliency methods scored alike against NIH's boxes, with sanity checks",
+        "cxr saliency --run runs/quickstart/<run id> --methods gradcam gradcam++ ig",
+    ),
     "type1": Command(
         "cxr.stats.type1",
         "measure each paired test's type-I error by simulation (docs/results/type1.json)",
