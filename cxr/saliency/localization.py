@@ -2,7 +2,7 @@
 
 Wang et al.'s protocol (ChestX-ray8, arXiv:1705.02315 v5, Sections 3.2 and 4,
 Appendix A.3 and B; Tables 4 and 19 with IoBB, Table 7 with IoU), each step
-quoted with what we do in docs/_fragments/wang.md:
+quoted with what we do in docs/protocols.md, "Localization after Wang et al. 2017, step by step":
 
 - The heatmap: "multiplying the activation from transition layer (with a size of
   S x S x D) and the weights of prediction layer (with a size of D x C)", no

@@ -19,7 +19,7 @@ and for models r, s (I patients, I10 of them with a positive, I01 with a negativ
 S11 is the covariance of a patient's positive and negative images, which
 DeLong, treating images as independent, lacks. With one image per patient it
 is zero and the test is DeLong's (tests/stats/test_obuchowski.py checks both).
-docs/_fragments/statistics.md sets each step beside the paper.
+docs/protocols.md ("Statistics") sets each step beside the paper.
 """
 
 import math

@@ -24,7 +24,7 @@ and average number of false positives ("AFP") per label at T(IoBB) = 0.1 ... 0.9
 
 Table 19 is the comparison for NIH's official test list; `cxr.saliency.localization` scores
 the class activation map by their protocol, each threshold level (60, 180) alone, since
-the paper does not say how its one number per T combines them (docs/_fragments/wang.md).
+the paper does not say how its one number per T combines them (docs/protocols.md, "Localization after Wang et al. 2017, step by step").
 """
 
 from cxr_tfds.labels import LABELS
