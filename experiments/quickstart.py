@@ -20,9 +20,16 @@ augmentation and keras-cv").
 
 Runtime and result: after `make install`, dataset build included, Intel
 Xeon, 2 cores, nothing else running, 2026-11-27, seed 0: 2 min 42 s wall, 170 CPU-s;
-test macro AUROC 0.664 [0.609, 0.715] (seed 1: 0.718 [0.686, 0.749]). Grad-CAM at 64 px
-is a 2 x 2 map and, after 2 epochs, mostly empty (215 of the 220 box images):
-localization is at chance here, and the report says so.
+test macro AUROC 0.664 [0.609, 0.715] (seed 1: 0.718 [0.686, 0.749]).
+
+Grad-CAM at 64 px is a 2 x 2 map, and after 2 epochs it holds no positive evidence on
+206 of the 220 box images: the ReLU'd map is blank there and the pointing game misses
+(0.00 against 0.10 for the centre baseline). The galleries draw the map before its
+ReLU (red for the label, blue against; `cxr.saliency.gallery`), so they show what the
+model does see: mostly evidence against. That map's peak lands in the box about as
+often as the centre heatmap's (0.095 against 0.105 of boxes, p = 0.7), not more; 128 px
+for 2 or 4 epochs (422 and 717 CPU-s) raised AUROC but not that (0.064, 0.036): AMD EPYC,
+2 cores, 2026-12-01, docs/results/quickstart_gallery.json. `learnability` beats the centre.
 """
 
 from cxr.configs import common
