@@ -290,7 +290,21 @@ def format_summary(table):
     return (
         f"{every['n']} boxes, {every['empty']} empty Grad-CAM maps. Accuracy/AFP at T(IoBB) > 0.5: "
         f"{sets}. Pointing per box {pointing.format_game(every, 'pointing')}, "
-        f"per label {pointing.format_game(table[LABEL_MEAN], 'pointing')}"
+        f"per label {pointing.format_game(table[LABEL_MEAN], 'pointing')}. " + beats_centre(every)
+    )
+
+
+def beats_centre(row):
+    """The pointing game's verdict against the centre baseline, in words.
+
+    "More often" only when the rate is higher and the one-sided sign test's p < 0.05:
+    a map must beat "findings are near the middle" to show it looks at the finding.
+    """
+    rate, centre, p = row["pointing"], row["centre/pointing"], row["p_centre/pointing"]
+    verdict = "more often than" if rate > centre and p < 0.05 else "no more often than"
+    return (
+        f"Grad-CAM's peak lands in the box {verdict} the centre baseline's: "
+        f"{rate:.2f} vs {centre:.2f}, p = {p:.1g}"
     )
 
 

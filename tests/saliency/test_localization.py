@@ -428,3 +428,18 @@ def test_published_localization_is_whole_boxes_and_afp_is_over_all_984():
             for afp in tables["afp"][label]:
                 assert abs(round(afp * total) / total - afp) <= 1e-4
     assert published.OFFICIAL_TEST_IMAGES == 25_596
+
+
+@pytest.mark.parametrize(
+    "rate, centre, p, verdict",
+    [
+        (0.30, 0.10, 0.01, "more often than"),
+        (0.30, 0.10, 0.20, "no more often than"),  # higher, but not beyond chance
+        (0.05, 0.10, 0.01, "no more often than"),  # significant, the wrong way
+    ],
+)
+def test_the_summary_says_whether_grad_cam_beats_the_centre(rate, centre, p, verdict):
+    row = {"pointing": rate, "centre/pointing": centre, "p_centre/pointing": p}
+    line = localization.beats_centre(row)
+    assert f"lands in the box {verdict} the centre" in line
+    assert f"{rate:.2f} vs {centre:.2f}" in line
