@@ -50,6 +50,7 @@ def get_config(variant=None):
     # Fixed, not "auto": no minute-long speed probe in a first contact, and the same
     # numbers on every rerun (XLA turns TensorFlow's op determinism off).
     c.speed.xla, c.speed.precision = "off", "float32"
+    c.eval.gallery_per_kind = 4  # a gallery PNG that reads at a glance (12 panels)
     if variant == "smoke":
         common.smoke(c, 32, 16, 16)  # cxr14_subset/synthetic, as every smoke run
         c.train.finetune_epochs = 1
