@@ -202,6 +202,7 @@ PURE_MODULES = sorted(
         "cxr.configs.common",
         "cxr.saliency.localization",
         "cxr.saliency.pointing",
+        "cxr.saliency.map_scores",
         "cxr.tracking.rundir",
         "cxr.tracking.metric_keys",
         "cxr.evaluation.classification",
