@@ -11,9 +11,9 @@ import pathlib
 import re
 import subprocess
 import sys
+import tomllib
 
 import pytest
-import tomllib
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MAX_FUNCTION_LINES = 60
