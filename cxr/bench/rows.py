@@ -32,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
+from cxr.bench import score_rows
 from cxr.data import datasets
 from cxr.model import densenet
 from cxr.pipeline import evaluate
@@ -242,6 +243,31 @@ def fresh_build(manual_dir, config_name="224"):
     return make
 
 
+def score_bench_rows(work, sample_dir):
+    """Row 7: `cxr score` and `cxr readers` against "finishes in seconds"."""
+    nih_dir = score_rows.nih_dir_for_bench(sample_dir, work) if sample_dir else None
+    if nih_dir is None:
+        print("7. scoring: skipped, no NIH metadata with Google's expert folder beside it")
+        return []
+    n, nih, experts = score_rows.score_seconds(nih_dir, work / "score", timed=timed)
+    goal = {k: n / score_rows.GOAL_SECONDS for k in ("median", "min", "max")}
+    within = f"vs all in {score_rows.GOAL_SECONDS} s"
+    return [
+        row(
+            f"7. cxr score, {n:,} test predictions, 1,000 resamples, {within}",
+            rate(n, nih),
+            goal,
+            goal=1,
+        ),
+        row(
+            f"7. cxr score + cxr readers (expert_all), the same CSV, {within}",
+            rate(n, experts),
+            goal,
+            goal=1,
+        ),
+    ]
+
+
 def row(name, figure, baseline, *, goal=None, unit="images/s"):
     ratio = figure["median"] / baseline["median"]
     return {
@@ -349,6 +375,9 @@ def run(scale=1, sample_dir=None, out="bench/results.json", force_epoch_row=Fals
 
     print("5. dataset build", flush=True)
     rows += build_rows(work, scale, sample_dir)
+
+    print("7. scoring a predictions CSV", flush=True)
+    rows += score_bench_rows(work, sample_dir)
 
     if choice:
         print("6. fine-tuning epoch", flush=True)
