@@ -24,13 +24,12 @@ built for) and only the small head is differentiated, on this process alone, wit
 `tf.GradientTape` on TensorFlow and `jax.vjp` on JAX.
 """
 
-import weakref
-
 import keras
 import numpy as np
 
 from cxr.model.densenet import GRADCAM_LAYER
 from cxr.runtime import distribution
+from cxr.saliency import gradients
 
 
 def gradcam(model, images, class_indices, *, layer_name=GRADCAM_LAYER, batch_size=32):
@@ -75,22 +74,24 @@ def class_activation_grid(model, images, class_indices, *, layer_name=GRADCAM_LA
     Returns:
         float32 (N, h, w), h and w the conv layer's (7 x 7 for DenseNet121 at 224 px).
     """
-    gradients = {"tensorflow": _tf_gradients, "jax": _jax_gradients}.get(keras.backend.backend())
-    if gradients is None:
+    head_gradients = {"tensorflow": _tf_gradients, "jax": _jax_gradients}.get(
+        keras.backend.backend()
+    )
+    if head_gradients is None:
         raise NotImplementedError(
             f"gradcam runs on TensorFlow or JAX, not {keras.backend.backend()}."
         )
     images = np.asarray(images, dtype=np.float32)
     n = len(images)
     classes = np.broadcast_to(np.asarray(class_indices, dtype=np.int32), (n,))
-    backbone, head = _split(model, layer_name)
+    backbone, head = gradients.split(model, layer_name)  # cached per model
     if n == 0:
         return np.zeros((0, *backbone.output.shape[1:3]), dtype=np.float32)
     activations = distribution.predict(backbone, images, batch_size)
     grids = []
     for start in range(0, n, batch_size):
         batch = activations[start : start + batch_size]
-        grads = gradients(head, batch, classes[start : start + batch_size])
+        grads = head_gradients(head, batch, classes[start : start + batch_size])
         weights = grads.mean(axis=(1, 2), keepdims=True)  # alpha_k, (B, 1, 1, K)
         grids.append((weights * batch).sum(axis=-1))
     return np.concatenate(grids).astype(np.float32)
@@ -117,24 +118,6 @@ def upsample(grids, size):
     low = upsampled.min(axis=(1, 2), keepdims=True)
     span = upsampled.max(axis=(1, 2), keepdims=True) - low
     return np.divide(upsampled - low, span, out=np.zeros_like(upsampled), where=span > 0)
-
-
-# model -> {layer name: (backbone, head)}, kept so that later calls reuse the
-# sub-models' compiled predict functions instead of compiling new ones.
-_SPLITS = weakref.WeakKeyDictionary()
-
-
-def _split(model, layer_name):
-    """Returns the sub-models images -> activations and activations -> logits."""
-    splits = _SPLITS.setdefault(model, {})
-    if layer_name not in splits:
-        conv_output = model.get_layer(layer_name).output
-        # Keras builds a functional model from an intermediate tensor on: the head.
-        splits[layer_name] = (
-            keras.Model(model.input, conv_output),
-            keras.Model(conv_output, model.output),
-        )
-    return splits[layer_name]
 
 
 def _tf_gradients(head, activations, classes):
