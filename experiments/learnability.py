@@ -9,14 +9,10 @@ AUROC with CIs, Grad-CAM galleries and localization on a 4 x 4 map, W&B offline.
 
 There is no frozen-head phase: a random backbone's features carry nothing and
 its BatchNorm statistics were never estimated, so a head trained on them only
-hinders the network afterwards (measured: fine-tuning from such a head reached
-0.46 validation macro AUROC after 3 epochs, from scratch 0.75).
+hinders the network afterwards.
 
-Runtime and result (2 CPU cores, Intel Xeon, nothing else running, 2026-11-27, seed 0;
-the README's "learnability" has the details): 12 min 2 s with the data built, about 70 s
-per epoch; test macro AUROC 0.830 [0.792, 0.882]; Wang et al.'s accuracy 0.08 (AFP 1.87)
-at T(IoBB) > 0.5; pointing game per box 0.16 against 0.05 for a random heatmap
-(p = 2e-11) and 0.10 for the centre baseline (p = 0.04).
+Its results, once measured with a committed results file, go to docs/results.md
+("learnability"); the earlier figures had none and were removed.
 """
 
 from cxr.configs import common
