@@ -32,18 +32,7 @@ def get_config() -> ml_collections.ConfigDict:
     c.speed.xla = "auto"  # "auto", "on" or "off" (jit_compile)
     c.speed.precision = "auto"  # "auto", "float32", "mixed_bfloat16" or "mixed_float16"
 
-    c.data = ml_collections.ConfigDict()
-    c.data.name = "cxr14_subset/224"  # TFDS dataset/config
-    c.data.data_dir = config_dict.placeholder(str)  # TFDS data dir; None: ~/tensorflow_datasets
-    c.data.manual_dir = config_dict.placeholder(
-        str
-    )  # NIH files; None: TFDS manual dir, then $CXR14_DIR
-    c.data.train_split = "train"  # any TFDS split expression, e.g. "train[:10%]"
-    c.data.val_split = "validation"
-    c.data.test_split = "test"
-    c.data.batch_size = 32  # images per batch when images go through the network
-    c.data.shuffle_buffer = 2048  # examples; TFDS stores examples shuffled already
-    c.data.cache_images = False  # keep decoded images in RAM between epochs (small subsets)
+    c.data = _data()
 
     c.model = ml_collections.ConfigDict()
     # "imagenet" (Keras's download), a local .h5/.weights.h5 file of notop DenseNet121
@@ -51,57 +40,86 @@ def get_config() -> ml_collections.ConfigDict:
     c.model.weights = config_dict.FieldReference("imagenet", field_type=str)
     c.model.dropout = 0.0  # before the logits; CheXNet used none
 
-    c.train = ml_collections.ConfigDict()
-    # Phase 1: the sigmoid head on a frozen backbone.
-    c.train.head_epochs = 30  # cheap on cached features
-    c.train.head_learning_rate = 1e-3  # Adam
-    c.train.head_batch_size = 256  # feature vectors per batch when training on the cache
-    # Epochs on cached features take milliseconds: be patient before lr /= 10 or stopping.
-    c.train.head_lr_patience = 5
-    c.train.head_stop_patience = 15
-    # Computes pooled features once per split and trains the head on them. The head phase
-    # never augments, so this holds whatever train.augment says; False sends every head
-    # epoch through the frozen backbone (the run prints what that costs).
-    c.train.feature_cache = True
-    c.train.feature_cache_dir = config_dict.placeholder(str)  # None: ~/.cache/cxr/features
-    # Phase 2: fine-tuning, from the best head if phase 1 ran (Adam, lr / 10 on plateau).
-    c.train.finetune_epochs = 0  # 0 skips the phase
-    c.train.finetune_learning_rate = 1e-4
-    c.train.unfreeze = "all"  # "all" or "last_blocks:N" (N of DenseNet121's 4 dense blocks)
-    c.train.finetune_lr_patience = 1  # epochs without a better train.monitor before lr /= 10
-    c.train.finetune_stop_patience = 3  # ... before stopping
-    # Both phases:
-    # The validation metric behind lr / 10, early stopping and the best model (model.keras):
-    # "val/macro_auroc" (higher is better) or "val/loss" (the training loss on the whole
-    # validation split, lower is better; CheXNet's choice).
-    c.train.monitor = "val/macro_auroc"
-    c.train.pos_weight = False  # weight each label's positives by N_neg / N_pos of train
-    # Train-time augmentation, only in the phase that trains the backbone (finetune); never
-    # on the frozen head (its features are cached) nor on validation or test.
-    c.train.augment = False
-    c.train.rotation = 0.02  # fraction of a full turn (0.02 = +-7 degrees)
-    c.train.zoom = 0.1  # +-10%
-    c.train.translation = 0.05  # +-5% of the side
-    c.train.contrast = 0.1  # +-10%
-    c.train.flip = False  # off: anatomy is lateralised (the heart is on the left)
+    c.train = _train()
 
-    c.eval = ml_collections.ConfigDict()
-    # Test-time augmentation: test and validation probabilities averaged over the image and
-    # its mirror image (tta_flip) and a central crop of this fraction of the side resized
-    # back (tta_crop, 0 off); Grad-CAM explains the plain image. Off: on the quickstart
-    # neither moved test macro AUROC beyond its paired CI (README, "Augmentation").
-    c.eval.tta_flip = False
-    c.eval.tta_crop = 0.0
-    c.eval.num_bootstrap = 1000  # patient-level bootstrap resamples for the 95% CIs
-    c.eval.gallery_per_kind = (
-        8  # Grad-CAM gallery: true positives, false positives, false negatives per label
-    )
+    c.eval = _eval()
 
     c.wandb = ml_collections.ConfigDict()
     c.wandb.project = "cxr"
     # "online", "offline" or "disabled"; None: $WANDB_MODE, else online when logged in.
     c.wandb.mode = config_dict.placeholder(str)
     return c
+
+
+def _data() -> ml_collections.ConfigDict:
+    """The `data` fields."""
+    data = ml_collections.ConfigDict()
+    data.name = "cxr14_subset/224"  # TFDS dataset/config
+    data.data_dir = config_dict.placeholder(str)  # TFDS data dir; None: ~/tensorflow_datasets
+    data.manual_dir = config_dict.placeholder(
+        str
+    )  # NIH files; None: TFDS manual dir, then $CXR14_DIR
+    data.train_split = "train"  # any TFDS split expression, e.g. "train[:10%]"
+    data.val_split = "validation"
+    data.test_split = "test"
+    data.batch_size = 32  # images per batch when images go through the network
+    data.shuffle_buffer = 2048  # examples; TFDS stores examples shuffled already
+    data.cache_images = False  # keep decoded images in RAM between epochs (small subsets)
+    return data
+
+
+def _train() -> ml_collections.ConfigDict:
+    """The `train` fields."""
+    train = ml_collections.ConfigDict()
+    # Phase 1: the sigmoid head on a frozen backbone.
+    train.head_epochs = 30  # cheap on cached features
+    train.head_learning_rate = 1e-3  # Adam
+    train.head_batch_size = 256  # feature vectors per batch when training on the cache
+    # Epochs on cached features take milliseconds: be patient before lr /= 10 or stopping.
+    train.head_lr_patience = 5
+    train.head_stop_patience = 15
+    # Computes pooled features once per split and trains the head on them. The head phase
+    # never augments, so this holds whatever train.augment says; False sends every head
+    # epoch through the frozen backbone (the run prints what that costs).
+    train.feature_cache = True
+    train.feature_cache_dir = config_dict.placeholder(str)  # None: ~/.cache/cxr/features
+    # Phase 2: fine-tuning, from the best head if phase 1 ran (Adam, lr / 10 on plateau).
+    train.finetune_epochs = 0  # 0 skips the phase
+    train.finetune_learning_rate = 1e-4
+    train.unfreeze = "all"  # "all" or "last_blocks:N" (N of DenseNet121's 4 dense blocks)
+    train.finetune_lr_patience = 1  # epochs without a better train.monitor before lr /= 10
+    train.finetune_stop_patience = 3  # ... before stopping
+    # Both phases:
+    # The validation metric behind lr / 10, early stopping and the best model (model.keras):
+    # "val/macro_auroc" (higher is better) or "val/loss" (the training loss on the whole
+    # validation split, lower is better; CheXNet's choice).
+    train.monitor = "val/macro_auroc"
+    train.pos_weight = False  # weight each label's positives by N_neg / N_pos of train
+    # Train-time augmentation, only in the phase that trains the backbone (finetune); never
+    # on the frozen head (its features are cached) nor on validation or test.
+    train.augment = False
+    train.rotation = 0.02  # fraction of a full turn (0.02 = +-7 degrees)
+    train.zoom = 0.1  # +-10%
+    train.translation = 0.05  # +-5% of the side
+    train.contrast = 0.1  # +-10%
+    train.flip = False  # off: anatomy is lateralised (the heart is on the left)
+    return train
+
+
+def _eval() -> ml_collections.ConfigDict:
+    """The `eval` fields."""
+    eval = ml_collections.ConfigDict()
+    # Test-time augmentation: test and validation probabilities averaged over the image and
+    # its mirror image (tta_flip) and a central crop of this fraction of the side resized
+    # back (tta_crop, 0 off); Grad-CAM explains the plain image. Off: on the quickstart
+    # neither moved test macro AUROC beyond its paired CI (README, "Augmentation").
+    eval.tta_flip = False
+    eval.tta_crop = 0.0
+    eval.num_bootstrap = 1000  # patient-level bootstrap resamples for the 95% CIs
+    eval.gallery_per_kind = (
+        8  # Grad-CAM gallery: true positives, false positives, false negatives per label
+    )
+    return eval
 
 
 def smoke(c: ml_collections.ConfigDict, train: int, val: int, test: int) -> None:
