@@ -230,6 +230,49 @@ def _gradcam_pairs(model, builder, split, evaluators, preds, batch_size):
         flush()
 
 
+@dataclasses.dataclass(frozen=True)
+class OpenedRun:
+    """A saved run's best model and the dataset it is to be evaluated on (`open_run`)."""
+
+    config: dict
+    model: object
+    builder: object
+    dataset: str
+    split: str
+    val_split: str
+
+
+def open_run(
+    run: RunDir, *, dataset=None, split=None, val_split=None, data_dir=None, manual_dir=None
+):
+    """Loads a run's best model and the split to evaluate it on; checks both, writes nothing.
+
+    Args:
+        run: the run directory.
+        dataset: `cxr14_subset/<config>`; None for the run's own.
+        split: None for the run's test split.
+        val_split: None for the run's validation split on its own dataset, else "validation".
+        data_dir, manual_dir: where TFDS data and NIH files are; None for the run's.
+
+    Raises:
+        UserError: a missing split, or a dataset whose labels the model does not predict.
+    """
+    config = run.config()
+    d = config["data"]
+    own_data = dataset in (None, d["name"])
+    dataset = dataset or d["name"]
+    split = split or d["test_split"]
+    val_split = val_split or (d["val_split"] if own_data else "validation")
+    model = densenet.load_model(run.model_file)
+    builder = datasets.prepare(dataset, data_dir or d["data_dir"], manual_dir or d["manual_dir"])
+    for name in (split, val_split):
+        datasets.check_split(builder, name)
+    label_names = datasets.label_names(builder.info)
+    if model.output.shape[-1] != len(label_names):
+        densenet.load_model(run.model_file, num_labels=len(label_names))  # its error
+    return OpenedRun(config, model, builder, dataset, split, val_split)
+
+
 def evaluate_run(
     *, run: RunDir, dataset=None, split=None, val_split=None, data_dir=None, manual_dir=None
 ):
@@ -246,20 +289,14 @@ def evaluate_run(
     Returns:
         The `EvalDir` written.
     """
-    config = run.config()
-    d = config["data"]
-    own_data = dataset in (None, d["name"])
-    dataset = dataset or d["name"]
-    split = split or d["test_split"]
-    val_split = val_split or (d["val_split"] if own_data else "validation")
     # Everything that can fail on bad input comes before the first file is written.
-    model = densenet.load_model(run.model_file)
-    builder = datasets.prepare(dataset, data_dir or d["data_dir"], manual_dir or d["manual_dir"])
-    for name in (split, val_split):
-        datasets.check_split(builder, name)
-    label_names = datasets.label_names(builder.info)
-    if model.output.shape[-1] != len(label_names):
-        densenet.load_model(run.model_file, num_labels=len(label_names))  # its error
+    opened = open_run(
+        run, dataset=dataset, split=split, val_split=val_split,
+        data_dir=data_dir, manual_dir=manual_dir,
+    )  # fmt: skip
+    config, model, builder = opened.config, opened.model, opened.builder
+    dataset, split, val_split = opened.dataset, opened.split, opened.val_split
+    d = config["data"]
     chosen, tta = wiring.evaluation_setup(config)
     eval_dir = run.evaluation(dataset, split)
     wandb_run = wiring.start_wandb(config, run=run, evaluation=(dataset, split))

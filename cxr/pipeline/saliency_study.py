@@ -27,7 +27,7 @@ from cxr.data import datasets
 from cxr.errors import UserError, exits_cleanly
 from cxr.evaluation import saliency_scores
 from cxr.model import densenet
-from cxr.pipeline import saliency_report, wiring
+from cxr.pipeline import evaluate, saliency_report, wiring
 from cxr.saliency import gradcam, sanity
 from cxr.saliency.methods import METHODS, saliency_maps
 from cxr.tracking import writer
@@ -281,17 +281,14 @@ def saliency_run(*, run: RunDir, methods, options, dataset=None, split=None, set
     """
     check_methods(methods, options)
     methods = list(dict.fromkeys(methods))  # a method named twice is scored once
-    config, dirs = run.config(), dirs or {}
+    dirs = dirs or {}
+    opened = evaluate.open_run(
+        run, dataset=dataset, split=split,
+        data_dir=dirs.get("data_dir"), manual_dir=dirs.get("manual_dir"),
+    )  # fmt: skip
+    config, model, builder = opened.config, opened.model, opened.builder
+    dataset, split, val_split = opened.dataset, opened.split, opened.val_split
     d = config["data"]
-    own_data = dataset in (None, d["name"])
-    dataset, split = dataset or d["name"], split or d["test_split"]
-    val_split = d["val_split"] if own_data else "validation"
-    model = densenet.load_model(run.model_file)
-    builder = datasets.prepare(
-        dataset, dirs.get("data_dir") or d["data_dir"], dirs.get("manual_dir") or d["manual_dir"]
-    )
-    for name in (split, val_split):
-        datasets.check_split(builder, name)
     settings = {**settings}
     if settings.get("num_bootstrap") is None:
         settings["num_bootstrap"] = config.get("eval", {}).get("num_bootstrap", 1000)
