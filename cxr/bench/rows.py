@@ -12,7 +12,10 @@ several repeats after a warm-up, with min and max):
 5. dataset build: parallel against single-worker `cxr14_subset` builds;
 6. GPU fine-tuning epoch: training images/s with the settings `cxr.runtime.speed` picks, against
    the 1,900 images/s that one epoch over the official train+validation images
-   (86,524) in 45 s needs. GPU only; `--epoch_row` measures it on a CPU too.
+   (86,524) in 45 s needs. GPU only; `--epoch_row` measures it on a CPU too;
+7. scoring: `cxr score` and `cxr readers` on NIH's test list against 10 s (`score_rows`);
+8. saliency cost: seconds per map of each saliency method against one forward pass per
+   image (`saliency_rows`); `--only saliency` measures it alone, into its own file.
 Sizes finish in about 10 minutes on 2 CPU cores; `--scale` multiplies them for a GPU.
 """
 
@@ -32,7 +35,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-from cxr.bench import score_rows
+from cxr.bench import saliency_rows, score_rows
 from cxr.data import datasets
 from cxr.model import densenet
 from cxr.pipeline import evaluate
@@ -268,6 +271,20 @@ def score_bench_rows(work, sample_dir):
     ]
 
 
+def saliency_bench_rows(model=None, **options):
+    """Row 8: seconds per map of each method against one forward pass per image.
+
+    Args:
+        model: None: DenseNet121 at `SIZE`, random weights.
+        **options: For `saliency_rows.map_seconds` (images, batch_size, repeats).
+    """
+    if model is None:
+        model = densenet.build_model(image_size=SIZE, weights=None)
+    forward, maps = saliency_rows.map_seconds(model, timed=timed, **options)
+    names = saliency_rows.row_names(maps, options.get("batch_size", saliency_rows.BATCH))
+    return [row(names[m], seconds, forward, unit="s") for m, (_, seconds) in maps.items()]
+
+
 def row(name, figure, baseline, *, goal=None, unit="images/s"):
     ratio = figure["median"] / baseline["median"]
     return {
@@ -379,6 +396,9 @@ def run(scale=1, sample_dir=None, out="bench/results.json", force_epoch_row=Fals
     print("7. scoring a predictions CSV", flush=True)
     rows += score_bench_rows(work, sample_dir)
 
+    print("8. saliency cost", flush=True)
+    rows += saliency_bench_rows()
+
     if choice:
         print("6. fine-tuning epoch", flush=True)
         b = 64 if gpu else 8  # per device, as a GPU run would use
@@ -390,6 +410,15 @@ def run(scale=1, sample_dir=None, out="bench/results.json", force_epoch_row=Fals
     out = pathlib.Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
+    return results
+
+
+def run_saliency_alone(out):
+    """`--only saliency`: row 8 alone, written to `out` unless it holds other rows."""
+    saliency_rows.check_alone_out(out)
+    results = {"machine": machine(), "scale": 1, "rows": saliency_bench_rows()}
+    pathlib.Path(out).parent.mkdir(parents=True, exist_ok=True)
+    pathlib.Path(out).write_text(json.dumps(results, indent=2))
     return results
 
 
@@ -425,11 +454,17 @@ def main(argv=None):
         default=os.environ.get("CXR14_SAMPLE_DIR", "../shared/cxr14"),
         help="real NIH files for row 5; skipped when absent",
     )
-    parser.add_argument("--out", default="bench/results.json")
+    parser.add_argument("--out", help="default bench/results.json; with --only bench/saliency.json")
+    parser.add_argument("--only", choices=["saliency"], help="row 8 alone, never over other rows")
     parser.add_argument(
         "--epoch_row", action="store_true", help="measure row 6 (GPU epoch) without a GPU too"
     )
     args = parser.parse_args(argv)
-    results = run(args.scale, args.sample_dir, args.out, force_epoch_row=args.epoch_row)
+    if args.only:
+        args.out = args.out or "bench/saliency.json"
+        results = run_saliency_alone(args.out)
+    else:
+        args.out = args.out or "bench/results.json"
+        results = run(args.scale, args.sample_dir, args.out, force_epoch_row=args.epoch_row)
     print(markdown(results))
     print(f"Written: {args.out}")
