@@ -451,6 +451,26 @@ def _label_results(*, predictions, references, experts, folders, num_bootstrap, 
     return [[by_set_result], [nih], last]
 
 
+def rerun_in_run_backend(run: RunDir, command, argv):
+    """Runs `cxr <command> <argv>` again under the run's saved backend, when that is not
+    this one and $KERAS_BACKEND does not choose; otherwise returns.
+
+    The run's own backend reproduces its numbers exactly; the other differs in float32
+    rounding. The backend is fixed at import, hence a fresh process (`os.execve`, which
+    does not return).
+
+    Args:
+        run: The saved run; its config's "backend" (absent in older runs: no rerun).
+        command: The `cxr` command, e.g. "evaluate".
+        argv: The command's arguments; None for this process's own.
+    """
+    wanted = run.config().get("backend")
+    if wanted and wanted != keras.backend.backend() and "KERAS_BACKEND" not in os.environ:
+        argv = sys.argv[1:] if argv is None else argv
+        env = {**os.environ, "KERAS_BACKEND": wanted}
+        os.execve(sys.executable, [sys.executable, "-m", "cxr", command, *argv], env)
+
+
 @exits_cleanly
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -464,13 +484,7 @@ def main(argv=None):
     parser.add_argument("--nih-dir", help="with --labels: NIH's files and Google's folders")
     args = parser.parse_args(argv)
     run = RunDir.open(args.run)
-    wanted = run.config().get("backend")
-    if wanted and wanted != keras.backend.backend() and "KERAS_BACKEND" not in os.environ:
-        # The run's own backend reproduces its numbers exactly; the other differs in
-        # float32 rounding. The backend is fixed at import, hence a fresh process.
-        argv = sys.argv[1:] if argv is None else argv
-        env = {**os.environ, "KERAS_BACKEND": wanted}
-        os.execve(sys.executable, [sys.executable, "-m", "cxr", "evaluate", *argv], env)
+    rerun_in_run_backend(run, "evaluate", argv)
     where = dict(dataset=args.data, split=args.split, val_split=args.val_split)
     where.update(data_dir=args.data_dir, manual_dir=args.manual_dir)
     if args.labels:

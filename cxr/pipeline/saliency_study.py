@@ -311,7 +311,9 @@ def saliency_run(*, run: RunDir, methods, options, dataset=None, split=None, set
         facts={**facts, "options": options},
         label_names=datasets.label_names(builder.info),
     )
-    wandb_run = wiring.start_wandb(config, run=run, evaluation=(dataset, split))
+    wandb_run = wiring.start_wandb(
+        config, run=run, evaluation=(dataset, split), job=wiring.SALIENCY
+    )
     writer.write([result], wandb_run=wandb_run, prefix=writer.split_prefix(split))
     if wandb_run is not None:
         wandb_run.finish()
@@ -339,8 +341,10 @@ def main(argv=None):
     args = parser.parse_args(argv)
     options = parse_options(args.option)
     check_methods(args.methods, options)
+    run = RunDir.open(args.run)
+    evaluate.rerun_in_run_backend(run, "saliency", argv)
     saliency_run(
-        run=RunDir.open(args.run),
+        run=run,
         methods=args.methods,
         options=options,
         dataset=args.data,

@@ -1,7 +1,9 @@
-"""What a run's saved config sets up for training and for a re-evaluation alike.
+"""What a run's saved config sets up for training, a re-evaluation and a saliency study alike.
 
     wandb_run = wiring.start_wandb(config, run=run_dir)                        # training
     wandb_run = wiring.start_wandb(config, run=run, evaluation=(dataset, split))  # cxr evaluate
+    wandb_run = wiring.start_wandb(config, run=run, evaluation=(dataset, split),
+                                   job=wiring.SALIENCY)                        # cxr saliency
     chosen, tta = wiring.evaluation_setup(config)
 
 `config` is the run's config as a dict (`ConfigDict.to_dict()`, or `RunDir.config()`
@@ -15,17 +17,23 @@ from cxr.evaluation import evaluators
 from cxr.tracking import wandb_logging
 from cxr.tracking.rundir import RunDir
 
+EVAL, SALIENCY = "eval", "saliency"  # the W&B job types of a run's later jobs
+JOB_FOLDERS = {EVAL: RunDir.evaluation, SALIENCY: RunDir.saliency}  # where each writes
 
-def start_wandb(config: dict, *, run: RunDir, evaluation=None, chief=True):
-    """The W&B run of a training, or of a re-evaluation of (dataset, split), in the run's group.
+
+def start_wandb(config: dict, *, run: RunDir, evaluation=None, job=EVAL, chief=True):
+    """The W&B run of a training, or of a later job on (dataset, split), in the run's group.
 
     A training logs as the run itself (W&B id = run id, so a resumed run continues it);
-    a re-evaluation is a new `eval` job whose files go to its evaluation folder.
+    a later job is a new W&B run of type `job`, tagged with it, whose files go to its own
+    folder: an `eval` job (a re-evaluation) to its evaluation folder, a `saliency` job
+    (a saliency study) to its saliency folder.
 
     Args:
         config: the run's config as a dict.
         run: the run directory.
-        evaluation: (dataset, split) of a re-evaluation; None for the training.
+        evaluation: (dataset, split) of a later job; None for the training.
+        job: `EVAL` or `SALIENCY`: which later job.
         chief: False in every process but the chief, which alone logs.
 
     Returns:
@@ -38,21 +46,42 @@ def start_wandb(config: dict, *, run: RunDir, evaluation=None, chief=True):
     if evaluation is None:
         return wandb_logging.init_wandb(
             config=config,
-            name=f"{name}/{run.name}",
+            name=wandb_name(config, run=run),
             run_dir=run.path,
             tags=(name, backend, config["data"]["name"]),
             run_id=run.name,
             **common,
         )
     dataset, split = evaluation
+    # The job's (dataset, split) beside the run's own settings of it, e.g. `eval`.
+    where = {**config.get(job, {}), "dataset": dataset, "split": split}
     return wandb_logging.init_wandb(
-        config={**config, "eval": {**config.get("eval", {}), "dataset": dataset, "split": split}},
-        name=f"{name}/{run.name}/eval {dataset} {split}",
-        run_dir=run.evaluation(dataset, split).path,
-        tags=(name, backend, dataset, "eval"),
-        job_type="eval",
+        config={**config, job: where},
+        name=wandb_name(config, run=run, job=job, evaluation=evaluation),
+        run_dir=JOB_FOLDERS[job](run, dataset, split).path,
+        tags=(name, backend, dataset, job),
+        job_type=job,
         **common,
     )
+
+
+def wandb_name(config: dict, *, run: RunDir, job=None, evaluation=None):
+    """The W&B display name of a run's training, or of its `job` on `evaluation`.
+
+    Args:
+        config: the run's config as a dict.
+        run: the run directory.
+        job: `EVAL` or `SALIENCY`; None for the training.
+        evaluation: the job's (dataset, split).
+
+    Returns:
+        "<name>/<run id>", or "<name>/<run id>/<job> <dataset> <split>".
+    """
+    name = f"{config['name']}/{run.name}"
+    if job is None:
+        return name
+    dataset, split = evaluation
+    return f"{name}/{job} {dataset} {split}"
 
 
 def evaluation_setup(config: dict):

@@ -1,5 +1,9 @@
-"""One setup from a run's config for training and re-evaluation: W&B, evaluators, TTA;
-and the validation predictions an evaluation saves for `cxr predict --operating-point`."""
+"""One setup from a run's config for training and its later jobs: W&B (training, eval
+and saliency jobs), evaluators, TTA, the rerun under the run's backend; and the validation
+predictions an evaluation saves for `cxr predict --operating-point`."""
+
+import json
+import os
 
 import keras
 import numpy as np
@@ -62,6 +66,53 @@ def test_a_reevaluation_is_an_eval_job_in_the_runs_group(started, tmp_path):
     assert kwargs["tags"] == ("quick", keras.backend.backend(), "cxr14_subset/224", "eval")
     assert (kwargs["group"], kwargs["job_type"], kwargs["mode"]) == ("quick", "eval", None)
     assert "run_id" not in kwargs  # a new W&B run each time
+
+
+def test_a_saliency_study_is_a_saliency_job_in_the_runs_group(started, tmp_path):
+    run = RunDir(tmp_path / "quick" / "run1")
+    on = ("cxr14_subset/224", "test")
+    wiring.start_wandb(CONFIG, run=run, evaluation=on, job=wiring.SALIENCY)
+    (kwargs,) = started
+    assert kwargs["config"]["saliency"] == {"dataset": "cxr14_subset/224", "split": "test"}
+    assert kwargs["config"]["eval"] == CONFIG["eval"]  # the run's own eval fields, untouched
+    assert kwargs["name"] == "quick/run1/saliency cxr14_subset/224 test"
+    assert kwargs["name"] == wiring.wandb_name(CONFIG, run=run, job=wiring.SALIENCY, evaluation=on)
+    assert kwargs["run_dir"] == run.path / "saliency" / "cxr14_subset_224-test"
+    assert kwargs["tags"] == ("quick", keras.backend.backend(), "cxr14_subset/224", "saliency")
+    assert (kwargs["group"], kwargs["job_type"], kwargs["mode"]) == ("quick", "saliency", None)
+    assert "run_id" not in kwargs
+
+
+@pytest.fixture
+def execs(monkeypatch, tmp_path):
+    """A run saved under the other backend; `os.execve`'s calls, captured instead of made."""
+    other = "tensorflow" if keras.backend.backend() == "jax" else "jax"
+    run = RunDir(tmp_path / "quick" / "run1")
+    run.create({**CONFIG, "backend": other})
+    calls = []
+    monkeypatch.setattr(evaluate.os, "execve", lambda *args: calls.append(args))
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    return run, other, calls
+
+
+def test_a_run_of_the_other_backend_is_rerun_under_it(execs):
+    run, other, calls = execs
+    evaluate.rerun_in_run_backend(run, "saliency", ["--run", str(run.path)])
+    ((program, args, env),) = calls
+    assert args == [program, "-m", "cxr", "saliency", "--run", str(run.path)]
+    assert env["KERAS_BACKEND"] == other and env["PATH"] == os.environ["PATH"]
+
+
+def test_no_rerun_in_the_runs_backend_or_when_keras_backend_is_set(execs, monkeypatch):
+    run, other, calls = execs
+    monkeypatch.setenv("KERAS_BACKEND", keras.backend.backend())  # the user's choice
+    evaluate.rerun_in_run_backend(run, "evaluate", [])
+    monkeypatch.delenv("KERAS_BACKEND")
+    run.config_file.write_text(json.dumps({**CONFIG, "backend": keras.backend.backend()}))
+    evaluate.rerun_in_run_backend(run, "evaluate", [])
+    run.config_file.write_text(json.dumps(CONFIG))  # saved before runs named their backend
+    evaluate.rerun_in_run_backend(run, "evaluate", [])
+    assert calls == []
 
 
 def test_evaluation_setup_reads_the_eval_fields():
