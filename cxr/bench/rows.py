@@ -1,6 +1,6 @@
 """`make bench`: where time goes, measured side by side in one run.
 
-    cxr bench [--scale 4] [--out bench/results.json]
+    cxr bench [--scale 4] [--out bench/results.json] [--only saliency]
 
 Rows (each a ratio of two figures measured in this run, each figure the median of
 several repeats after a warm-up, with min and max):
@@ -16,7 +16,8 @@ several repeats after a warm-up, with min and max):
 7. scoring: `cxr score` and `cxr readers` on NIH's test list against 10 s (`score_rows`);
 8. saliency cost: seconds per map of each saliency method against one forward pass per
    image (`saliency_rows`); `--only saliency` measures it alone, into its own file.
-Sizes finish in about 10 minutes on 2 CPU cores; `--scale` multiplies them for a GPU.
+Sizes aim at about 10 minutes on 2 CPU cores, and 2 more for row 8; `--scale` multiplies
+them for a GPU.
 """
 
 import argparse
@@ -51,9 +52,9 @@ EPOCH_IMAGES = 86_524  # NIH's official train+validation list (train_val_list.tx
 EPOCH_SECONDS_GOAL = 45  # one fine-tuning epoch on one H100
 
 
-def timed(fn, repeats=REPEATS):
-    """Runs fn once to warm up, then `repeats` times; returns seconds (median, min, max)."""
-    fn()
+def timed(fn, repeats=REPEATS, warm_up=None):
+    """Runs `warm_up` (default fn) once, then fn `repeats` times; seconds (median, min, max)."""
+    (warm_up or fn)()
     seconds = []
     for _ in range(repeats):
         start = time.perf_counter()
@@ -278,6 +279,7 @@ def saliency_bench_rows(model=None, **options):
         model: None: DenseNet121 at `SIZE`, random weights.
         **options: For `saliency_rows.map_seconds` (images, batch_size, repeats).
     """
+    print("8. saliency cost", flush=True)
     if model is None:
         model = densenet.build_model(image_size=SIZE, weights=None)
     forward, maps = saliency_rows.map_seconds(model, timed=timed, **options)
@@ -396,7 +398,6 @@ def run(scale=1, sample_dir=None, out="bench/results.json", force_epoch_row=Fals
     print("7. scoring a predictions CSV", flush=True)
     rows += score_bench_rows(work, sample_dir)
 
-    print("8. saliency cost", flush=True)
     rows += saliency_bench_rows()
 
     if choice:

@@ -5,12 +5,14 @@ on a random-init DenseNet121 at 224 px, against the seconds of one forward pass 
 image (`cxr.runtime.distribution.predict`, as the methods call the model) measured in
 the same run at the same batch size. The ratio reads "a map costs k forward passes".
 
-Image counts are small so that the row takes about two minutes on 2 CPU cores: one
-batch of images for the methods that make a batch of maps in one pass (CAM, Grad-CAM,
-Grad-CAM++), one image for those whose cost is per image (Integrated Gradients and
-SmoothGrad: `steps` or `samples` gradients; occlusion: one forward pass per square,
-169 at 224 px). The images are random in the model's input space: no method's cost
-depends on the pixels.
+Image counts are small so that the row takes about two minutes on 2 quiet CPU cores:
+one batch of images for the methods that make a batch of maps in one pass (CAM,
+Grad-CAM, Grad-CAM++), one image for those whose cost is per image (Integrated
+Gradients and SmoothGrad: `steps` or `samples` gradients; occlusion: one forward pass
+per square, 169 at 224 px). For those three the warm-up makes one cheap map with the
+same model calls (one batch of gradients, one occluding square), which compiles what
+the timed maps run without paying for hundreds of rows. The images are random in the
+model's input space: no method's cost depends on the pixels.
 """
 
 import json
@@ -38,7 +40,7 @@ def map_seconds(model, *, timed, batch_size=BATCH, images=None, repeats=3, seed=
     Args:
         model: A `keras.Model` from preprocessed images to logits, with the layer
             `cxr.model.densenet.GRADCAM_LAYER` (the CAM methods' default).
-        timed: `cxr.bench.rows.timed`: `(fn, repeats) -> seconds {median, min, max}`.
+        timed: `cxr.bench.rows.timed`: `(fn, repeats, warm_up=) -> seconds {median, min, max}`.
         batch_size: Rows per model call.
         images: {method: maps per repeat}; None: `IMAGES`. Its methods are measured.
         repeats: Timed repeats after one warm-up, for every figure.
@@ -59,11 +61,22 @@ def map_seconds(model, *, timed, batch_size=BATCH, images=None, repeats=3, seed=
     maps = {}
     for method, n in images.items():
 
-        def make(method=method, n=n):
-            saliency_maps(model, x[:n], labels[:n], method=method, batch_size=batch_size)
+        def make(method=method, n=n, **options):
+            saliency_maps(model, x[:n], labels[:n], method=method, batch_size=batch_size, **options)
 
-        maps[method] = (n, per_image(timed(make, repeats), n))
+        cheap = warm_up_options(method, batch_size=batch_size, side=side)
+        seconds = timed(make, repeats, warm_up=lambda make=make, cheap=cheap: make(**cheap))
+        maps[method] = (n, per_image(seconds, n))
     return forward, maps
+
+
+def warm_up_options(method, *, batch_size, side):
+    """Options whose map makes the same model calls as the defaults', one batch of them."""
+    return {
+        "ig": {"steps": batch_size},
+        "smoothgrad": {"samples": batch_size},
+        "occlusion": {"patch": side, "stride": side},  # one square: one call, as each chunk
+    }.get(method, {})
 
 
 def row_names(maps, batch_size=BATCH):

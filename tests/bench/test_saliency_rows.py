@@ -23,8 +23,9 @@ def tiny_model():
 def test_each_method_is_a_row_of_seconds_per_map_over_seconds_per_forward_image(monkeypatch):
     calls = []
 
-    def fake_timed(fn, repeats):
-        """Runs fn once (the maps are really made); call k "takes" 10 k s (min k, max 20 k)."""
+    def fake_timed(fn, repeats, warm_up=None):
+        """Runs both once (the maps are really made); call k "takes" 10 k s (min k, max 20 k)."""
+        (warm_up or fn)()
         fn()
         calls.append(repeats)
         k = len(calls)
