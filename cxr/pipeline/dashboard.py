@@ -12,6 +12,13 @@ keys it shows, asked of the modules that log them (never typed here):
                         AUROC-with-CI and ROC plots
     Grad-CAM gallery    the gallery table (boxes, heat mask, kind, threshold), the PNGs
     Localization        the localization table, pointing-game hit rates
+    Saliency            the saliency job's table of the methods side by side (`cxr
+                        saliency`), its score and sanity plots, and bars per headline
+                        score (label mean), seconds per map and sanity pass of each method
+
+A run's view shows the run and its saliency job on its own test split (the study `cxr
+saliency --run ...` makes by default): another W&B run of the group, found by its name
+(`wiring.wandb_name`). A group's view shows every run of the group, jobs included.
 
 The spec is always written (`<run>/wandb/workspace.json`, or `<runs>/<name>/workspace.json`
 for a group). When you are logged in, it is saved as a W&B workspace view with the
@@ -26,8 +33,10 @@ import pathlib
 import wandb
 
 from cxr.errors import UserError, exits_cleanly
-from cxr.evaluation import classification_report
+from cxr.evaluation import classification_report, saliency_scores
 from cxr.evaluation.evaluators import Galleries, Localization
+from cxr.pipeline import saliency_report, wiring
+from cxr.pipeline.saliency_study import DEFAULT_METHODS
 from cxr.saliency import localization
 from cxr.tracking import metric_keys, wandb_logging, writer
 from cxr.tracking.rundir import RunDir
@@ -42,18 +51,20 @@ GROUPING = (  # W&B cannot set a table's grouping through wandb-workspaces: say 
 )
 
 
-def spec(*, title, prefix, run_id=None, group=None, labels=LABELS):
+def spec(*, title, prefix, run_id=None, jobs=(), group=None, labels=LABELS):
     """The view as plain data.
 
     Args:
         title: The view's name.
         prefix: The W&B prefix of the test results (`cxr.tracking.writer.split_prefix`).
-        run_id: Show this run only; or
+        run_id: Show this run and
+        jobs: the W&B runs of these display names (its saliency job); or
         group: show the runs of this group (an experiment's name).
         labels: The label names.
 
     Returns:
-        A JSON-serialisable dict: "title", "filter" ({"ID": run_id} or {"Group": group}),
+        A JSON-serialisable dict: "title", "filter" ([field, value] pairs, a run shown
+        when it matches any: ["ID", run_id] and ["Name", job] pairs, or ["Group", group]),
         "x_axis" and "sections": [{"name", "panels": [{"type", "title", "keys", ...}]}],
         a panel's "type" one of line, bar, scalar, table, media, markdown.
     """
@@ -69,14 +80,11 @@ def spec(*, title, prefix, run_id=None, group=None, labels=LABELS):
         _panel("line", "Training and validation loss", [wandb_logging.LOSS, metric_keys.VAL_LOSS]),
         _panel("line", "Learning rate", [wandb_logging.LEARNING_RATE], log_y=True),
     ]
+    per_label = [test(classification_report.auroc_key(x)) for x in labels]
     aurocs = [
         _panel("table", "Per-label AUROC", [test(classification_report.TABLE)]),
         _panel("scalar", "Test macro AUROC", [test(classification_report.MACRO_AUROC)]),
-        _panel(
-            "bar",
-            "Test AUROC per label",
-            [test(classification_report.auroc_key(x)) for x in labels],
-        ),
+        _panel("bar", "Test AUROC per label", per_label),
         _panel("media", "AUROC with 95% CI", [test(classification_report.AUROC_PLOT)]),
         _panel("media", "ROC curves", [test(classification_report.ROC_PLOT)]),
     ]
@@ -89,17 +97,44 @@ def spec(*, title, prefix, run_id=None, group=None, labels=LABELS):
         _panel("table", "Localization per label", [test(Localization.TABLE)]),
         *(_panel("scalar", f"Test {game}", [test(game)]) for game in localization.POINTING),
     ]
+    shown = [["ID", run_id], *(["Name", job] for job in jobs)] if run_id else [["Group", group]]
     return {
         "title": title,
-        "filter": {"ID": run_id} if run_id else {"Group": group},
+        "filter": shown,
         "x_axis": wandb_logging.EPOCH_AXIS,
         "sections": [
             {"name": "Validation curves", "panels": curves},
             {"name": "Test AUROC", "panels": aurocs},
             {"name": "Grad-CAM gallery", "panels": galleries},
             {"name": "Localization", "panels": localization_panels},
+            {"name": "Saliency", "panels": saliency_panels(test)},
         ],
     }
+
+
+def saliency_panels(test, methods=DEFAULT_METHODS):
+    """The Saliency section: the keys `cxr.pipeline.saliency_report` logs.
+
+    Args:
+        test: The W&B key of a result's item on the test split.
+        methods: The methods the bars show; the baselines are scored beside them.
+    """
+    scored = (*methods, saliency_scores.CENTRE, saliency_scores.RANDOM)
+
+    def bars(number, title, names):
+        return _panel("bar", title, [test(saliency_report.summary_key(m, number)) for m in names])
+
+    return [
+        _panel("table", "Methods side by side", [test(saliency_report.GALLERY_KEY)], height=16),
+        _panel("media", "Saliency scores, 95% CI", [test(saliency_report.SCORE_PLOT_KEY)]),
+        _panel("media", "Sanity: cascading randomisation", [test(saliency_report.SANITY_PLOT_KEY)]),
+        *(
+            bars(column, f"Saliency {title} (label mean)", scored)
+            for column, title in saliency_report.HEADLINE.items()
+        ),
+        bars(saliency_report.SECONDS_PER_MAP, "Saliency seconds per map", methods),
+        bars(saliency_report.SANITY_PASSES, "Saliency sanity check passed (1) or not (0)", methods),
+    ]
 
 
 def _panel(kind, title, keys, **options):
@@ -124,7 +159,7 @@ def workspace(the_spec, *, entity, project):
         ) from None
 
     x = the_spec["x_axis"]
-    ((field, value),) = the_spec["filter"].items()
+    shown = [expr.Metric(field) == value for field, value in the_spec["filter"]]
     build = {
         "line": lambda p: wr.LinePlot(title=p["title"], x=x, y=p["keys"], log_y=p.get("log_y")),
         "bar": lambda p: wr.BarPlot(title=p["title"], metrics=p["keys"], orientation="h"),
@@ -147,7 +182,7 @@ def workspace(the_spec, *, entity, project):
         name=the_spec["title"],
         sections=sections,
         settings=ws.WorkspaceSettings(x_axis=x),
-        runset_settings=ws.RunsetSettings(filters=[expr.Metric(field) == value]),
+        runset_settings=ws.RunsetSettings(filters=expr.Or(*shown) if len(shown) > 1 else shown),
     )
 
 
@@ -176,8 +211,12 @@ def dashboard(*, run=None, group=None, runs_dir="runs", entity=None):
     prefix = writer.split_prefix(config["data"]["test_split"])
     project = config.get("wandb", {}).get("project", "cxr")
     if run is not None:
+        own = (config["data"]["name"], config["data"]["test_split"])  # `cxr saliency`'s default
         the_spec = spec(
-            title=f"cxr review {config['name']}/{run.name}", prefix=prefix, run_id=run.name
+            title=f"cxr review {config['name']}/{run.name}",
+            prefix=prefix,
+            run_id=run.name,
+            jobs=[wiring.wandb_name(config, run=run, job=wiring.SALIENCY, evaluation=own)],
         )
         path, sync, again = run.wandb_dir / SPEC, run.wandb_dir, f"RUN={run.path}"
     else:

@@ -28,6 +28,14 @@ HEADLINE = {  # column -> title, in table order
     localization.rate_key("wangstyle180", "acc", "iobb", T_IOBB): "W-style>180",
     WANG_GRID: "Wang>60 grid",
 }
+# The W&B keys `result` logs, under the split's prefix (`writer.wandb_key`): the
+# dashboard asks for them here.
+GALLERY_KEY = "saliency/gallery"  # the table: one image column per method
+SCORE_PLOT_KEY = "saliency/scores"  # `SaliencyDir.SCORE_PLOT`
+SANITY_PLOT_KEY = "saliency/sanity"  # `SaliencyDir.SANITY_PLOT`, when the sanity check ran
+PLOTS = {SCORE_PLOT_KEY: SaliencyDir.SCORE_PLOT, SANITY_PLOT_KEY: SaliencyDir.SANITY_PLOT}
+SECONDS_PER_MAP = "seconds_per_map"  # a summary number per method (`summary_key`)
+SANITY_PASSES = "sanity_passes"  # 1.0 or 0.0 per method, when the sanity check ran
 NOTES = {
     "wang60, wang180": "Wang et al.'s protocol on CAM's signed grid (the network's 7x7 at "
     "224 px); only cam and the centre baseline have a grid",
@@ -92,10 +100,15 @@ def result(out, *, target: SaliencyDir, facts, label_names):
     text = format_table(scores, out["seconds_per_map"], sanity_json, facts=facts, tuned=tuned)
     return writer.Result(
         files=files,
-        log={"saliency/gallery": gallery_table(kept, methods, label_names)},
+        log={GALLERY_KEY: gallery_table(kept, methods, label_names), **_plots(target, files)},
         summary=summary(scores, out["seconds_per_map"], sanity_json),
         text=text,
     )
+
+
+def _plots(target, files):
+    """The plots among `files`, as W&B images under their `PLOTS` keys."""
+    return {k: writer.Image(target.file(f)) for k, f in PLOTS.items() if target.file(f) in files}
 
 
 def sanity_summary(results, verdicts):
@@ -153,14 +166,20 @@ def summary(scores, seconds, sanity_json):
     for method, cols in scores.items():
         for column in HEADLINE:
             if column in cols:
-                out[f"saliency/{method}/{column}"] = cols[column]["label_mean"]["value"]
+                out[summary_key(method, column)] = cols[column]["label_mean"]["value"]
     for method, value in seconds.items():
-        out[f"saliency/{method}/seconds_per_map"] = value
+        out[summary_key(method, SECONDS_PER_MAP)] = value
         if "verdict" in sanity_json.get(method, {}):
-            out[f"saliency/{method}/sanity_passes"] = float(
+            out[summary_key(method, SANITY_PASSES)] = float(
                 sanity_json[method]["verdict"]["passes"]
             )
     return out
+
+
+def summary_key(method, number):
+    """The W&B summary key of a method's number: a `HEADLINE` column, `SECONDS_PER_MAP`
+    or `SANITY_PASSES`, e.g. "saliency/gradcam/hit"."""
+    return f"saliency/{method}/{number}"
 
 
 def score_figure(scores) -> Figure:

@@ -1,5 +1,6 @@
 """The W&B review view: every panel names a key that an offline run logged, read back
-from the run's own files; the spec is written offline and builds a workspace."""
+from the run's own files (the Saliency section's: test_saliency_wandb); the spec is
+written offline and builds a workspace."""
 
 import contextlib
 import io
@@ -60,7 +61,8 @@ def reviewed(tmp_path_factory):
         env.setenv("WANDB_MODE", "offline")
         for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
             env.setenv(var, str(tmp / var.lower()))
-        config = {"name": "quick", "data": {"test_split": TEST_SPLIT}, "wandb": {"project": "t"}}
+        data = {"name": "cxr14_subset/synthetic", "test_split": TEST_SPLIT}
+        config = {"name": "quick", "data": data, "wandb": {"project": "t"}}
         run_dir = RunDir.locate(tmp / "runs", "quick", None).create(config)
         run = wandb_logging.init_wandb(
             config=config, name="quick", run_dir=run_dir.path, run_id=run_dir.name
@@ -92,7 +94,8 @@ def number(items, key):
 
 def assert_logged(spec, items):
     """Each panel's keys were logged, each as the kind of value its panel shows: curves
-    in the history, scalars and bars in the summary, tables and images as such."""
+    in the history, scalars and bars in the summary, tables and images as such.
+    (test_saliency_wandb checks the Saliency section against a saliency job's items.)"""
     history, summary = items["history"], items["summary"]
     media = {"table": "table-file", "media": "image-file"}
     for section in spec["sections"]:
@@ -104,7 +107,6 @@ def assert_logged(spec, items):
                     assert number(history, key), (panel, key)
                 else:
                     assert number(summary, key), (panel, key)
-    assert isinstance(history[spec["x_axis"]], int)
 
 
 def test_every_panel_names_a_key_the_offline_run_logged(reviewed):
@@ -114,9 +116,14 @@ def test_every_panel_names_a_key_the_offline_run_logged(reviewed):
         "Test AUROC",
         "Grad-CAM gallery",
         "Localization",
+        "Saliency",  # logged by the run's saliency job, another W&B run
     ]
-    assert spec["filter"] == {"ID": reviewed["run_dir"].name}
-    assert_logged(spec, reviewed["items"])
+    run_id = reviewed["run_dir"].name
+    saliency_job = f"quick/{run_id}/saliency cxr14_subset/synthetic {TEST_SPLIT}"
+    assert spec["filter"] == [["ID", run_id], ["Name", saliency_job]]
+    the_runs_own = [s for s in spec["sections"] if s["name"] != "Saliency"]
+    assert_logged({**spec, "sections": the_runs_own}, reviewed["items"])
+    assert isinstance(reviewed["items"]["history"][spec["x_axis"]], int)
     best = max(r[metric_keys.MONITOR] for r in reviewed["run_dir"].read_metrics())
     assert reviewed["items"]["summary"][metric_keys.MONITOR] == {"max": pytest.approx(best)}
 
@@ -134,7 +141,7 @@ def test_a_groups_spec_names_the_same_keys(reviewed, monkeypatch, capsys):
     runs = reviewed["run_dir"].path.parents[1]
     spec_file = dashboard.dashboard(group="quick", runs_dir=runs)
     spec = json.loads(spec_file.read_text())
-    assert spec_file == runs / "quick" / dashboard.SPEC and spec["filter"] == {"Group": "quick"}
+    assert spec_file == runs / "quick" / dashboard.SPEC and spec["filter"] == [["Group", "quick"]]
     assert dashboard.keys(spec) == dashboard.keys(reviewed["spec"])
     assert "make dashboard GROUP=quick" in capsys.readouterr().out
 
@@ -150,6 +157,14 @@ def test_the_spec_builds_a_workspace_offline(reviewed):
         len(s["panels"]) for s in spec["sections"]
     ]
     assert workspace.settings.x_axis == wandb_logging.EPOCH_AXIS
+    # The run, or its saliency job: W&B's run ID or display name, either one.
+    (run_id,), (job,) = ([v for f, v in spec["filter"] if f == x] for x in ("ID", "Name"))
+    shown = view.model_dump(by_alias=True)["spec"]["section"]["runSets"][0]["filters"]
+    assert [(f["key"]["name"], f["op"], f["value"]) for f in shown["filters"]] == [
+        ("name", "=", run_id),  # W&B's own name of the ID
+        ("displayName", "=", job),
+    ]
+    assert shown["filters"][1]["connector"] == "OR"
 
 
 def test_no_run_of_a_group_is_a_one_line_error(tmp_path):
