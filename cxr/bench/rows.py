@@ -38,6 +38,7 @@ import tensorflow_datasets as tfds
 
 from cxr.bench import saliency_rows, score_rows
 from cxr.data import datasets
+from cxr.errors import exits_cleanly
 from cxr.model import densenet
 from cxr.pipeline import evaluate
 from cxr.runtime import machine as host
@@ -447,6 +448,7 @@ def markdown(results) -> str:
     return "\n".join(lines)
 
 
+@exits_cleanly
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--scale", type=int, default=1, help="multiplies the data sizes (GPU: 8)")

@@ -6,7 +6,7 @@ import keras
 import pytest
 
 from cxr.bench import rows, saliency_rows
-from cxr.errors import UserError
+from cxr.errors import EXIT_CODE, UserError
 from cxr.model.densenet import GRADCAM_LAYER
 from cxr.saliency.methods import METHODS
 
@@ -50,11 +50,14 @@ def test_each_method_is_a_row_of_seconds_per_map_over_seconds_per_forward_image(
     assert "8. saliency occlusion" in rows.markdown({"machine": rows.machine(), "rows": result})
 
 
-def test_measuring_row_8_alone_never_replaces_other_rows(tmp_path):
+def test_measuring_row_8_alone_never_replaces_other_rows(tmp_path, capsys):
     whole = tmp_path / "results.json"
-    whole.write_text(json.dumps({"rows": [{"row": "1. forward, batch 1 vs batch 32"}]}))
-    with pytest.raises(UserError, match="results.json holds more than row 8"):
+    before = json.dumps({"rows": [{"row": "1. forward, batch 1 vs batch 32"}]})
+    whole.write_text(before)
+    with pytest.raises(SystemExit) as exit_info:
         rows.main(["--only", "saliency", "--out", str(whole)])  # refused before measuring
+    assert exit_info.value.code == EXIT_CODE and whole.read_text() == before
+    assert "results.json holds more than row 8" in capsys.readouterr().err
     not_bench = tmp_path / "notes.json"
     not_bench.write_text("my notes")
     with pytest.raises(UserError, match="notes.json"):
