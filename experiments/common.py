@@ -103,6 +103,10 @@ def _train() -> ml_collections.ConfigDict:
     train.translation = 0.05  # +-5% of the side
     train.contrast = 0.1  # +-10%
     train.flip = False  # off: anatomy is lateralised (the heart is on the left)
+    # Adebayo et al.'s data randomisation test: an int permutes the training split's label
+    # rows across its images with that seed (images unchanged; validation and test keep
+    # their labels, so the run's AUROC should be ~0.5). None trains on the true labels.
+    train.permute_labels_seed = config_dict.placeholder(int)
     return train
 
 

@@ -1,7 +1,14 @@
 """learnability: DenseNet121 learns the synthetic signs from scratch, offline, in 8 epochs.
 
     make experiment NAME=learnability
-    make experiment NAME=learnability:smoke   # seconds, what the tests run
+    make experiment NAME=learnability:smoke     # seconds, what the tests run
+    make experiment NAME=learnability:permuted  # trained on permuted labels: AUROC ~0.5
+
+`:permuted` is the same run on the training labels permuted across images
+(`train.permute_labels_seed`), for Adebayo et al.'s data randomisation test: its AUROC
+should be about 0.5. Then, with both runs' ids (docs/protocols.md, "Data randomisation test"):
+
+    make saliency RUN=runs/learnability/<id> ARGS="--permuted-run runs/learnability_permuted/<id>"
 
 What `quickstart` was before it had to fit in minutes: `cxr14_subset/synthetic`
 (128 px), a randomly initialised DenseNet121 trained whole for 8 epochs, then test
@@ -41,9 +48,13 @@ def get_config(variant=None):
     if variant == "smoke":
         common.smoke(c, 32, 16, 16)
         c.train.finetune_epochs = 1
+    elif variant == "permuted":  # Adebayo et al.'s data randomisation test (docs/protocols.md)
+        c.name = "learnability_permuted"  # its own runs/ folder and W&B group
+        c.train.permute_labels_seed = 0
     elif variant is not None:
         raise ValueError(
-            f"learnability has no variant {variant!r}; use learnability or learnability:smoke"
+            f"learnability has no variant {variant!r}; use learnability, learnability:smoke or "
+            f"learnability:permuted"
         )
     c.lock()
     return c

@@ -2,6 +2,13 @@
 
     make experiment NAME=quickstart
     make experiment NAME=quickstart:smoke     # seconds, what the tests run
+    make experiment NAME=quickstart:permuted  # trained on permuted labels: AUROC ~0.5
+
+`:permuted` is the same run on the training labels permuted across images
+(`train.permute_labels_seed`), for Adebayo et al.'s data randomisation test: its AUROC
+should be about 0.5. Then, with both runs' ids (docs/protocols.md, "Data randomisation test"):
+
+    make saliency RUN=runs/quickstart/<id> ARGS="--permuted-run runs/quickstart_permuted/<id>"
 
 `cxr14_subset/synthetic_64` (the 500 synthetic patients at 64 px, generated on
 first use) and a randomly initialised DenseNet121 (no download), trained whole
@@ -42,9 +49,13 @@ def get_config(variant=None):
     if variant == "smoke":
         common.smoke(c, 32, 16, 16)  # cxr14_subset/synthetic, as every smoke run
         c.train.finetune_epochs = 1
+    elif variant == "permuted":  # Adebayo et al.'s data randomisation test (docs/protocols.md)
+        c.name = "quickstart_permuted"  # its own runs/ folder and W&B group
+        c.train.permute_labels_seed = 0
     elif variant is not None:
         raise ValueError(
-            f"quickstart has no variant {variant!r}; use quickstart or quickstart:smoke"
+            f"quickstart has no variant {variant!r}; use quickstart, quickstart:smoke or "
+            f"quickstart:permuted"
         )
     c.lock()
     return c

@@ -149,6 +149,7 @@ def batches(
     epochs: range = range(1),
     shard: tuple[int, int] = (1, 0),
     multiple: int = 1,
+    permute_labels_seed: int | None = None,
 ) -> tf.data.Dataset:
     """A batched `(images, labels)` dataset of one split.
 
@@ -177,8 +178,12 @@ def batches(
             of the training records (`cxr.runtime.distribution.Feed`).
         multiple: keep a batch only if this divides its size, so that devices can
             split it evenly; only an epoch's last batch can be dropped.
+        permute_labels_seed: None for the true labels; else each image carries the labels
+            `permuted_labels` gives it (Adebayo et al.'s data randomisation test).
     """
-    examples = _image_label_pairs(builder, split, shard=shard, cache=cache)
+    examples = _image_label_pairs(
+        builder, split, shard=shard, cache=cache, permute_labels_seed=permute_labels_seed
+    )
     if training:  # the epochs one after the other, each in its own seeded order
         per_epoch = [
             _batched(_shuffled(examples, epoch, shuffle_buffer, seed), batch_size, multiple)
@@ -190,13 +195,58 @@ def batches(
     return _model_inputs(ds, augment if training else None)
 
 
-def _image_label_pairs(builder, split, *, shard, cache) -> tf.data.Dataset:
-    """(uint8 image, float32 labels) of a split, or of one shard of it, kept in RAM if `cache`."""
+def _image_label_pairs(builder, split, *, shard, cache, permute_labels_seed) -> tf.data.Dataset:
+    """(uint8 image, float32 labels) of a split, or of one shard of it, kept in RAM if `cache`.
+
+    Permuted labels are looked up by image id, so a shard's images carry the labels the
+    whole split's permutation gave them.
+    """
+    labels_of = _true_labels
+    if permute_labels_seed is not None:  # before sharding: the whole split is permuted
+        labels_of = _permuted_label_lookup(*permuted_labels(builder, split, permute_labels_seed))
     if shard[0] > 1:
         split = tfds.even_splits(split, n=shard[0], drop_remainder=True)[shard[1]]
     examples = _records(builder, split)
-    examples = examples.map(lambda ex: (ex["image"], tf.cast(ex["labels"], tf.float32)), AUTOTUNE)
+    examples = examples.map(lambda ex: (ex["image"], labels_of(ex)), AUTOTUNE)
     return examples.cache() if cache else examples
+
+
+def _true_labels(ex):
+    return tf.cast(ex["labels"], tf.float32)
+
+
+def _permuted_label_lookup(ids, labels):
+    """example -> the row of `labels` at its image id's position in `ids`."""
+    table = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(ids, np.arange(len(ids), dtype=np.int64)), -1
+    )
+    labels = tf.constant(labels)
+    return lambda ex: tf.gather(labels, table.lookup(ex["image_id"]))
+
+
+def permuted_labels(builder: tfds.core.DatasetBuilder, split: str, seed: int):
+    """The split's label rows permuted across its images, images untouched.
+
+    For Adebayo et al.'s data randomisation test: image i (in the split's stored order)
+    takes the labels of image `perm[i]`, `perm` one fixed permutation drawn from `seed`,
+    so every label's prevalence is the split's and only the image-label link is broken.
+
+    Returns:
+        (image ids `[N]` bytes, labels `[N, 14]` float32), both in the split's order.
+
+    Raises:
+        ValueError: when two images share an id (the permuted labels are found by id).
+    """
+    ds = _records(builder, split, decode_images=False)
+    ds = ds.map(lambda ex: (ex["image_id"], ex["labels"]), AUTOTUNE).batch(4096)
+    ids, labels = [], []
+    for batch_ids, batch_labels in ds.as_numpy_iterator():
+        ids.append(batch_ids)
+        labels.append(np.asarray(batch_labels, np.float32))
+    ids, labels = np.concatenate(ids), np.concatenate(labels)
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"{dataset_name(builder)} {split}: image ids repeat; cannot permute")
+    return ids, labels[np.random.default_rng(seed).permutation(len(labels))]
 
 
 def _model_inputs(ds, augment) -> tf.data.Dataset:

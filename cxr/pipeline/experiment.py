@@ -179,6 +179,7 @@ def _train_data(config, builder, label_names) -> loop.Data:
         seed=config.seed,
         shuffle_buffer=d.shuffle_buffer,
         cache_images=d.cache_images,
+        permute_labels_seed=unset_to_none(config.train.permute_labels_seed),
     )
 
 

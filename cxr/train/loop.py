@@ -48,6 +48,9 @@ class Data:
         seed: shuffling seed.
         shuffle_buffer: examples in the shuffle buffer.
         cache_images: keep decoded training images in RAM after the first epoch.
+        permute_labels_seed: None, or train on the training split's labels permuted
+            across its images by this seed (`cxr.data.datasets.permuted_labels`);
+            validation keeps its true labels.
     """
 
     builder: object
@@ -58,6 +61,7 @@ class Data:
     seed: int = 0
     shuffle_buffer: int = 2048
     cache_images: bool = False
+    permute_labels_seed: int | None = None
 
 
 def train(*, model, run: RunDir, data: Data, phases, epoch_logs=(), dist=None, jit_compile=False):
@@ -79,6 +83,11 @@ def train(*, model, run: RunDir, data: Data, phases, epoch_logs=(), dist=None, j
         UserError: when the run being resumed monitored another metric.
     """
     dist = dist or distribution.single()
+    if data.permute_labels_seed is not None:
+        print(
+            f"Training on permuted labels (seed {data.permute_labels_seed}): the data "
+            "randomisation test; validation and test keep their labels, so AUROC ~0.5"
+        )
     state = run.load_state()
     check_resume(run, state, phases)
     dist.sync_batchnorm(model)
@@ -146,6 +155,7 @@ def _fit_on_images(model, data: Data, dist, **common):
         shuffle_buffer=data.shuffle_buffer,
         seed=data.seed,
         epochs=range(resume["epoch"] if resume else 0, phase.epochs),
+        permute_labels_seed=data.permute_labels_seed,
     )
     feed = dist.feed(phase.batch_size)
     fit_phase(
@@ -174,6 +184,10 @@ def _fit_on_features(model, data: Data, dist, **common):
         for split in (data.train_split, data.val_split)
     )
     fill_seconds = time.perf_counter() - start
+    if data.permute_labels_seed is not None:  # the cache keeps true labels: permuted here
+        _, train_y = datasets.permuted_labels(
+            data.builder, data.train_split, data.permute_labels_seed
+        )
     feed = dist.array_feed(phase.batch_size)
     history = fit_phase(
         densenet.head_model(model),
