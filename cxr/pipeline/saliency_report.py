@@ -67,7 +67,7 @@ def result(out, *, target: SaliencyDir, facts, label_names):
         label_names: The dataset's labels.
     """
     scores = out["scores"]["methods"]
-    sanity_json = sanity_summary(*out["sanity"])
+    sanity_json = sanity_summary(*out["sanity"], data=out.get("data_randomization"))
     tuned = (
         f"chosen per label and method on {out['validation_boxes']} boxes of {facts['val_split']}"
         if out["validation_boxes"]
@@ -111,8 +111,15 @@ def _plots(target, files):
     return {k: writer.Image(target.file(f)) for k, f in PLOTS.items() if target.file(f) in files}
 
 
-def sanity_summary(results, verdicts):
-    """Per method: the pass rule's verdict and the mean similarity per randomised block."""
+def sanity_summary(results, verdicts, *, data=None):
+    """Per method: the pass rule's verdict and the mean similarity per randomised block.
+
+    Args:
+        results, verdicts: The cascade's (`saliency_study.run_sanity`).
+        data: The data randomisation test's (results, verdicts), or None when not run;
+            each method then also has "data_randomization": {"images", "verdict"}, the
+            verdict holding per metric the mean similarity, the baseline and the pass.
+    """
     if results is None:
         return {"note": "not run: fewer than two images asked for or boxed"}
     out = {}
@@ -121,24 +128,42 @@ def sanity_summary(results, verdicts):
             {"block": prefix, **{m: float(np.mean(values[m])) for m in sanity.METRICS}}
             for prefix, values in result["stages"]
         ]
-        images = len(result["stages"][0][1][sanity.METRICS[0]])
-        out[method] = {"images": images, "verdict": verdicts[method], "stages": stages}
+        out[method] = {"images": _images(result), "verdict": verdicts[method], "stages": stages}
+        if data is not None and data[0] is not None:
+            data_results, data_verdicts = data
+            out[method]["data_randomization"] = {
+                "images": _images(data_results[method]),
+                "verdict": data_verdicts[method],
+            }
     return out
+
+
+def _images(result):
+    """How many images a test's result compared."""
+    return len(result["stages"][0][1][sanity.METRICS[0]])
 
 
 def format_table(scores, seconds, sanity_json, *, facts, tuned):
     """The terminal table: label means with CIs per method and baseline, cost, sanity."""
     columns = [c for c in HEADLINE if any(c in s for s in scores.values())]
+    data = any("data_randomization" in e for e in sanity_json.values() if isinstance(e, dict))
     lines = [
         f"Saliency on {facts['dataset']} {facts['split']}: label means (CheXlocalize: mean "
         f"over labels of per-label means) [95% patient-bootstrap CI]; Wang columns: "
         f"accuracy at T(IoBB) > {T_IOBB}. Tuned mIoU: {tuned}.",
-        f"{'method':<11}{'s/map':>7}" + "".join(f"{HEADLINE[c]:>18}" for c in columns) + "  sanity",
+        f"{'method':<11}{'s/map':>7}"
+        + "".join(f"{HEADLINE[c]:>18}" for c in columns)
+        + f"  {'sanity':<24}"
+        + ("  data randomisation" if data else ""),
     ]
     for method, cols in scores.items():
         cells = "".join(f"{_cell(cols.get(c)):>18}" for c in columns)
         cost = f"{seconds[method]:.3g}" if method in seconds else "-"
-        lines.append(f"{method:<11}{cost:>7}{cells}  {_verdict(sanity_json.get(method))}")
+        entry = sanity_json.get(method) or {}
+        line = f"{method:<11}{cost:>7}{cells}  {_verdict(entry):<24}"
+        if data:
+            line += f"  {_verdict(entry.get('data_randomization'))}"
+        lines.append(line.rstrip())
     return "\n".join(lines)
 
 

@@ -2,6 +2,7 @@
 
     cxr saliency --run runs/<name>/<id> [--methods gradcam ig ...] [--data ...] [--split test]
         [--option ig.steps=16] [--sanity-images 3] [--gallery-images 4]
+        [--permuted-run runs/<name>_permuted/<id>]
 
 Loads the run's best model (as `cxr evaluate` does), reads the split's boxes without
 decoding an image, then decodes only the boxed images, a batch of (image, box) pairs at
@@ -10,7 +11,9 @@ a time. Each method makes the map of each pair's label and the map is scored at 
 few gallery pairs. The validation split's boxes, where it has any, choose each method's
 per-label threshold for the tuned mIoU the same way; where it has none, that score is
 left out and the report says so. Then Adebayo et al.'s cascading randomisation
-(`cxr.saliency.sanity`) runs on a few boxed images, the same pass rule for every method.
+(`cxr.saliency.sanity`) runs on a few boxed images, the same pass rule for every method,
+and with `--permuted-run` their data randomisation test on the same images: each map
+against that of a model trained on permuted labels, judged by the same rule.
 
 Writes `saliency/<dataset>-<split>/` in the run (`cxr.tracking.rundir.SaliencyDir`), logs a
 W&B job in the run's group and prints the table (`cxr.pipeline.saliency_report`).
@@ -189,12 +192,17 @@ def _score_methods(model, x, labels, boxes, *, methods, options, batch_size, boo
     return maps
 
 
-def run_sanity(*, model, builder, split, pairs, methods, options, images, seed=0):
+def run_sanity(
+    *, model, builder, split, pairs, methods, options, images, seed=0, permuted_model=None
+):
     """Cascading randomisation on the first `images` boxed images (each its first box's label).
 
+    With `permuted_model`, the data randomisation test on the same images instead
+    (`sanity.data_randomization`), judged by the same `sanity.verdicts`.
+
     Returns:
-        `sanity.cascading_randomization`'s results and `sanity.verdicts`, or (None, None)
-        when fewer than two images are asked for or boxed (the baseline needs pairs).
+        The test's results and `sanity.verdicts`, or (None, None) when fewer than two
+        images are asked for or boxed (the baseline needs pairs).
     """
     first = {}
     for pair in pairs:
@@ -206,41 +214,89 @@ def run_sanity(*, model, builder, split, pairs, methods, options, images, seed=0
     x = datasets.preprocess_gray(np.stack([grays[i] for i in chosen]))
     classes = np.array([first[i][1] for i in chosen])
     functions = sanity.method_functions(methods, **options)
-    results = sanity.cascading_randomization(model, x, classes, methods=functions, seed=seed)
+    if permuted_model is None:
+        results = sanity.cascading_randomization(model, x, classes, methods=functions, seed=seed)
+    else:
+        results = sanity.data_randomization(
+            model, permuted_model, x, classes, methods=functions, seed=seed
+        )
     return results, sanity.verdicts(results)
 
 
-def study(*, model, builder, split, val_split, methods, options, batch_size, settings):
+def load_permuted_model(permuted_run: RunDir, *, config, model):
+    """The best model of a run trained on permuted labels, checked against the studied run.
+
+    Args:
+        permuted_run: The run trained with `train.permute_labels_seed` set.
+        config, model: The studied run's config (a dict) and model.
+
+    Raises:
+        UserError: unless that run permuted its labels, on the studied run's dataset,
+            and its model takes and gives what the studied model does.
+    """
+    other = permuted_run.config()
+    flag = f"--permuted-run {permuted_run.path}"
+    if wiring.unset_to_none(other.get("train", {}).get("permute_labels_seed")) is None:
+        raise UserError(
+            f"{flag} was trained on true labels (train.permute_labels_seed unset); pass a "
+            "run of an experiment's :permuted variant, e.g. make experiment NAME=learnability:permuted"
+        )
+    if other["data"]["name"] != config["data"]["name"]:
+        raise UserError(
+            f"{flag} was trained on {other['data']['name']}, the run on "
+            f"{config['data']['name']}: train both on one dataset"
+        )
+    permuted = densenet.load_model(permuted_run.model_file)
+    shapes = [(m.input.shape, m.output.shape) for m in (model, permuted)]
+    if shapes[0] != shapes[1]:
+        raise UserError(f"{flag}: its model maps {shapes[1]}, the run's {shapes[0]}")
+    return permuted
+
+
+def _thresholds(val_split, val_pairs, *, batch_size, **common):
+    """Each method's per-label thresholds chosen on the validation boxes; None without any.
+
+    Args:
+        val_split, val_pairs: The validation split and its boxes (`split_boxes`).
+        batch_size, common: As for `score_pairs` (model, builder, methods, options).
+    """
+    if not val_pairs:
+        return None
+    print(f"Choosing per-label thresholds on {len(val_pairs)} boxes of {val_split}")
+    val_book, _, _ = score_pairs(split=val_split, pairs=val_pairs, batch_size=batch_size, **common)
+    return {
+        m: saliency_scores.choose_thresholds(
+            val_book.arrays(m)[saliency_scores.IOUS],
+            val_book.box_labels(),
+            common["model"].output.shape[-1],
+        )
+        for m in val_book.columns
+        if saliency_scores.IOUS in val_book.columns[m]
+    }
+
+
+def study(
+    *, model, builder, split, val_split, methods, options, batch_size, settings, permuted_model=None
+):
     """Scores, validation thresholds, sanity and gallery of one split: `saliency_report`'s input.
 
     Args:
         model, builder, split, methods, options, batch_size: As for `score_pairs`.
         val_split: Where per-label thresholds are chosen; its boxes, if any.
         settings: {"num_bootstrap", "seed", "sanity_images", "gallery_images"}.
+        permuted_model: A model trained on permuted labels (`load_permuted_model`) for the
+            data randomisation test; None skips it.
 
     Returns:
         {"scores": `ScoreBook.summarize`, "seconds_per_map", "boxes", "images",
-        "validation_boxes", "sanity" (results, verdicts), "kept" (gallery pairs)}.
+        "validation_boxes", "sanity" (results, verdicts), "data_randomization" (results,
+        verdicts; None when skipped), "kept" (gallery pairs)}.
     """
     pairs = split_boxes(builder, split)
     check_boxed(builder, split, pairs)
     common = dict(model=model, builder=builder, methods=methods, options=options)
     val_pairs = split_boxes(builder, val_split) if val_split != split else []
-    chosen = None
-    if val_pairs:
-        print(f"Choosing per-label thresholds on {len(val_pairs)} boxes of {val_split}")
-        val_book, _, _ = score_pairs(
-            split=val_split, pairs=val_pairs, batch_size=batch_size, **common
-        )
-        chosen = {
-            m: saliency_scores.choose_thresholds(
-                val_book.arrays(m)[saliency_scores.IOUS],
-                val_book.box_labels(),
-                model.output.shape[-1],
-            )
-            for m in val_book.columns
-            if saliency_scores.IOUS in val_book.columns[m]
-        }
+    chosen = _thresholds(val_split, val_pairs, batch_size=batch_size, **common)
     print(f"Saliency of {len(methods)} methods on {len(pairs)} boxes of {split}")
     book, seconds, kept = score_pairs(
         split=split, pairs=pairs, batch_size=batch_size, keep=settings["gallery_images"], **common
@@ -252,9 +308,14 @@ def study(*, model, builder, split, val_split, methods, options, batch_size, set
         seed=settings["seed"],
     )
     print(f"Sanity checks on {settings['sanity_images']} images")
-    sanity_results = run_sanity(
-        split=split, pairs=pairs, images=settings["sanity_images"], seed=settings["seed"], **common
-    )
+    sanity_args = dict(split=split, pairs=pairs, images=settings["sanity_images"], **common)
+    sanity_results = run_sanity(seed=settings["seed"], **sanity_args)
+    data_results = None
+    if permuted_model is not None:
+        print(f"Data randomisation test on {settings['sanity_images']} images")
+        data_results = run_sanity(
+            seed=settings["seed"], permuted_model=permuted_model, **sanity_args
+        )
     return {
         "scores": scores,
         "seconds_per_map": seconds,
@@ -262,11 +323,14 @@ def study(*, model, builder, split, val_split, methods, options, batch_size, set
         "images": len({p[0] for p in pairs}),
         "validation_boxes": len(val_pairs),
         "sanity": sanity_results,
+        "data_randomization": data_results,
         "kept": kept,
     }
 
 
-def saliency_run(*, run: RunDir, methods, options, dataset=None, split=None, settings, dirs=None):
+def saliency_run(
+    *, run: RunDir, methods, options, dataset=None, split=None, settings, dirs=None, permuted=None
+):
     """`make saliency`: the saliency study of a saved run's best model on one split.
 
     Args:
@@ -275,6 +339,8 @@ def saliency_run(*, run: RunDir, methods, options, dataset=None, split=None, set
         dataset: `cxr14_subset/<config>`; None for the run's own. `split`: None for its test split.
         settings: As for `study`; a None "num_bootstrap" takes the run's `eval.num_bootstrap`.
         dirs: {"data_dir", "manual_dir"} overriding the run's.
+        permuted: A run of the same dataset trained on permuted labels, for the data
+            randomisation test (`study`); None skips it.
 
     Returns:
         The `SaliencyDir` written.
@@ -289,10 +355,8 @@ def saliency_run(*, run: RunDir, methods, options, dataset=None, split=None, set
     config, model, builder = opened.config, opened.model, opened.builder
     dataset, split, val_split = opened.dataset, opened.split, opened.val_split
     d = config["data"]
-    settings = {**settings}
-    if settings.get("num_bootstrap") is None:
-        settings["num_bootstrap"] = config.get("eval", {}).get("num_bootstrap", 1000)
-    settings.setdefault("seed", config.get("seed", 0))
+    settings = _run_settings(settings, config)
+    permuted_model = permuted and load_permuted_model(permuted, config=config, model=model)
     out = study(
         model=model,
         builder=builder,
@@ -302,9 +366,12 @@ def saliency_run(*, run: RunDir, methods, options, dataset=None, split=None, set
         options=options,
         batch_size=d["batch_size"],
         settings=settings,
+        permuted_model=permuted_model,
     )
     target = run.saliency(dataset, split)
     facts = dict(dataset=dataset, split=split, val_split=val_split, methods=methods)
+    if permuted is not None:
+        facts["permuted_run"] = str(permuted.path)
     result = saliency_report.result(
         out,
         target=target,
@@ -319,6 +386,15 @@ def saliency_run(*, run: RunDir, methods, options, dataset=None, split=None, set
         wandb_run.finish()
     print(f"Saliency files: {target.path}")
     return target
+
+
+def _run_settings(settings, config):
+    """`settings` (as for `study`) with the run's defaults for num_bootstrap and seed."""
+    settings = {**settings}
+    if settings.get("num_bootstrap") is None:
+        settings["num_bootstrap"] = config.get("eval", {}).get("num_bootstrap", 1000)
+    settings.setdefault("seed", config.get("seed", 0))
+    return settings
 
 
 @exits_cleanly
@@ -338,6 +414,11 @@ def main(argv=None):
     parser.add_argument("--num-bootstrap", type=int, help="default: the run's eval.num_bootstrap")
     parser.add_argument("--data-dir", help="TFDS data dir; default: the run's")
     parser.add_argument("--manual-dir", help="NIH files; default: the run's, then $CXR14_DIR")
+    parser.add_argument(
+        "--permuted-run",
+        help="runs/<name>_permuted/<run id>: a run trained on permuted labels (an experiment's "
+        ":permuted variant) for the data randomisation test on the --sanity-images images",
+    )
     args = parser.parse_args(argv)
     options = parse_options(args.option)
     check_methods(args.methods, options)
@@ -355,4 +436,5 @@ def main(argv=None):
             "gallery_images": args.gallery_images,
         },
         dirs={"data_dir": args.data_dir, "manual_dir": args.manual_dir},
+        permuted=RunDir.open(args.permuted_run) if args.permuted_run else None,
     )

@@ -1,7 +1,8 @@
-"""Adebayo et al.'s model randomisation test ("Sanity Checks for Saliency Maps", NeurIPS 2018).
+"""Adebayo et al.'s randomisation tests ("Sanity Checks for Saliency Maps", NeurIPS 2018).
 
     result = cascading_randomization(model, images, classes, methods=method_functions(["gradcam"]))
     verdicts(result)  # {method: {metric: {"mean", "upper", "baseline", "passes"}}}
+    verdicts(data_randomization(model, permuted_model, images, classes, methods=...))
 
 Cascade: the layers with weights, from the logits down, grouped into stages by the
 prefix of their names before the first "_" (`cascade`). For `cxr.model.densenet`:
@@ -28,6 +29,12 @@ images at full randomisation (every stage re-initialised) is at or below that ba
 and passes the check when it passes all four. `verdicts` also gives the upper 95%
 bound of that mean (Student's t over images), for a reader who wants the stricter
 "shown below the baseline" reading; the verdict does not use it.
+
+The data randomisation test (`data_randomization`): each method's maps on a model of
+the same architecture trained on the training labels permuted across images
+(`cxr.data.datasets.permuted_labels`) are compared with its maps on the trained model,
+image by image, by the same four similarities. Its result has the cascade's shape with
+one stage, `PERMUTED`, so `verdicts` judges it by the same rule and the same baseline.
 """
 
 import keras
@@ -41,6 +48,7 @@ from cxr.saliency.pointing import is_empty
 
 METRICS = ("spearman_abs", "spearman", "ssim", "hog")
 BASELINE_PAIRS = 50  # Arun et al.'s number of random pairs
+PERMUTED = "permuted labels"  # the data randomisation test's one stage
 
 
 def cascade(model):
@@ -145,15 +153,46 @@ def cascading_randomization(model, images, class_indices, *, methods, seed=0):
     for index, (prefix, layer_names) in enumerate(cascade(copy)):
         randomize(copy, layer_names, seed=seed + 1000 * index)
         for name, fn in methods.items():
-            maps = fn(copy, images, classes)
-            values = [similarities(t, r) for t, r in zip(trained[name], maps, strict=True)]
-            per_metric = {m: np.array([v[m] for v in values]) for m in METRICS}
+            per_metric = _compare(trained[name], fn(copy, images, classes))
             results[name]["stages"].append((prefix, per_metric))
     return results
 
 
+def data_randomization(model, permuted_model, images, class_indices, *, methods, seed=0):
+    """Each method's maps on a model trained on permuted labels, compared with its own.
+
+    Args:
+        model: The trained `keras.Model`.
+        permuted_model: The same architecture trained on the permuted training labels.
+        images, class_indices, methods: As for `cascading_randomization`.
+        seed: Seeds the baseline's pairs (the same pairs as the cascade's with that seed).
+
+    Returns:
+        {method: {"baseline": {metric: mean}, "stages": [(PERMUTED, {metric: (N,) values})]}},
+        the shape of `cascading_randomization`'s results, for `verdicts`.
+    """
+    classes = np.broadcast_to(np.asarray(class_indices), (len(images),))
+    results = {}
+    for name, fn in methods.items():
+        trained = fn(model, images, classes)
+        per_metric = _compare(trained, fn(permuted_model, images, classes))
+        results[name] = {
+            "baseline": baseline(trained, seed=seed),
+            "stages": [(PERMUTED, per_metric)],
+        }
+    return results
+
+
+def _compare(trained, maps):
+    """{metric: (N,) similarities} of two models' maps of the same N images, image by image."""
+    values = [similarities(t, r) for t, r in zip(trained, maps, strict=True)]
+    return {m: np.array([v[m] for v in values]) for m in METRICS}
+
+
 def verdicts(results):
-    """The pass rule at full randomisation, per method and metric (see the module's docstring).
+    """The pass rule at full randomisation (the last stage), per method and metric.
+
+    The one rule of both tests (see the module's docstring).
 
     Returns:
         {method: {metric: {"mean", "upper", "baseline", "passes"}, "passes": bool}}.

@@ -32,6 +32,19 @@ def run(tmp_path_factory, sample_builder, sample_dir, data_dir):
     return run
 
 
+@pytest.fixture(scope="module")
+def permuted(run):
+    """A run "trained on permuted labels": the tiny model with other weights, same dataset."""
+    other = RunDir(run.path.parent.parent / "quick_permuted" / "r1")
+    config = run.config()
+    other.create({**config, "name": "quick_permuted", "train": {"permute_labels_seed": 0}})
+    model = tiny_cxr_model()
+    rng = np.random.default_rng(1)
+    model.set_weights([rng.normal(0, 0.1, w.shape).astype(np.float32) for w in model.get_weights()])
+    model.save(other.model_file)
+    return other
+
+
 def tiny_cxr_model():
     """An untrained conv net with cxr's layer names: DenseNet121's 7 x 7 grid at 224 px.
 
@@ -58,8 +71,9 @@ def _main(*argv):
 
 
 @pytest.fixture(scope="module")
-def study(run):
+def study(run, permuted):
     args = ["--run", run.path, "--methods", *METHODS, "--sanity-images", 2, "--gallery-images", 3]
+    args += ["--permuted-run", permuted.path]
     assert _main(*args, *[x for o in OPTIONS for x in ("--option", o)]) is None
     target = run.saliency("cxr14_subset/224", "test")
     return target, json.loads(target.file(SaliencyDir.SCORES).read_text())
@@ -139,3 +153,36 @@ def test_a_split_without_boxes_names_the_splits_with_boxes(run, capsys):
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "'train'" in err and "boxes are in: " in err and "test" in err
     assert not run.saliency("cxr14_subset/224", "train").path.exists()
+
+
+def test_the_data_randomisation_test_uses_the_cascades_images_baseline_and_rule(study, permuted):
+    _, saved = study
+    assert saved["permuted_run"] == str(permuted.path)
+    for method in METHODS:
+        cascade = saved["sanity"][method]
+        data = cascade["data_randomization"]
+        assert data["images"] == cascade["images"] == 2
+        for metric in sanity.METRICS:
+            row = data["verdict"][metric]
+            # The same images and seed: the random-pair baseline is the cascade's.
+            assert row["baseline"] == cascade["verdict"][metric]["baseline"]
+            assert -1.0 <= row["mean"] <= 1.0 + 1e-9
+            assert row["passes"] == (row["mean"] <= row["baseline"])
+        assert data["verdict"]["passes"] == all(
+            data["verdict"][m]["passes"] for m in sanity.METRICS
+        )
+
+
+def test_a_permuted_run_on_true_labels_or_other_data_is_one_line(run, permuted, capsys, tmp_path):
+    target = run.saliency("cxr14_subset/224", "validation")
+    args = ["--run", run.path, "--split", "validation", "--methods", "gradcam"]
+    assert _main(*args, "--permuted-run", run.path) == 2  # trained on its true labels
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "true labels" in err and ":permuted" in err
+    other = RunDir(tmp_path / "other" / "r1")
+    config = permuted.config()
+    other.create({**config, "data": {**config["data"], "name": "cxr14_subset/synthetic"}})
+    assert _main(*args, "--permuted-run", other.path) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "cxr14_subset/synthetic" in err and "one dataset" in err
+    assert not target.path.exists()  # refused before anything was written

@@ -161,5 +161,77 @@ def test_an_edge_detector_fails_and_a_model_only_map_passes():
     assert all(np.array_equal(v, weights(model)[p]) for p, v in before.items())
 
 
+def _gradient():
+    """The input gradient, signed (SmoothGrad without noise, one sample)."""
+    return sanity.method_functions(["smoothgrad"], smoothgrad={"noise": 0.0, "samples": 1})[
+        "smoothgrad"
+    ]
+
+
+def _with_weights(model, change):
+    """A copy of `model` whose weights are `change({path: array})`'s."""
+    copy = keras.models.clone_model(model)
+    copy.set_weights(list(change(weights(model)).values()))
+    return copy
+
+
+def test_data_randomization_same_model_fails_and_other_weights_compare_lower():
+    images = np.random.default_rng(5).normal(0, 1, (5, SIZE, SIZE, 3)).astype(np.float32)
+    methods = {"edges": _edges, "gradient": _gradient()}
+    model = bn_model()
+    same = sanity.verdicts(sanity.data_randomization(model, model, images, 0, methods=methods))
+    for name in methods:  # identical maps: similarity 1, above the random-pair baseline
+        for metric in sanity.METRICS:
+            assert same[name][metric]["mean"] == pytest.approx(1.0)
+            assert same[name][metric]["baseline"] < 1 - 1e-6
+        assert not same[name]["passes"]
+    # The linear model's gradient is the logits kernel's sum over the conv: negating the
+    # kernel negates every map. Signed ranks reverse (-1); |map|, SSIM and HOG of the
+    # min-max scaled |map| are unchanged (1). Its maps are one map: the baseline is 1.
+    linear = linear_model()
+    negated = _with_weights(
+        linear, lambda w: {p: -v if p == "logits/kernel" else v for p, v in w.items()}
+    )
+    results = sanity.data_randomization(
+        linear, negated, images, 1, methods={"gradient": _gradient()}
+    )
+    ((stage, values),) = results["gradient"]["stages"]
+    assert stage == sanity.PERMUTED
+    np.testing.assert_allclose(values["spearman"], -1.0)
+    for metric in ("spearman_abs", "ssim", "hog"):
+        np.testing.assert_allclose(values[metric], 1.0, rtol=1e-6)  # float32 maps, same |values|
+    # Other weights of the model with ReLUs: lower than the identical model's 1 on average.
+    other = _with_weights(
+        model, lambda w: {p: v[::-1].copy() if v.ndim else v for p, v in w.items()}
+    )
+    lower = sanity.verdicts(sanity.data_randomization(model, other, images, 0, methods=methods))
+    assert all(lower["gradient"][m]["mean"] < 1 - 1e-3 for m in sanity.METRICS), lower
+    assert all(lower["edges"][m]["mean"] == pytest.approx(1.0) for m in sanity.METRICS)
+
+
+def test_data_randomization_is_judged_by_the_cascades_rule():
+    images = np.random.default_rng(6).normal(0, 1, (4, SIZE, SIZE, 3)).astype(np.float32)
+    model = bn_model()
+    other = _with_weights(model, lambda w: {p: 0.5 + v * v for p, v in w.items()})
+    gradient = _gradient()
+    results = sanity.data_randomization(model, other, images, 2, methods={"g": gradient}, seed=3)
+    verdict = sanity.verdicts(results)["g"]
+    # By hand: each image's similarity of the two models' maps, their mean against the
+    # random-pair baseline of the trained model's maps (the cascade's, same seed).
+    mine, theirs = gradient(model, images, np.full(4, 2)), gradient(other, images, np.full(4, 2))
+    reference = sanity.baseline(mine, seed=3)
+    cascade = sanity.cascading_randomization(model, images, 2, methods={"g": gradient}, seed=3)
+    assert cascade["g"]["baseline"] == pytest.approx(reference)
+    for metric in sanity.METRICS:
+        mean = np.mean(
+            [sanity.similarities(a, b)[metric] for a, b in zip(mine, theirs, strict=True)]
+        )
+        # The same float32 maps from a second call: equal up to summation order, 1e-6.
+        assert verdict[metric]["mean"] == pytest.approx(mean, abs=1e-6)
+        assert verdict[metric]["baseline"] == pytest.approx(reference[metric], abs=1e-6)
+        assert verdict[metric]["passes"] == (verdict[metric]["mean"] <= reference[metric])
+    assert verdict["passes"] == all(verdict[m]["passes"] for m in sanity.METRICS)
+
+
 def test_other_backend():
     rerun_under_the_other_backend(__file__)
