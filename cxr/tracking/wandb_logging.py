@@ -85,8 +85,8 @@ def init_wandb(
         run_id: W&B run id, e.g. `run_dir.name`; a run started again with the
             same id (a resumed training) continues that W&B run. None lets
             W&B pick a new id.
-        job_type: "train" for an experiment, "eval" for a re-evaluation,
-            "compare" for a comparison of runs.
+        job_type: "train" for an experiment, "eval" for a re-evaluation, "saliency"
+            for a saliency study, "compare", "score" and "readers" for those commands.
 
     Returns:
         The `wandb` run, or None when W&B is disabled.

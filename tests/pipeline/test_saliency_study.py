@@ -1,14 +1,22 @@
-"""`cxr saliency` on the real sample's boxed test images: files, scores, sanity, bad input."""
+"""`cxr saliency` on the real sample's boxed test images: files, scores, sanity, bad input,
+and its W&B job read back from the offline run's own files: a `saliency` job in the run's
+group, whose logged keys are what the dashboard's Saliency section names."""
 
+import contextlib
+import io
 import json
 
 import keras
 import numpy as np
 import pytest
+import wandb
+from test_dashboard import assert_logged, logged_items
+from test_wandb_logging import read_wandb_records
 
 from cxr.model import densenet
-from cxr.pipeline import saliency_study
+from cxr.pipeline import dashboard, saliency_study
 from cxr.saliency import sanity
+from cxr.tracking import writer
 from cxr.tracking.rundir import RunDir, SaliencyDir
 
 OPTIONS = ["ig.steps=4", "smoothgrad.samples=4", "occlusion.patch=56", "occlusion.stride=56"]
@@ -27,7 +35,7 @@ def run(tmp_path_factory, sample_builder, sample_dir, data_dir):
         "val_split": "validation",
     }
     config = {"name": "quick", "seed": 0, "data": data, "eval": {"num_bootstrap": 50}}
-    run.create({**config, "wandb": {"mode": "disabled"}})
+    run.create({**config, "wandb": {"mode": "offline", "project": "t"}})
     tiny_cxr_model().save(run.model_file)
     return run
 
@@ -71,12 +79,26 @@ def _main(*argv):
 
 
 @pytest.fixture(scope="module")
-def study(run, permuted):
+def study(run, permuted, tmp_path_factory):
+    """The study of every method, W&B offline with its files kept out of the home folder."""
     args = ["--run", run.path, "--methods", *METHODS, "--sanity-images", 2, "--gallery-images", 3]
     args += ["--permuted-run", permuted.path]
-    assert _main(*args, *[x for o in OPTIONS for x in ("--option", o)]) is None
+    wandb_dirs = tmp_path_factory.mktemp("wandb_dirs")
+    with pytest.MonkeyPatch.context() as env, contextlib.redirect_stdout(io.StringIO()):
+        for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
+            env.setenv(var, str(wandb_dirs / var.lower()))
+        assert _main(*args, *[x for o in OPTIONS for x in ("--option", o)]) is None
+        wandb.teardown()
     target = run.saliency("cxr14_subset/224", "test")
     return target, json.loads(target.file(SaliencyDir.SCORES).read_text())
+
+
+@pytest.fixture(scope="module")
+def view(run, study):
+    """`cxr dashboard --run` on the studied run, logged out: the view's spec."""
+    with pytest.MonkeyPatch.context() as env, contextlib.redirect_stdout(io.StringIO()):
+        env.setenv("WANDB_MODE", "offline")  # the view is written, not saved
+        return json.loads(dashboard.dashboard(run=run).read_text())
 
 
 def test_every_boxed_test_image_is_scored_by_every_method(study, sample_builder):
@@ -186,3 +208,54 @@ def test_a_permuted_run_on_true_labels_or_other_data_is_one_line(run, permuted, 
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "cxr14_subset/synthetic" in err and "one dataset" in err
     assert not target.path.exists()  # refused before anything was written
+
+
+# --- Its W&B job and the dashboard's Saliency section ----------------------------------
+
+
+def started(target):
+    """The W&B run record of the job whose files are in `target`."""
+    (wandb_file,) = target.path.glob("wandb/offline-run-*/run-*.wandb")
+    records = read_wandb_records(wandb_file)
+    return next(r.run for r in records if r.WhichOneof("record_type") == "run")
+
+
+def test_the_study_is_a_saliency_job_in_the_runs_group(run, study):
+    started_run = started(study[0])
+    assert (started_run.job_type, started_run.run_group) == ("saliency", "quick")
+    assert started_run.display_name == "quick/r1/saliency cxr14_subset/224 test"
+    assert "saliency" in started_run.tags and "cxr14_subset/224" in started_run.tags
+    # Not an eval job: nothing under the run's evaluation folders, nor as the run itself.
+    assert not (run.path / RunDir.EVALUATIONS).exists()
+    assert not list(run.wandb_dir.glob("offline-run-*"))
+
+
+def test_the_run_view_shows_the_saliency_job(study, view):
+    name = started(study[0]).display_name
+    assert view["filter"] == [["ID", "r1"], ["Name", name]]
+
+
+def test_the_saliency_section_names_what_the_job_logged(study, view):
+    spec, scores = view, study[1]["scores"]
+    (section,) = [s for s in spec["sections"] if s["name"] == "Saliency"]
+    items, prefix = logged_items(study[0].path), writer.wandb_key("test", "saliency/")
+    others = [p for p in section["panels"] if p["type"] != "bar"]
+    assert [p["type"] for p in others] == ["table", "media", "media"]  # gallery, two plots
+    assert_logged({**spec, "sections": [{**section, "panels": others}]}, items)
+    # A bar names each method's number; the job logs it unless the method has no such
+    # score (only cam and the centre baseline have Wang's grid; the random baseline
+    # scores pointing only).
+    shown = {k for p in section["panels"] if p["type"] == "bar" for k in p["keys"]}
+    summary = items["summary"]
+    for key in shown:
+        method, number = key.removeprefix(prefix).split("/", 1)
+        measured = number in scores.get(method, {}) or number in (
+            "seconds_per_map",
+            "sanity_passes",
+        )
+        assert (key in summary) == measured, key
+        assert key not in summary or isinstance(summary[key], float | int | None), key
+    # And every number it logged of a method or baseline ("<method>/<number>") is shown.
+    logged = {k for k in summary if k.startswith(prefix) and "/" in k.removeprefix(prefix)}
+    assert {f"{prefix}{m}/hit" for m in saliency_study.DEFAULT_METHODS} <= logged
+    assert logged - shown == set()
