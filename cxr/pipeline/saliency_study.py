@@ -23,6 +23,7 @@ import argparse
 import json
 import time
 
+import keras
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -129,7 +130,7 @@ def score_pairs(*, model, builder, split, pairs, methods, options, batch_size, k
     by_image = {}
     for pair in pairs:
         by_image.setdefault(pair[0], []).append(pair)
-    pending = []
+    pending, progress = [], keras.utils.Progbar(len(pairs), unit_name="box")
 
     def flush():
         x = datasets.preprocess_gray(np.stack([gray for _, gray in pending]))
@@ -158,6 +159,7 @@ def score_pairs(*, model, builder, split, pairs, methods, options, batch_size, k
                 kept.append(
                     dict(gray=gray, box=box, label=label, image_id=image_id, maps=per_method)
                 )
+        progress.add(len(pending))
         pending.clear()
 
     for index, gray in datasets.decode_selected(builder, split, sorted(by_image)):
