@@ -180,6 +180,8 @@ def _verdict(entry):
     if not entry or "verdict" not in entry:
         return "-"
     verdict = entry["verdict"]
+    if verdict["passes"] is None:  # constant maps: nothing to randomise away
+        return f"n/a: {verdict['constant_maps']} constant maps ({entry['images']} images)"
     passed = sum(verdict[m]["passes"] for m in sanity.METRICS)
     word = "pass" if verdict["passes"] else "fail"
     return f"{word} {passed}/{len(sanity.METRICS)} ({entry['images']} images)"
@@ -195,9 +197,8 @@ def summary(scores, seconds, sanity_json):
     for method, value in seconds.items():
         out[summary_key(method, SECONDS_PER_MAP)] = value
         if "verdict" in sanity_json.get(method, {}):
-            out[summary_key(method, SANITY_PASSES)] = float(
-                sanity_json[method]["verdict"]["passes"]
-            )
+            passes = sanity_json[method]["verdict"]["passes"]  # None: undetermined
+            out[summary_key(method, SANITY_PASSES)] = math.nan if passes is None else float(passes)
     return out
 
 

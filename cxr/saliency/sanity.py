@@ -26,7 +26,9 @@ method the same way): the randomisation baseline of a method and metric is the m
 similarity of its maps of random pairs of different images on the trained model (50
 pairs, as Arun et al.); the method passes a metric when the mean similarity over the
 images at full randomisation (every stage re-initialised) is at or below that baseline,
-and passes the check when it passes all four. `verdicts` also gives the upper 95%
+and passes the check when it passes all four. A method with a constant map of any
+image on the trained model gets no verdict (None): its correlations are 0 by
+definition, so the rule would pass it vacuously. `verdicts` also gives the upper 95%
 bound of that mean (Student's t over images), for a reader who wants the stricter
 "shown below the baseline" reading; the verdict does not use it.
 
@@ -145,9 +147,7 @@ def cascading_randomization(model, images, class_indices, *, methods, seed=0):
     """
     classes = np.broadcast_to(np.asarray(class_indices), (len(images),))
     trained = {name: fn(model, images, classes) for name, fn in methods.items()}
-    results = {
-        name: {"baseline": baseline(trained[name], seed=seed), "stages": []} for name in methods
-    }
+    results = {name: _start(trained[name], seed) for name in methods}
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     for index, (prefix, layer_names) in enumerate(cascade(copy)):
@@ -176,11 +176,14 @@ def data_randomization(model, permuted_model, images, class_indices, *, methods,
     for name, fn in methods.items():
         trained = fn(model, images, classes)
         per_metric = _compare(trained, fn(permuted_model, images, classes))
-        results[name] = {
-            "baseline": baseline(trained, seed=seed),
-            "stages": [(PERMUTED, per_metric)],
-        }
+        results[name] = {**_start(trained, seed), "stages": [(PERMUTED, per_metric)]}
     return results
+
+
+def _start(trained, seed):
+    """A method's result before its stages: the baseline, and how many maps were constant."""
+    constant = sum(is_empty(m) for m in trained)
+    return {"baseline": baseline(trained, seed=seed), "constant_maps": constant, "stages": []}
 
 
 def _compare(trained, maps):
@@ -192,10 +195,14 @@ def _compare(trained, maps):
 def verdicts(results):
     """The pass rule at full randomisation (the last stage), per method and metric.
 
-    The one rule of both tests (see the module's docstring).
+    The one rule of both tests (see the module's docstring). A method whose map of any
+    image on the trained model is constant has nothing to lose to randomisation: its
+    similarities are 0 by definition, not by the model, so its verdict is None
+    (undetermined), not a pass.
 
     Returns:
-        {method: {metric: {"mean", "upper", "baseline", "passes"}, "passes": bool}}.
+        {method: {metric: {"mean", "upper", "baseline", "passes"}, "passes": bool | None,
+        "constant_maps": int}}.
     """
     out = {}
     for name, result in results.items():
@@ -211,7 +218,9 @@ def verdicts(results):
                 "baseline": result["baseline"][metric],
                 "passes": mean <= result["baseline"][metric],
             }
-        out[name] = {**rows, "passes": all(rows[m]["passes"] for m in METRICS)}
+        passes = all(rows[m]["passes"] for m in METRICS)
+        constant = result.get("constant_maps", 0)
+        out[name] = {**rows, "passes": None if constant else passes, "constant_maps": constant}
     return out
 
 

@@ -161,6 +161,22 @@ def test_an_edge_detector_fails_and_a_model_only_map_passes():
     assert all(np.array_equal(v, weights(model)[p]) for p, v in before.items())
 
 
+def test_constant_maps_leave_the_verdict_undetermined():
+    """A map that is constant on the trained model (an empty ReLU'd Grad-CAM) has no
+    ranking to lose: its similarities are 0 by definition, at or below any baseline of
+    such maps, which the rule alone would call a pass."""
+    images = np.random.default_rng(5).normal(0, 1, (4, SIZE, SIZE, 3)).astype(np.float32)
+
+    def flat(model, images, classes):
+        return np.zeros(images.shape[:3], np.float32)
+
+    results = sanity.cascading_randomization(linear_model(), images, 1, methods={"flat": flat})
+    assert results["flat"]["constant_maps"] == 4
+    verdict = sanity.verdicts(results)["flat"]
+    assert all(verdict[m]["passes"] for m in sanity.METRICS)  # 0 <= 0, vacuously
+    assert verdict["passes"] is None and verdict["constant_maps"] == 4
+
+
 def _gradient():
     """The input gradient, signed (SmoothGrad without noise, one sample)."""
     return sanity.method_functions(["smoothgrad"], smoothgrad={"noise": 0.0, "samples": 1})[
