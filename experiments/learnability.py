@@ -18,8 +18,8 @@ There is no frozen-head phase: a random backbone's features carry nothing and
 its BatchNorm statistics were never estimated, so a head trained on them only
 hinders the network afterwards.
 
-Its results, once measured with a committed results file, go to docs/results.md
-("learnability"); the earlier figures had none and were removed.
+Its results, with the saliency study of the run and of its `:permuted` twin:
+docs/results.md ("learnability"), from docs/results/learnability/.
 """
 
 from cxr.configs import common
