@@ -43,6 +43,7 @@ from cxr.tracking.rundir import RunDir
 from cxr_tfds.labels import LABELS
 
 SPEC = "workspace.json"
+SALIENCY_SECTION = "Saliency"  # logged by a run's saliency job, not by the run itself
 GROUPING = (  # W&B cannot set a table's grouping through wandb-workspaces: say how
     "**Grad-CAM gallery.** Group the table by `label`, then by `kind` (each column's menu, "
     "*Group by*). Sort on `probability`; filter on `empty` or `kind`. Click an `xray` image: "
@@ -107,7 +108,7 @@ def spec(*, title, prefix, run_id=None, jobs=(), group=None, labels=LABELS):
             {"name": "Test AUROC", "panels": aurocs},
             {"name": "Grad-CAM gallery", "panels": galleries},
             {"name": "Localization", "panels": localization_panels},
-            {"name": "Saliency", "panels": saliency_panels(test)},
+            {"name": SALIENCY_SECTION, "panels": saliency_panels(test)},
         ],
     }
 

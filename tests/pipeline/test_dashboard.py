@@ -92,10 +92,16 @@ def number(items, key):
     return key in items and (items[key] is None or isinstance(items[key], float | int))
 
 
+def the_runs_own(spec):
+    """The view without the sections that other W&B jobs of the run log (its saliency job:
+    test_saliency_study checks that section against the job's items)."""
+    own = [s for s in spec["sections"] if s["name"] != dashboard.SALIENCY_SECTION]
+    return {**spec, "sections": own}
+
+
 def assert_logged(spec, items):
     """Each panel's keys were logged, each as the kind of value its panel shows: curves
-    in the history, scalars and bars in the summary, tables and images as such.
-    (test_saliency_wandb checks the Saliency section against a saliency job's items.)"""
+    in the history, scalars and bars in the summary, tables and images as such."""
     history, summary = items["history"], items["summary"]
     media = {"table": "table-file", "media": "image-file"}
     for section in spec["sections"]:
@@ -116,13 +122,12 @@ def test_every_panel_names_a_key_the_offline_run_logged(reviewed):
         "Test AUROC",
         "Grad-CAM gallery",
         "Localization",
-        "Saliency",  # logged by the run's saliency job, another W&B run
+        dashboard.SALIENCY_SECTION,  # logged by the run's saliency job, another W&B run
     ]
     run_id = reviewed["run_dir"].name
     saliency_job = f"quick/{run_id}/saliency cxr14_subset/synthetic {TEST_SPLIT}"
     assert spec["filter"] == [["ID", run_id], ["Name", saliency_job]]
-    the_runs_own = [s for s in spec["sections"] if s["name"] != "Saliency"]
-    assert_logged({**spec, "sections": the_runs_own}, reviewed["items"])
+    assert_logged(the_runs_own(spec), reviewed["items"])
     assert isinstance(reviewed["items"]["history"][spec["x_axis"]], int)
     best = max(r[metric_keys.MONITOR] for r in reviewed["run_dir"].read_metrics())
     assert reviewed["items"]["summary"][metric_keys.MONITOR] == {"max": pytest.approx(best)}

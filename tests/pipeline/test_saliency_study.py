@@ -19,6 +19,9 @@ from cxr.saliency import sanity
 from cxr.tracking import writer
 from cxr.tracking.rundir import RunDir, SaliencyDir
 
+# The tests share one study (a module fixture): in one xdist group it runs once, not once
+# per worker.
+pytestmark = pytest.mark.xdist_group("saliency_study")
 OPTIONS = ["ig.steps=4", "smoothgrad.samples=4", "occlusion.patch=56", "occlusion.stride=56"]
 METHODS = ["cam", "gradcam", "gradcam++", "ig", "smoothgrad", "occlusion"]
 
@@ -237,7 +240,7 @@ def test_the_run_view_shows_the_saliency_job(study, view):
 
 def test_the_saliency_section_names_what_the_job_logged(study, view):
     spec, scores = view, study[1]["scores"]
-    (section,) = [s for s in spec["sections"] if s["name"] == "Saliency"]
+    (section,) = [s for s in spec["sections"] if s["name"] == dashboard.SALIENCY_SECTION]
     items, prefix = logged_items(study[0].path), writer.wandb_key("test", "saliency/")
     others = [p for p in section["panels"] if p["type"] != "bar"]
     assert [p["type"] for p in others] == ["table", "media", "media"]  # gallery, two plots
