@@ -285,3 +285,14 @@ def test_main_blocks_only_in_the_command_and_child_process_modules():
     for module, parent in CHILD_PROCESS_MODULES.items():
         assert module in blocks, f"{module} has no __main__ block: drop its exception here"
         assert _started_with_dash_m(module, parent), f"{parent} no longer runs {module}"
+
+
+@pytest.mark.xdist_group("grouping_check")
+def test_xdist_groups_take_effect(request):
+    """`make test` keeps the tests of one `xdist_group` (a shared smoke run, the
+    multi-device runs) on one worker. pytest-xdist 3.8 marks them by editing a node id,
+    which pytest 9 ignores: the groups then split silently, shared runs happen once per
+    worker and the multi-device runs overlap (hence pytest < 9)."""
+    if not request.config.getoption("loadgroup", default=False):
+        pytest.skip("not run by pytest-xdist with --dist loadgroup")
+    assert request.node.nodeid.endswith("@grouping_check")
