@@ -29,7 +29,7 @@ def get_config() -> ml_collections.ConfigDict:
     # prints what it chose and why. On TensorFlow, XLA turns op determinism off (Keras
     # refuses XLA under it), so reruns are bit-for-bit repeatable only with xla "off".
     c.speed = ml_collections.ConfigDict()
-    c.speed.xla = "auto"  # "auto", "on" or "off" (jit_compile)
+    c.speed.xla = "auto"  # "auto", "on" or "off" (jit_compile; JAX always compiles: off is on)
     c.speed.precision = "auto"  # "auto", "float32", "mixed_bfloat16" or "mixed_float16"
 
     c.data = _data()

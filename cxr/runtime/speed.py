@@ -17,6 +17,10 @@ cores are used, but measured again by the first run that finds the machine quiet
 `python -m cxr.runtime.speed` prints the choice; `--probe` measures again at once. Call
 `choose` before anything runs on the GPU: the probe needs GPU memory of its own.
 
+JAX always compiles with XLA: without it Keras runs JAX op by op, so `xla="off"` there
+is taken as "on" (the printed line says so). Only TensorFlow has a compiled mode
+without XLA (its graphs).
+
 The rule, deterministic given the timings: among the measured settings that the
 overrides allow, the fastest is chosen if it beats the plainest one (float32, XLA
 off where that was measured) by at least `MARGIN`, else the plainest. Each step's
@@ -44,6 +48,9 @@ XLA = ("on", "off")
 # A change must be this much faster to be chosen: smaller gaps are within the
 # probe's noise, and XLA costs compile time up front.
 MARGIN = 1.1
+# Keras's jit_compile=False under JAX is op-by-op execution, a debugging mode, not a way
+# to train (measured on finetune:smoke, 2 CPU cores: fine-tuning 3x slower, same losses).
+JAX_OFF_NOTE = "; xla=off means on under JAX: it compiles with XLA or runs op by op"
 PROBE_VERSION = 1  # bump when the probe measures differently: old caches are ignored
 
 
@@ -146,21 +153,25 @@ def choose(xla="auto", precision="auto", *, cache_dir=None, measure=None, reprob
         A `Choice`.
     """
     check(xla, precision)
+    jax_off = xla == "off" and keras.backend.backend() == "jax"
+    if jax_off:  # JAX has no graph mode without XLA: "off" would run every op on its own
+        xla = "on"
     if xla == "on" and not keras_compat.xla_possible():
         raise UserError("xla='on': TensorFlow op determinism is on, and Keras refuses XLA with it")
     if xla != "auto" and precision != "auto":
         choice = Choice(xla == "on", precision, f"speed: {precision}, XLA {xla} (as configured)")
-        print(choice.why, flush=True)
-        return choice
-    facts = machine_facts()
-    seconds, source = _timings(facts, cache_file(facts, cache_dir), measure, reprobe)
-    choice = decide(
-        seconds,
-        xla=xla,
-        precision=precision,
-        xla_possible=keras_compat.xla_possible(),
-        source=source,
-    )
+    else:
+        facts = machine_facts()
+        seconds, source = _timings(facts, cache_file(facts, cache_dir), measure, reprobe)
+        choice = decide(
+            seconds,
+            xla=xla,
+            precision=precision,
+            xla_possible=keras_compat.xla_possible(),
+            source=source,
+        )
+    if jax_off:
+        choice = dataclasses.replace(choice, why=choice.why + JAX_OFF_NOTE)
     print(choice.why, flush=True)
     return choice
 

@@ -152,6 +152,16 @@ def test_fixed_settings_need_no_probe(tmp_path, monkeypatch, probe_calls, capsys
     assert "as configured" in capsys.readouterr().out
 
 
+@pytest.mark.parametrize("backend", ["tensorflow", "jax"])
+def test_xla_off_is_on_under_jax_only(backend, tmp_path, monkeypatch, probe_calls, capsys):
+    monkeypatch.setenv("CXR_CACHE", str(tmp_path))
+    monkeypatch.setattr(speed.keras.backend, "backend", lambda: backend)
+    choice = speed.choose(xla="off", precision="float32")
+    assert choice.xla is (backend == "jax") and not probe_calls
+    said = capsys.readouterr().out
+    assert ("means on under JAX" in said) is (backend == "jax"), said
+
+
 def test_xla_on_under_op_determinism_is_a_user_error(monkeypatch):
     monkeypatch.setattr(keras_compat, "xla_possible", lambda: False)
     with pytest.raises(UserError, match="op determinism"):
