@@ -148,7 +148,7 @@ def test_only_the_command_starts_the_backends():
     importers = {
         n for n in _sources() for _, target in _imports(n) if target == "cxr.runtime.startup"
     }
-    assert importers == {"cxr.cli.main"}
+    assert "cxr.cli.main" in importers and all(n.startswith("cxr.cli.") for n in importers)
 
 
 def test_the_layers_declared_are_the_subpackages_of_cxr():

@@ -19,19 +19,25 @@ from cxr.errors import EXIT_CODE
 
 @dataclasses.dataclass(frozen=True)
 class Command:
-    """One subcommand: the module that runs it, a one-line summary and an example."""
+    """One subcommand: the module that runs it, a one-line summary and an example.
+
+    `starts_itself`: the module reads its arguments before calling `startup.start()`
+    itself, so a mistake there is one line without the frameworks' start-up.
+    """
 
     module: str  # imported only when the subcommand runs; its `main(argv)` is called
     summary: str
     example: str
+    starts_itself: bool = False
 
 
 # The one table of subcommands: `cxr --help`, dispatch and the tests all read it.
 COMMANDS = {
     "experiment": Command(
-        "cxr.pipeline.experiment",
+        "cxr.cli.experiment",
         "train and evaluate a named experiment (experiments/NAME.py)",
         "cxr experiment quickstart --config.train.finetune_epochs=1",
+        starts_itself=True,
     ),
     "evaluate": Command(
         "cxr.pipeline.evaluate",
@@ -131,9 +137,10 @@ def main(argv=None) -> int:
 def run(name: str, argv: list[str]) -> int:
     """Runs subcommand `name`: start-up first, then its module's `main(argv)`."""
     command = COMMANDS[name]
-    from cxr.runtime import startup
+    if not command.starts_itself:
+        from cxr.runtime import startup
 
-    startup.start()
+        startup.start()
     sys.argv = [f"cxr {name}", *argv]  # argparse's and absl's program name
     module = importlib.import_module(command.module)
     try:

@@ -1,5 +1,5 @@
 """The stages put together: what a run's config sets up (`wiring`), a named experiment end
-to end (`experiment`, `cxr experiment`), a saved run re-evaluated (`evaluate`,
+to end (`experiment`; `experiment_config` reads `cxr experiment`'s command line), a saved run re-evaluated (`evaluate`,
 `cxr evaluate`), saliency methods compared on a run (`saliency_study`, `saliency_report`,
 `cxr saliency`) and its W&B workspace view (`dashboard`, `cxr dashboard`).
 

@@ -1,25 +1,17 @@
-"""Runs a named experiment: `cxr experiment NAME[:variant] [--config.x.y=value ...]`.
+"""Runs a named experiment from its locked config: trains, evaluates and records it.
 
-`make experiment NAME=frozen_head ARGS="--config.train.head_epochs=5"` calls that.
-The experiment's config (experiments/NAME.py) is locked, so a misspelt override
-fails loudly. This is the only module that reads configs; the library below it
+`cxr experiment NAME[:variant] [--config.x.y=value ...]` reads the command line into
+that config first (`cxr.pipeline.experiment_config`, before any framework starts), then
+calls `run`. These two are the only modules that read configs; the library below them
 takes plain arguments.
 """
 
-import difflib
-import importlib
-import pkgutil
 import shutil
-import sys
 
 import keras
 import tensorflow as tf
-from absl import flags, logging
-from ml_collections import config_flags
 
-from cxr import configs
 from cxr.data import augment, datasets
-from cxr.errors import UserError, exits_cleanly
 from cxr.model import densenet
 from cxr.pipeline import evaluate, wiring
 from cxr.pipeline.wiring import unset_to_none
@@ -27,26 +19,6 @@ from cxr.runtime import distribution, speed
 from cxr.tracking import wandb_logging
 from cxr.tracking.rundir import RunDir
 from cxr.train import feature_cache, loop, phases
-
-
-def available() -> list[str]:
-    """Names of the experiments in experiments/."""
-    return sorted(m.name for m in pkgutil.iter_modules(configs.__path__) if m.name != "common")
-
-
-def load_config(spec: str):
-    """The locked config of `NAME` or `NAME:variant`.
-
-    Raises:
-        UserError: for an unknown NAME (listing the available ones) or variant.
-    """
-    name, _, variant = spec.partition(":")
-    if name not in available():
-        raise UserError(f"unknown experiment {name!r}; available: {', '.join(available())}")
-    try:
-        return importlib.import_module(f"cxr.configs.{name}").get_config(variant or None)
-    except ValueError as e:  # an unknown variant; the experiment says which exist
-        raise UserError(str(e)) from None
 
 
 def run(config) -> RunDir:
@@ -249,48 +221,3 @@ def _augmenter(config):
         flip=t.flip,
         seed=config.seed,
     )
-
-
-def _check_field(config, arg):
-    """Raises a `UserError` unless `arg` is `--config.<an existing field>=...`."""
-    if not arg.startswith("--config."):
-        raise UserError(f"{arg!r}: overrides take the form --config.<field>=<value>")
-    path = arg[len("--config.") :].split("=", 1)[0].split(".")
-    node = config
-    for depth, key in enumerate(path):
-        fields = list(node.keys()) if hasattr(node, "keys") else []
-        if key not in fields:
-            where = ".".join(path[:depth]) or "the config"
-            close = difflib.get_close_matches(key, fields, n=1)
-            hint = f"; did you mean {'.'.join([*path[:depth], close[0]])}?" if close else ""
-            raise UserError(
-                f"{arg}: {where} has no field {key!r}{hint} (see experiments/common.py)"
-            )
-        node = node[key]
-
-
-@exits_cleanly
-def main(argv=None) -> None:
-    argv = sys.argv[1:] if argv is None else argv
-    if not argv or argv[0] in ("-h", "--help"):
-        print(
-            f"usage: cxr experiment NAME[:variant] [--config.<field>=<value> ...]\n\n"
-            f"NAME: {', '.join(available())} (experiments/NAME.py; ':smoke' is seconds long)\n"
-            f"fields: experiments/common.py documents every one"
-        )
-        return
-    if argv[0].startswith("-"):
-        raise UserError(
-            f"usage: cxr experiment NAME[:variant] [--config.x=y ...]; "
-            f"NAME is one of: {', '.join(available())}"
-        )
-    config = load_config(argv[0])
-    for arg in argv[1:]:
-        _check_field(config, arg)
-    config_flags.DEFINE_config_dict("config", config, lock_config=True)
-    try:
-        flags.FLAGS(["cxr experiment", *argv[1:]])
-    except flags.Error as e:  # a value of the wrong type
-        raise UserError(f"{e}; see experiments/common.py for every field") from None
-    logging.set_verbosity(logging.WARNING)  # TFDS's INFO lines would drown the progress bars
-    run(flags.FLAGS.config)

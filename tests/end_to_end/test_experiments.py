@@ -13,7 +13,7 @@ import time
 import numpy as np
 import pytest
 
-from cxr.pipeline import experiment
+from cxr.pipeline import experiment_config
 from cxr.saliency import localization
 from cxr.tracking.rundir import EvalDir, RunDir
 from cxr_tfds.labels import LABELS
@@ -119,10 +119,10 @@ def smoke_run(tmp_path_factory, synthetic_builder, data_dir):
 
 
 def test_experiments_are_listed():
-    assert set(EXPERIMENTS) | {"learnability"} <= set(experiment.available())
+    assert set(EXPERIMENTS) | {"learnability"} <= set(experiment_config.available())
 
 
-@pytest.mark.parametrize("name", experiment.available())
+@pytest.mark.parametrize("name", experiment_config.available())
 def test_every_experiment_is_a_locked_config_that_states_its_command(name):
     module = importlib.import_module(f"cxr.configs.{name}")
     assert f"make experiment NAME={name}" in module.__doc__
@@ -148,7 +148,7 @@ def one_line_error(out, *expected):
 
 def test_unknown_experiment_lists_the_available_ones(tmp_path):
     out = run_cxr("experiment", "frozen_hed", tmp_path=tmp_path, check=False)
-    listed = ", ".join(experiment.available())
+    listed = ", ".join(experiment_config.available())
     one_line_error(out, f"unknown experiment 'frozen_hed'; available: {listed}")
 
 

@@ -45,12 +45,12 @@ import io, json, sys, zipfile
 import h5py, numpy as np
 from cxr.data import datasets
 from cxr.model import densenet
-from cxr.pipeline import evaluate, experiment
+from cxr.pipeline import evaluate, experiment, experiment_config
 from cxr.runtime import distribution
 out, data_dir = sys.argv[1:]
 report, builder = {}, datasets.prepare("cxr14_subset/synthetic", data_dir)
 for devices in ("1", "2"):
-    c = experiment.load_config("finetune:smoke")
+    c = experiment_config.load_config("finetune:smoke")
     c.distribution, c.runs_dir = devices, f"{out}/runs{devices}"
     c.data.data_dir, c.train.feature_cache_dir = data_dir, f"{out}/features{devices}"
     c.train.augment, c.wandb.mode = False, "disabled"

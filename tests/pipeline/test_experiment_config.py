@@ -1,0 +1,61 @@
+"""`cxr experiment`'s command line: every mistake is one line before any framework starts."""
+
+import subprocess
+import sys
+
+import pytest
+
+from cxr.errors import UserError
+from cxr.pipeline import experiment_config
+
+# Each a mistake `parse` finds; the last one defines absl's --config flag (once a process).
+MISTAKES = [
+    (["frozen_hed"], "unknown experiment 'frozen_hed'; available: "),
+    (["frozen_head:smok"], "smok"),
+    (["--config.seed=1"], "usage: cxr experiment NAME"),
+    (["frozen_head:smoke", "config.seed=1"], "overrides take the form --config.<field>=<value>"),
+    (
+        ["frozen_head:smoke", "--config.train.learnig_rate=1"],
+        "did you mean train.head_learning_rate?",
+    ),
+    (["frozen_head:smoke", "--config.seed=seven"], "invalid literal for int()"),
+]
+# In a fresh process: the `cxr` command itself, then what it imported.
+COMMAND = """
+import sys
+from cxr.cli.main import main
+argv = sys.argv[1:]
+try:
+    main(["experiment", *argv])
+except SystemExit as end:
+    assert end.code == 2, end.code
+else:
+    raise AssertionError(f"{argv} did not fail")
+print(sorted({"tensorflow", "keras", "jax", "tensorflow_datasets"} & set(sys.modules)))
+"""
+
+
+@pytest.mark.parametrize(("argv", "expected"), MISTAKES[:-1])
+def test_parse_names_the_mistake(argv, expected):
+    with pytest.raises(UserError, match=None) as error:
+        experiment_config.parse(argv)
+    assert expected in str(error.value)
+
+
+def test_a_mistake_is_one_line_before_any_framework_starts():
+    for argv, expected in MISTAKES:
+        out = subprocess.run(
+            [sys.executable, "-c", COMMAND, *argv], capture_output=True, text=True, timeout=120
+        )
+        lines = out.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error: "), out.stderr[-2000:]
+        assert expected in lines[0]
+        assert out.stdout.strip() == "[]", (argv, out.stdout)  # no framework imported
+
+
+def test_help_and_good_configs():
+    assert experiment_config.parse(["--help"]) is None
+    config = experiment_config.load_config("finetune:smoke")
+    assert config.name == "finetune" and config.data.name == "cxr14_subset/synthetic"
+    with pytest.raises(AttributeError):
+        config.no_such_field = 1  # locked
