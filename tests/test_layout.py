@@ -200,6 +200,7 @@ PURE_MODULES = sorted(
     + [
         "cxr.errors",
         "cxr.configs.common",
+        "cxr.pipeline.experiment_config",
         "cxr.saliency.localization",
         "cxr.saliency.pointing",
         "cxr.saliency.map_scores",

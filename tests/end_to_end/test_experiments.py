@@ -329,8 +329,11 @@ def test_the_dashboard_names_keys_a_real_run_logged(smoke_run, monkeypatch):
 @pytest.mark.large
 def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_builder, data_dir):
     """kill -9 mid-training, start again with the same run id: same result as no kill."""
-    # Images through the network each epoch (no feature cache), so epochs take seconds.
+    # Images through the network each epoch (no feature cache), so epochs take seconds;
+    # the evaluation, which the test does not check, as small as it goes.
     args = [
+        "--config.eval.num_bootstrap=10",
+        "--config.eval.gallery_per_kind=1",
         "--config.train.feature_cache=False",
         "--config.train.head_epochs=4",
         "--config.train.head_stop_patience=10",
