@@ -28,7 +28,6 @@ import dataclasses
 import os
 import re
 import sys
-import types
 
 import keras
 import numpy as np
@@ -384,10 +383,9 @@ def _nih_dir(builder, manual_dir):
     """The folder with NIH's files: the synthetic twin's generated one, the manual dir, or
     $CXR14_DIR."""
     if builder.builder_config.synthetic_patients:
-        # The twin writes its NIH files and label folders into TFDS's download folder, as
-        # the builder names it (what `datasets.build` downloads to).
-        downloads = types.SimpleNamespace(download_dir=builder.data_dir_root / "downloads")
-        return builder._metadata_dir(downloads)
+        # The twin writes its NIH files and label folders into TFDS's download folder
+        # (what `datasets.build` downloads to).
+        return builder.synthetic_nih_dir(builder.data_dir_root / "downloads")
     found = manual_dir or os.environ.get(sources.ENV_VAR)
     if not found:
         raise UserError(

@@ -237,24 +237,33 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
             f": {', '.join(unreadable)}" if unreadable else "",
         )
 
+    def synthetic_nih_dir(self, download_dir) -> epath.Path:
+        """The synthetic twin's NIH-shaped folder (metadata, boxes, images and label
+        folders) in `download_dir`, generated on first use.
+
+        Args:
+            download_dir: TFDS's download folder, `<data_dir>/downloads` by default.
+        """
+        config = self.builder_config
+        root = epath.Path(download_dir) / (
+            f"cxr14_synthetic_p{config.synthetic_patients}_s{config.seed}"
+            f"_{config.synthetic_png_size}px_experts"
+        )
+        if not root.exists():  # generated aside, then renamed: never half a dir
+            partial = root.parent / f"{root.name}.incomplete"
+            synthetic.write_manual_dir(
+                partial,
+                num_patients=config.synthetic_patients,
+                seed=config.seed,
+                image_size=config.synthetic_png_size,
+            )
+            partial.rename(root)
+        return root
+
     def _metadata_dir(self, dl_manager) -> epath.Path:
         """The folder with the NIH metadata: generated, the manual dir, or $CXR14_DIR."""
-        config = self.builder_config
-        if config.synthetic_patients:
-            root = dl_manager.download_dir / (
-                f"cxr14_synthetic_p{config.synthetic_patients}_s{config.seed}"
-                f"_{config.synthetic_png_size}px_experts"
-            )
-            if not root.exists():  # generated aside, then renamed: never half a dir
-                partial = root.parent / f"{root.name}.incomplete"
-                synthetic.write_manual_dir(
-                    partial,
-                    num_patients=config.synthetic_patients,
-                    seed=config.seed,
-                    image_size=config.synthetic_png_size,
-                )
-                partial.rename(root)
-            return root
+        if self.builder_config.synthetic_patients:
+            return self.synthetic_nih_dir(dl_manager.download_dir)
         try:
             manual = dl_manager.manual_dir
         except AssertionError:  # TFDS's way of saying: missing or empty

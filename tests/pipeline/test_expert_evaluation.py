@@ -203,3 +203,14 @@ def test_a_missing_label_folder_says_where_to_put_it(sample_dir, tmp_path, capsy
     assert not (run.path / RunDir.EVALUATIONS).exists()
     code, _, err = cli(["--run", run.path, "--nih-dir", nih_dir], capsys)
     assert code == 2 and "--nih-dir goes with --labels" in err
+
+
+def test_the_synthetic_twin_finds_its_own_nih_folder(synthetic_builder):
+    """Without --nih-dir, the twin's labels come from the folder its build generated."""
+    built = synthetic_builder.data_dir_root / "downloads"
+    generated = set(built.iterdir())  # each synthetic config built in this session has one
+    found = evaluate._nih_dir(synthetic_builder, None)
+    assert found in generated and set(built.iterdir()) == generated  # found, not made now
+    assert found == synthetic_builder.synthetic_nih_dir(built)
+    assert (found / "Data_Entry_2017_v2020.csv").exists()
+    assert (found / "four_findings_expert_labels" / "test_labels.csv").exists()
