@@ -154,7 +154,7 @@ def choose(xla="auto", precision="auto", *, cache_dir=None, measure=None, reprob
     """
     check(xla, precision)
     jax_off = xla == "off" and keras.backend.backend() == "jax"
-    if jax_off:  # JAX has no graph mode without XLA: "off" would run every op on its own
+    if jax_off:  # see the module docstring
         xla = "on"
     if xla == "on" and not keras_compat.xla_possible():
         raise UserError("xla='on': TensorFlow op determinism is on, and Keras refuses XLA with it")

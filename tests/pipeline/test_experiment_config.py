@@ -37,7 +37,7 @@ print(sorted({"tensorflow", "keras", "jax", "tensorflow_datasets"} & set(sys.mod
 
 @pytest.mark.parametrize(("argv", "expected"), MISTAKES[:-1])
 def test_parse_names_the_mistake(argv, expected):
-    with pytest.raises(UserError, match=None) as error:
+    with pytest.raises(UserError) as error:
         experiment_config.parse(argv)
     assert expected in str(error.value)
 
