@@ -29,6 +29,8 @@ _ROW_KEYS += ("n_pos", "n_neg", "reason", "val_reason")
 _ROW_KEYS += ("n_pos_patients", "n_neg_patients", "warning")  # after the old ones: CSV readers
 _RATES = ("sensitivity", "specificity", "precision", "f1")
 _DPI = 120
+# Each operating point's rule in words, as captions and tables name it.
+POINT_RULES = {"f1": "max F1", "youden": "max Youden's J"}
 # W&B keys of `render`'s items, below the split's prefix (`cxr.tracking.writer.wandb_key`).
 TABLE = "per_label"
 ROC_PLOT = "roc"

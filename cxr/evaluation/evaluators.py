@@ -97,18 +97,20 @@ class Galleries:
 
     def result(self, *, preds, val, eval_dir: EvalDir) -> Result:
         names = preds.label_names
-        thresholds = classification.operating_thresholds(val.probs, val.labels)
+        thresholds = classification.operating_thresholds(val.probs, val.labels, "f1")
         cases = []
         for label, kind, rank, index in self.picks:
             gray, heatmap, cam = self.cases[(index, label)]
             cases.append(
                 gallery.case(
                     label=label,
+                    label_name=names[label],
                     kind=kind,
                     rank=rank,
                     image_id=str(preds.image_id[index]),
                     probability=preds.probs[index, label],
                     threshold=thresholds[label],
+                    threshold_rule=classification_report.POINT_RULES["f1"],
                     truth=gallery.truth_text(preds.labels[index], names),
                     gray=gray,
                     heatmap=heatmap,

@@ -12,12 +12,15 @@ before its ReLU (`cxr.saliency.gradcam.class_activation_grid`), upsampled biline
 the image without ReLU or rescaling (`signed_map`), on a diverging scale centred at
 zero (`SIGNED_COLORMAP`: red is evidence for the label, blue against it, white none)
 with symmetric limits shared by the label's panels and shown as a colour bar. For the
-head of `cxr.model.densenet` a grid cell's value is its contribution to the label's
+head of `cxr.model.classifier` a grid cell's value is its contribution to the label's
 logit, so the colours of one gallery compare. The ReLU'd map would be blank wherever
 the evidence is negative, which a young model's often is everywhere.
 
-Each panel carries the probability, the label's threshold chosen on validation, the
-true labels and NIH's box for that label where the image has one. `wandb_rows` gives
+Each panel's caption reads, line by line (`caption`): kind, rank, probability, the
+label's threshold chosen on validation with its rule ("threshold 0.055 (max F1)") and
+the image; what the map shows when that is nothing ("all < 0: no evidence for
+Infiltration", or a constant map); and the image's true labels ("truth: No Finding").
+NIH's box for that label is drawn where the image has one. `wandb_rows` gives
 the same cases as W&B table rows (`TABLE_COLUMNS`): the plain X-ray carries two box
 groups, `ground_truth` (NIH's boxes) and `predictions` (the boxes Wang et al.'s
 protocol derives from the ReLU'd, upsampled Grad-CAM map,
@@ -42,6 +45,7 @@ from cxr.saliency import localization, pointing
 
 KINDS = ("true_positive", "false_positive", "false_negative")
 SHORT = {"true_positive": "TP", "false_positive": "FP", "false_negative": "FN"}
+_CAPTION_PT = 7  # three lines of it fit the band above a row of panels
 _BOX_COLOR = "lime"  # stands out on gray, jet and red-blue alike
 ROWS_TITLE = (
     "Grad-CAM before ReLU (red: for the label, blue: against) of the most confident true "
@@ -250,11 +254,13 @@ def scored_boxes(heatmap, truth):
 def case(
     *,
     label,
+    label_name,
     kind,
     rank,
     image_id,
     probability,
     threshold,
+    threshold_rule,
     truth,
     gray,
     heatmap,
@@ -266,11 +272,13 @@ def case(
 
     Args:
         label: The label's index.
+        label_name: The label's name, as the captions say it.
         kind: One of `KINDS`.
         rank: 0-based rank within its kind.
         image_id: The image's file name.
         probability: The label's predicted probability.
         threshold: The label's operating point chosen on validation (NaN if none).
+        threshold_rule: How it was chosen, in a few words: "max F1".
         truth: The image's true labels as text (`truth_text`).
         gray: uint8 (H, W) X-ray.
         heatmap: (H, W) Grad-CAM map of the label, in [0, 1]: Wang et al.'s boxes
@@ -282,11 +290,13 @@ def case(
     box_labels = np.reshape(box_labels, -1).astype(int)
     return dict(
         label=label,
+        label_name=label_name,
         kind=kind,
         rank=rank,
         image_id=image_id,
         probability=float(probability),
         threshold=float(threshold),
+        threshold_rule=threshold_rule,
         truth=truth,
         gray=gray,
         signed=signed_map(cam, np.shape(gray)),
@@ -331,7 +341,7 @@ def draw_gallery(cases, *, title, per_kind) -> Figure:
         canvas[y0 : y0 + size, x0 + size : x0 + 2 * size] = signed_overlay(
             case["gray"], case["signed"], limit
         )
-        ax.text(x0, y0 - band * 0.08, _caption(case), fontsize=7, va="bottom")
+        ax.text(x0, y0 - band * 0.08, caption(case), fontsize=_CAPTION_PT, va="bottom")
         for box in case["boxes"][case["box_labels"] == case["label"]]:
             for left in (x0, x0 + size):
                 ax.add_patch(_rectangle(box, size, left, y0))
@@ -345,15 +355,25 @@ def draw_gallery(cases, *, title, per_kind) -> Figure:
     return fig
 
 
-def _caption(case):
-    """A panel's two lines: kind, rank, probability, threshold, image, notes; true labels."""
-    note = f"  Grad-CAM: {CONSTANT_MAP}" if case["empty"] else ""
-    note = note or ("  all < 0: no evidence for" if case["negative"] else "")
-    return (
-        f"{SHORT[case['kind']]} {case['rank'] + 1}  p={case['probability']:.3f} "
-        f"(threshold {case['threshold']:.3f})  {case['image_id']}{note}\n"
-        f"{textwrap.shorten(case['truth'], 70, placeholder=' ...')}"
-    )
+def caption(case):
+    """A panel's caption: one line of facts, one saying what an empty map shows, the truth.
+
+    "FP 1  p=0.071  threshold 0.055 (max F1)  a.png" / "all < 0: no evidence for
+    Infiltration" / "truth: No Finding". The middle line is there only for a map that
+    shows nothing: constant, or negative everywhere (no evidence for the label).
+    """
+    threshold = case["threshold"]
+    threshold = f"{threshold:.3f}" if math.isfinite(threshold) else "n/a"
+    lines = [
+        f"{SHORT[case['kind']]} {case['rank'] + 1}  p={case['probability']:.3f}  "
+        f"threshold {threshold} ({case['threshold_rule']})  {case['image_id']}"
+    ]
+    if case["empty"]:
+        lines.append(f"Grad-CAM: {CONSTANT_MAP}")
+    elif case["negative"]:
+        lines.append(f"all < 0: no evidence for {case['label_name']}")
+    lines.append(textwrap.shorten(f"truth: {case['truth']}", 70, placeholder=" ..."))
+    return "\n".join(lines)
 
 
 def _rectangle(box, size, left, top):

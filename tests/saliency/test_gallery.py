@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import scipy.ndimage
 import wandb
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
 from test_wandb_logging import assert_self_contained, items_of, read_wandb_records
 
@@ -130,18 +131,25 @@ def test_gallery_from_a_tiny_model_writes_one_png_per_label(tmp_path):
             assert image.format == "PNG" and image.width > image.height > 100
 
 
-def make_case(cam, *, kind="true_positive", rank=0, gray=None, label=0):
-    """A gallery case of a 16 px image for a hand-made signed map (its heatmap: ReLU'd)."""
+def make_case(cam, *, kind="true_positive", rank=0, gray=None, label=0, **facts):
+    """A gallery case of a 16 px image for a hand-made signed map (its heatmap: ReLU'd);
+    `facts` override the caption's facts (label_name, image_id, probability, ...)."""
     gray = np.full((16, 16), 100, dtype=np.uint8) if gray is None else gray
     heatmap = gallery.signed_map(np.maximum(cam, 0), gray.shape)
+    facts = {
+        "label_name": "Atelectasis",
+        "image_id": "a.png",
+        "probability": 0.9,
+        "threshold": 0.5,
+        "threshold_rule": "max F1",
+        "truth": "Atelectasis",
+        **facts,
+    }
     return gallery.case(
         label=label,
         kind=kind,
         rank=rank,
-        image_id="a.png",
-        probability=0.9,
-        threshold=0.5,
-        truth="Atelectasis",
+        **facts,
         gray=gray,
         heatmap=heatmap,
         cam=np.asarray(cam, dtype=np.float32),
@@ -225,6 +233,58 @@ def test_gallery_draws_signed_maps_on_one_symmetric_scale():
         canvas[top[2] : top[2] + size, left : left + size],
         gallery._marked_empty(cases[2]["gray"], gallery.CONSTANT_MAP),
     )
+
+
+def test_captions_name_the_label_the_threshold_rule_and_the_truth_on_their_own_lines():
+    # Issue 23 item 6: a false positive read "all < 0: no evidence for" / "No Finding".
+    against = np.array([[-1.0, -0.5], [-0.2, -2.0]])
+    fp = dict(kind="false_positive", label_name="Infiltration", truth="No Finding")
+    fp |= dict(threshold=0.0551, probability=0.0712, image_id="00000013_005.png")
+    cases = [
+        make_case(np.array([[1.0, 0.0], [0.0, -1.0]])),  # evidence both ways: no note
+        make_case(against, **fp),
+        make_case(np.full((2, 2), 0.3), kind="false_negative", threshold=float("nan")),
+    ]
+    fig = gallery.draw_gallery(cases, title="Infiltration", per_kind=1)
+    texts = [t.get_text() for t in fig.axes[0].texts][1:]  # the first is the title
+    assert texts == [gallery.caption(c) for c in cases]  # what is drawn is `caption`
+    assert texts[1].split("\n") == [
+        "FP 1  p=0.071  threshold 0.055 (max F1)  00000013_005.png",
+        "all < 0: no evidence for Infiltration",
+        "truth: No Finding",
+    ]
+    assert texts[0].split("\n") == ["TP 1  p=0.900  threshold 0.500 (max F1)  a.png", "truth: Atelectasis"]  # fmt: skip
+    assert texts[2].split("\n")[1:] == [f"Grad-CAM: {gallery.CONSTANT_MAP}", "truth: Atelectasis"]
+    assert "threshold n/a (max F1)" in texts[2]
+
+
+def test_long_captions_fit_their_panels():
+    """At the evaluation's 224 px, the longest label and truth stay within their two images."""
+    size = 224
+    gray = np.full((size, size), 100, dtype=np.uint8)
+    truth = ", ".join(LABELS)  # every label: shortened to fit
+    cases = [
+        make_case(
+            -np.eye(2) - 0.1,
+            kind=kind,
+            gray=gray,
+            label_name="Pleural_Thickening",
+            truth=truth,
+            image_id="00030805_000.png",
+        )  # fmt: skip
+        for kind in gallery.KINDS
+    ]
+    fig = gallery.draw_gallery(cases, title="Pleural_Thickening", per_kind=1)
+    renderer = FigureCanvasAgg(fig).get_renderer()
+    ax = fig.axes[0]
+    # The panel pair spans 2 * size image pixels; the next pair starts a gap later.
+    # Above it, a band of size // 5 pixels holds the caption.
+    corners = ax.transData.transform([(0, 0), (2 * size + size // 16, size // 5)])
+    width, band = np.abs(corners[1] - corners[0])
+    for text in ax.texts[1:]:
+        assert "no evidence for Pleural_Thickening" in text.get_text()
+        extent = text.get_window_extent(renderer)
+        assert extent.width < width and extent.height < band
 
 
 def test_an_empty_map_is_marked_never_drawn_as_a_plain_xray(tmp_path):
