@@ -188,25 +188,84 @@ def _plot_roc(report):
     return fig
 
 
+# Below this many positive patients a percentile CI takes few distinct values (with one,
+# it only says whether that patient was drawn): auroc.png marks it, as it marks a CI
+# resting on fewer than 95% valid resamples (the report's warning).
+FEW_POSITIVE_PATIENTS = 5
+FRAGILE_COLOR = "tab:orange"
+UNDEFINED_COLOR = "grey"
+
+
+def auroc_rows(report):
+    """What auroc.png draws per label, in order: {"label", "kind", "note"}.
+
+    "kind" is "ci" (a point with its CI), "fragile" (the same, marked: fewer than
+    `FEW_POSITIVE_PATIENTS` positive patients or a report warning) or "undefined" (no
+    AUROC: a text where the point would be). "note" is the words beside a fragile or
+    undefined row, else None.
+    """
+    rows = []
+    for label in report["labels"]:
+        e = report["per_label"][label]
+        kind, note = "ci", None
+        if math.isnan(e["auroc"]):
+            kind, note = "undefined", f"undefined: {e['reason'] or 'no AUROC'}"
+        elif e["n_pos_patients"] < FEW_POSITIVE_PATIENTS or e["warning"]:
+            patients = e["n_pos_patients"]
+            kind = "fragile"
+            note = f"CI on {patients} positive patient{'s' * (patients != 1)}"
+            if e["warning"]:
+                note += f", {e['n_valid_resamples']} valid resamples"
+        rows.append({"label": label, "kind": kind, "note": note})
+    return rows
+
+
 def _plot_aurocs(report):
+    """Each label's test AUROC with its CI; fragile CIs and undefined labels marked."""
     labels = report["labels"]
-    entries = [report["per_label"][label] for label in labels]
-    y = np.arange(len(labels))
-    auroc = np.array([e["auroc"] for e in entries])
-    low = np.array([e["ci_low"] for e in entries])
-    high = np.array([e["ci_high"] for e in entries])
-    # Clipped: a percentile CI can miss its point estimate, and errorbar rejects negatives.
-    err = np.clip(np.stack([auroc - low, high - auroc]), 0, None)
+    rows = auroc_rows(report)
     fig = Figure(figsize=(7, 0.4 * len(labels) + 1.5), dpi=_DPI, layout="tight")
     ax = fig.subplots()
-    ax.errorbar(auroc, y, xerr=err, fmt="o", color="black", capsize=3, label="ours (95% CI)")
+    styles = {  # kind -> errorbar style and legend entry
+        "ci": dict(fmt="o", color="black", label="ours (95% CI)"),
+        "fragile": dict(
+            fmt="o",
+            color=FRAGILE_COLOR,
+            mfc="white",
+            linestyle="none",
+            label=f"CI on < {FEW_POSITIVE_PATIENTS} positive patients or < 95% valid resamples",
+        ),
+    }
+    for kind, style in styles.items():
+        y = [i for i, row in enumerate(rows) if row["kind"] == kind]
+        if not y:
+            continue
+        entries = [report["per_label"][labels[i]] for i in y]
+        auroc = np.array([e["auroc"] for e in entries])
+        low = np.array([e["ci_low"] for e in entries])
+        high = np.array([e["ci_high"] for e in entries])
+        # Clipped: a percentile CI can miss its point estimate, and errorbar rejects negatives.
+        err = np.clip(np.nan_to_num(np.stack([auroc - low, high - auroc])), 0, None)
+        bars = ax.errorbar(auroc, y, xerr=err, capsize=3, **style)
+        if kind == "fragile":
+            bars.lines[2][0].set_linestyle("--")  # the CI's line: dashed
     if report["comparable"]:
+        entries = [report["per_label"][label] for label in labels]
         for name, marker in zip(PUBLISHED, "xs", strict=True):
-            ax.plot([e["published"][name] for e in entries], y, marker, label=name, alpha=0.7)
-    ax.set(yticks=y, yticklabels=labels, xlabel="Test AUROC")
+            ax.plot([e["published"][name] for e in entries], range(len(labels)), marker, label=name, alpha=0.7)  # fmt: skip
+    ax.set(yticks=range(len(labels)), yticklabels=labels, xlabel="Test AUROC")
     ax.set_title(f"Macro AUROC {_auroc_ci(report['macro'])}")
-    ax.invert_yaxis()
-    ax.legend(loc="best", fontsize=8)
+    ax.set_ylim(len(labels) - 0.5, -0.5)  # top down, every row clear of the frame
+    ax.legend(loc="best", fontsize=7)
+    # The notes, a column on the right level with their rows: clear of every point.
+    notes = ax.twinx()
+    notes.set(ylim=ax.get_ylim(), yticks=range(len(labels)))
+    notes.set_yticklabels([row["note"] or "" for row in rows], fontsize=7)
+    notes.tick_params(axis="y", length=0)
+    for axis in (ax, notes):
+        for tick, row in zip(axis.get_yticklabels(), rows, strict=True):
+            if row["kind"] != "ci":
+                tick.set_color(UNDEFINED_COLOR if row["kind"] == "undefined" else FRAGILE_COLOR)
     return fig
 
 
