@@ -11,11 +11,15 @@ import numpy as np
 from matplotlib import patches
 from matplotlib.figure import Figure
 
+from cxr.evaluation.saliency_scores import CENTRE, RANDOM
 from cxr.saliency import gallery, localization, sanity
 from cxr.saliency.methods import METHODS
 from cxr.tracking import writer
 from cxr.tracking.rundir import SaliencyDir
 
+# One colour per method and baseline, the same in every panel of every plot: each
+# name's place in this order picks its colour of Matplotlib's default cycle (10 colours).
+COLOUR_ORDER = (*METHODS, RANDOM, CENTRE)
 T_IOBB = 0.5  # the T(IoBB) of the table's and plot's Wang columns
 WANG_GRID = localization.rate_key("wang60", "acc", "iobb", T_IOBB)
 HEADLINE = {  # column -> title, in table order
@@ -208,6 +212,13 @@ def summary_key(method, number):
     return f"saliency/{method}/{number}"
 
 
+def method_colour(name):
+    """The colour of a method or baseline in every plot of the study (`COLOUR_ORDER`)."""
+    if name not in COLOUR_ORDER:
+        return "black"  # not one of ours: drawn, never mistaken for one that is
+    return f"C{COLOUR_ORDER.index(name) % 10}"
+
+
 def score_figure(scores) -> Figure:
     """One panel per headline score: each method's label mean with its CI."""
     columns = [c for c in HEADLINE if any(c in s for s in scores.values())]
@@ -228,11 +239,13 @@ def score_figure(scores) -> Figure:
                 if math.isfinite(low)
                 else None
             )
-            ax.errorbar(v["value"], y, xerr=err, fmt="o", capsize=3)
+            ax.errorbar(v["value"], y, xerr=err, fmt="o", capsize=3, color=method_colour(name))
         ax.set_title(HEADLINE[column], fontsize=9)
         ax.set_xlim(-0.02, 1.02)
     for ax in grid[:, 0]:
         ax.set_yticks(range(len(names)), names)
+        for tick, name in zip(ax.get_yticklabels(), names, strict=True):
+            tick.set_color(method_colour(name))
     grid[0, 0].invert_yaxis()  # shared: every panel lists the methods top down
     figure.suptitle("Label mean and 95% patient-bootstrap CI", fontsize=10)
     figure.tight_layout()
@@ -244,10 +257,10 @@ def sanity_figure(results) -> Figure:
     figure = Figure(figsize=(14, 3.6), dpi=100)
     axes = figure.subplots(1, len(sanity.METRICS), sharey=True)
     for ax, metric in zip(axes, sanity.METRICS, strict=True):
-        for index, (method, result) in enumerate(results.items()):
+        for method, result in results.items():
             blocks = [prefix for prefix, _ in result["stages"]]
             means = [float(np.mean(values[metric])) for _, values in result["stages"]]
-            colour = f"C{index}"
+            colour = method_colour(method)
             ax.plot(range(len(blocks)), means, "o-", color=colour, label=method)
             ax.axhline(result["baseline"][metric], color=colour, linestyle=":", linewidth=1)
             ax.set_xticks(range(len(blocks)), blocks, rotation=90, fontsize=7)
@@ -261,11 +274,21 @@ def sanity_figure(results) -> Figure:
     return figure
 
 
-def panel(gray, heatmap, method):
-    """A map over its X-ray: signed maps on a diverging scale, the others in jet."""
-    if METHODS[method].signed:
-        return gallery.signed_overlay(gray, heatmap, gallery.symmetric_limit([heatmap]))
-    return gallery.overlay(gray, heatmap)
+GALLERY_SCALE = (
+    f"Every map on one diverging scale ({gallery.SIGNED_COLORMAP}: red for the label, blue "
+    "against, white 0), to each panel's largest |value|; Grad-CAM and Grad-CAM++ are "
+    "ReLU'd, so never blue. Green: NIH's box"
+)
+
+
+def panel(gray, heatmap):
+    """A map over its X-ray, on the scale of every panel (`GALLERY_SCALE`).
+
+    One scale family for every method: a signed map spans both halves of the diverging
+    scale, a ReLU'd one ([0, 1], Grad-CAM's) its red half, so a colour means the same
+    sign in every column.
+    """
+    return gallery.signed_overlay(gray, heatmap, gallery.symmetric_limit([heatmap]))
 
 
 def gallery_figure(kept, methods, label_names) -> Figure:
@@ -274,7 +297,7 @@ def gallery_figure(kept, methods, label_names) -> Figure:
     axes = figure.subplots(len(kept), len(methods) + 1, squeeze=False)
     for row, case in zip(axes, kept, strict=True):
         images = [np.repeat(case["gray"][..., None], 3, axis=-1)]
-        images += [panel(case["gray"], case["maps"][m], m) for m in methods]
+        images += [panel(case["gray"], case["maps"][m]) for m in methods]
         for ax, image, title in zip(row, images, ["X-ray", *methods], strict=True):
             ax.imshow(image)
             ymin, xmin, ymax, xmax = np.asarray(case["box"]) * image.shape[0]
@@ -284,6 +307,7 @@ def gallery_figure(kept, methods, label_names) -> Figure:
             ax.set_axis_off()
             ax.set_title(title, fontsize=8)
         row[0].set_title(f"{case['image_id']}\n{label_names[case['label']]}", fontsize=7)
+    figure.suptitle(GALLERY_SCALE, fontsize=8, wrap=True)
     figure.tight_layout()
     return figure
 
@@ -301,7 +325,7 @@ def gallery_table(kept, methods, label_names):
         }
         boxes = {"ground_truth": {"box_data": [box], "class_labels": dict(enumerate(label_names))}}
         cells = [
-            writer.Image(panel(case["gray"], case["maps"][m], m), caption=m, boxes=boxes)
+            writer.Image(panel(case["gray"], case["maps"][m]), caption=m, boxes=boxes)
             for m in methods
         ]
         rows.append([case["image_id"], label, writer.Image(case["gray"], boxes=boxes), *cells])
