@@ -34,7 +34,6 @@ takes plain numpy arrays.
 import math
 
 import numpy as np
-import sklearn.metrics
 
 from cxr.stats import bootstrap
 from cxr.stats.auroc import macro_auroc, per_label_auroc
@@ -149,6 +148,8 @@ def _per_label(test, val, aurocs, boot, label_names, *, comparable):
         entry["warning"] = None
         if entry["reason"] is None:
             entry["warning"] = valid_share_warning(entry["n_valid_resamples"], len(boot))
+            import sklearn.metrics  # here, as below: 2+ s that `cxr score --help` need not pay
+
             # Rounded: plotting needs no more, and it halves metrics.json.
             fpr, tpr, _ = sklearn.metrics.roc_curve(y, p)
             roc_curves[name] = {"fpr": fpr.round(4).tolist(), "tpr": tpr.round(4).tolist()}
@@ -285,6 +286,8 @@ def _auprc(y, p):
     # Average precision needs a positive; with no negative it is trivially 1, so NaN too.
     if not 0 < np.sum(y) < len(y):
         return math.nan
+    import sklearn.metrics
+
     return float(sklearn.metrics.average_precision_score(y, p))
 
 
@@ -310,6 +313,8 @@ def _choose(val_y, val_p):
     """{point: (threshold, validation F1 or J)} maximising F1 and Youden's J; NaN if undefined."""
     if _degenerate(val_y, "validation") is not None:
         return dict.fromkeys(_POINTS, (math.nan, math.nan))
+    import sklearn.metrics
+
     precision, recall, thresholds = sklearn.metrics.precision_recall_curve(val_y, val_p)
     precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -22,17 +22,17 @@ not at all (DIR must be new or empty), and logs the table and plots to W&B under
 in DIR/wandb/. `cxr evaluate --labels expert_all` writes the same beside its scores.
 """
 
+from __future__ import annotations  # `-> Figure` without importing matplotlib
+
 import argparse
 import csv
 import io
 import math
 import os
 import pathlib
+import typing
 
-import matplotlib
 import numpy as np
-import sklearn.metrics
-from matplotlib.figure import Figure
 
 from cxr.errors import UserError, exits_cleanly
 from cxr.evaluation import score
@@ -40,6 +40,9 @@ from cxr.stats import bootstrap
 from cxr.tracking import writer
 from cxr.tracking.rundir import EvalDir
 from cxr_tfds.cxr14_subset import expert_labels, sources
+
+if typing.TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
 JSON_FILE = "readers.json"
 CSV_FILE = "readers.csv"
@@ -82,6 +85,8 @@ def operating_point(*, probs, truth, patients, calls, num_bootstrap=1000, seed=0
     out = {"n": len(y), "n_pos": n_pos, "reason": _undefined(y)}
     if out["reason"]:
         return out | {k: math.nan for k in ("auroc", *_RATES)}
+    import sklearn.metrics  # here: seconds that `cxr readers --help` need not pay
+
     out["auroc"] = float(sklearn.metrics.roc_auc_score(y, probs))
     reader_sens, reader_spec = np.mean(calls[y]), np.mean(~calls[~y])
     fpr, tpr, thresholds = sklearn.metrics.roc_curve(y, probs, drop_intermediate=False)
@@ -158,6 +163,8 @@ def compare_with_readers(
         "bootstrap", "findings": finding -> reader id -> `operating_point`'s dict,
         "curves": finding -> auroc, fpr, tpr of the model on all those images}.
     """
+    import sklearn.metrics  # here: seconds that `cxr readers --help` need not pay
+
     spec = experts.spec
     ids = [str(i) for i in predictions["image_id"]]
     rows = [k for k, i in enumerate(ids) if i in experts.truth]
@@ -247,6 +254,9 @@ def _p(value) -> str:
 
 def plot(report, finding: str) -> Figure:
     """The model's ROC curve and each reader's operating point with its CIs."""
+    import matplotlib  # here: seconds that `cxr readers --help` need not pay
+    from matplotlib.figure import Figure
+
     fig = Figure(figsize=(5, 5), dpi=120, layout="tight")
     ax = fig.subplots()
     curve = report["curves"].get(finding)

@@ -37,7 +37,7 @@ import shutil
 import numpy as np
 
 from cxr.errors import UserError, exits_cleanly
-from cxr.evaluation import classification, classification_report
+from cxr.evaluation import classification
 from cxr.tracking import wandb_logging, writer
 from cxr.tracking.rundir import EvalDir
 from cxr_tfds.cxr14_subset import expert_labels, metadata, sources
@@ -395,6 +395,9 @@ def _arrays(predictions, reference, rows, probs, ref_columns) -> dict:
 
 def render(scored: dict, eval_dir: EvalDir) -> writer.Result:
     """A run's evaluation files for the scored CSV, and the terminal text."""
+    # Imported here: matplotlib's seconds that `cxr score --help` need not pay.
+    from cxr.evaluation import classification_report
+
     report, test = scored["report"], scored["test"]
     result = classification_report.render(report=report, eval_dir=eval_dir)
     result.files[eval_dir.file(EvalDir.PREDICTIONS)] = EvalDir.encode_predictions(

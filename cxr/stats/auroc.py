@@ -1,7 +1,6 @@
 """Per-label AUROC, the standard ChestX-ray14 metric (Wang et al. 2017, CheXNet)."""
 
 import numpy as np
-import sklearn.metrics
 
 from cxr_tfds.labels import LABELS
 
@@ -34,6 +33,8 @@ def per_label_auroc(y_true, y_prob, label_names=LABELS):
             f"Expected y_true and y_prob of shape (N, {len(label_names)}); "
             f"got {y_true.shape} and {y_prob.shape}."
         )
+    import sklearn.metrics  # here: seconds that `cxr compare --help` need not pay
+
     aurocs = {}
     for column, name in enumerate(label_names):
         labels = y_true[:, column]

@@ -11,17 +11,20 @@ the files W&B stages for its artifacts (a table's images, the model) in the W&B
 run's own `data/` there, not in the user's home, so a copied run directory syncs
 whole and the home folder does not fill up. Every epoch metric plots against
 `EPOCH_AXIS`, the epoch counted over all training phases.
+
+W&B and Keras are imported where they are used, not with this module: `cxr score`,
+`cxr readers` and `cxr compare` log to W&B without ever touching a model, and importing
+Keras would start TensorFlow or JAX for them (seconds, before even `--help`).
+`EpochLog`, a Keras callback class, is defined on first use for the same reason.
 """
 
+import functools
 import math
 import netrc
 import os
 import pathlib
 import secrets
 import urllib.parse
-
-import keras
-import wandb
 
 from cxr.tracking.metric_keys import MONITOR, VAL_LOSS
 
@@ -94,6 +97,8 @@ def init_wandb(
     mode = resolve_wandb_mode(mode)
     if mode == "disabled":
         return None
+    import wandb  # here, not at the top: see the module's docstring
+
     run = wandb.init(
         project=project,
         name=name,
@@ -147,6 +152,8 @@ def log_model_artifact(run, path, name=None, aliases=("best",)):
     """
     if run is None:
         return
+    import wandb
+
     path = pathlib.Path(path)
     artifact = wandb.Artifact(name or f"model-{run.id}", type="model")
     staged = _staged_link(path)
@@ -168,6 +175,8 @@ def _staged_link(path):
     None on a W&B release other than `WANDB_STAGING_TESTED` (the public `add_file` then
     copies the file: correct, one more copy on disk), and where no hard link can be made.
     """
+    import wandb
+
     if ".".join(wandb.__version__.split(".")[:2]) != WANDB_STAGING_TESTED:
         return None
     from wandb.sdk.artifacts.staging import get_staging_dir
@@ -192,36 +201,53 @@ def epoch_record(model, epoch, logs):
     record = {EPOCH: epoch + 1}
     optimizer = getattr(model, "optimizer", None)
     if LEARNING_RATE not in logs and optimizer is not None:
+        import keras
+
         # The property evaluates a learning-rate schedule at the current step.
         record[LEARNING_RATE] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
     record.update({key: float(value) for key, value in logs.items()})
     return record
 
 
-class EpochLog(keras.callbacks.Callback):
-    """Hands `epoch_record` plus constant entries and `EPOCH_AXIS` to `write` at each epoch end.
+def __getattr__(name):
+    """`EpochLog`, the Keras callback class, made on first use (PEP 562); see the docstring."""
+    if name == "EpochLog":
+        return _epoch_log_class()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-    Args:
-        write: called with the record, e.g. `run.append_metrics` or a W&B run's `log`.
-        extra: constant entries added to every record, e.g. `{"phase": "head"}`.
-        finite: write NaN and infinities as None (strict JSON lines need it).
-        epochs_before: epochs of earlier phases: `EPOCH_AXIS` is this plus `EPOCH`.
-    """
 
-    def __init__(self, write, extra=None, finite=False, epochs_before=0):
-        super().__init__()
-        self.write, self.extra, self.finite = write, dict(extra or {}), finite
-        self.epochs_before = epochs_before
+@functools.cache
+def _epoch_log_class():
+    """The `EpochLog` class, a `keras.callbacks.Callback`: Keras is imported only here."""
+    import keras
 
-    def on_epoch_end(self, epoch, logs=None):
-        record = {**self.extra, **epoch_record(self.model, epoch, logs or {})}
-        record[EPOCH_AXIS] = self.epochs_before + record[EPOCH]
-        if self.finite:
-            record = {
-                k: (None if isinstance(v, float) and not math.isfinite(v) else v)
-                for k, v in record.items()
-            }
-        self.write(record)
+    class EpochLog(keras.callbacks.Callback):
+        """Hands `epoch_record` plus constant entries and `EPOCH_AXIS` to `write` at each epoch end.
+
+        Args:
+            write: called with the record, e.g. `run.append_metrics` or a W&B run's `log`.
+            extra: constant entries added to every record, e.g. `{"phase": "head"}`.
+            finite: write NaN and infinities as None (strict JSON lines need it).
+            epochs_before: epochs of earlier phases: `EPOCH_AXIS` is this plus `EPOCH`.
+        """
+
+        def __init__(self, write, extra=None, finite=False, epochs_before=0):
+            super().__init__()
+            self.write, self.extra, self.finite = write, dict(extra or {}), finite
+            self.epochs_before = epochs_before
+
+        def on_epoch_end(self, epoch, logs=None):
+            record = {**self.extra, **epoch_record(self.model, epoch, logs or {})}
+            record[EPOCH_AXIS] = self.epochs_before + record[EPOCH]
+            if self.finite:
+                record = {
+                    k: (None if isinstance(v, float) and not math.isfinite(v) else v)
+                    for k, v in record.items()
+                }
+            self.write(record)
+
+    EpochLog.__module__, EpochLog.__qualname__ = __name__, "EpochLog"  # as if defined at the top
+    return EpochLog
 
 
 def epoch_logs(run_dir, wandb_run=None):
@@ -242,11 +268,11 @@ def epoch_logs(run_dir, wandb_run=None):
         return sum(record.get(PHASE) != phase for record in run_dir.read_metrics())
 
     def to_file(phase):
-        return EpochLog(
+        return _epoch_log_class()(
             run_dir.append_metrics, {PHASE: phase}, finite=True, epochs_before=before(phase)
         )
 
     def to_wandb(phase):
-        return EpochLog(wandb_run.log, {PHASE: phase}, epochs_before=before(phase))
+        return _epoch_log_class()(wandb_run.log, {PHASE: phase}, epochs_before=before(phase))
 
     return [to_file] if wandb_run is None else [to_file, to_wandb]

@@ -14,7 +14,6 @@ import re
 from typing import Any
 
 import numpy as np
-from matplotlib.figure import Figure
 
 
 @dataclasses.dataclass
@@ -111,6 +110,8 @@ def json_safe(value):
 
 
 def _write_file(path, content):
+    from matplotlib.figure import Figure  # here: seconds that `cxr score --help` need not pay
+
     path.parent.mkdir(parents=True, exist_ok=True)
     if isinstance(content, Figure):
         content.savefig(path, dpi=content.dpi)  # each figure sets its own resolution
