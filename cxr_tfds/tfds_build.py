@@ -10,6 +10,7 @@ without notice, so it is used only on the TFDS release it was tested with
 (`TESTED_TFDS`); any other is refused in one line, before anything is built.
 """
 
+import dataclasses
 import sys
 
 import tensorflow_datasets as tfds
@@ -19,6 +20,7 @@ import cxr_tfds.cxr14_subset.cxr14_subset_dataset_builder  # noqa: F401  (regist
 # The TFDS release (major.minor) whose `scripts.cli` this was tested with.
 TESTED_TFDS = "4.9"
 EXIT_CODE = 2  # cxr's code for input the user must fix (cxr.errors.EXIT_CODE)
+DEFAULT_DATASET = "cxr14_subset"
 
 
 def check_tfds(version=None) -> str | None:
@@ -38,8 +40,14 @@ def check_tfds(version=None) -> str | None:
     )
 
 
-def main(argv=None) -> None:
-    """`tfds build` with `argv` (default: the command line); `cxr data` calls this."""
+def main(argv=None, before_build=None) -> None:
+    """`tfds build` with `argv` (default: the command line); `cxr data` calls this.
+
+    Without a dataset name it builds `DEFAULT_DATASET` (`tfds build` would look for a
+    dataset script in the current folder). `before_build`, if given, is called with the
+    parsed `Args` once `--help` and flag errors were answered: `cxr data` checks paths and
+    starts TensorFlow quietly there.
+    """
     error = check_tfds()
     if error:
         print(f"error: {error}", file=sys.stderr)
@@ -50,7 +58,21 @@ def main(argv=None) -> None:
     if argv is not None:
         sys.argv = [sys.argv[0], *argv]
     parse = cli_utils.make_flags_parser(build.Args, description="tfds build for cxr14_subset")
-    app.run(lambda args: args.execute(), flags_parser=parse)
+
+    def parse_then_check(argv):
+        args = with_default_dataset(parse(argv))
+        if before_build is not None:
+            before_build(args)
+        return args
+
+    app.run(lambda args: args.execute(), flags_parser=parse_then_check)
+
+
+def with_default_dataset(args):
+    """TFDS's build `Args`, naming `DEFAULT_DATASET` when they name no dataset."""
+    if args.positional_datasets or args.datasets or args.automation.exclude_datasets:
+        return args
+    return dataclasses.replace(args, positional_datasets=[DEFAULT_DATASET])
 
 
 if __name__ == "__main__":

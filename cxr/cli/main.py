@@ -5,16 +5,28 @@
 
 The backends' quiet start-up and `CXR_VIRTUAL_CPUS` (`cxr.runtime.startup`) run here,
 before the subcommand's module is imported, so no library module has an import side
-effect. `cxr --help` starts no framework.
+effect. They start only after the command line was read (`cxr.cli.arguments`), so that
+`--help`, a typo or a missing path is answered in a second, and never for the
+subcommands that touch no model (`score`, `readers`, `compare`, `type1`).
+`cxr --help` starts no framework.
+
+Output piped into a reader that stops early (`cxr predict --help | head -1`) ends the
+command quietly, as it would a Unix tool, instead of with a BrokenPipe traceback.
 """
 
 import dataclasses
 import difflib
 import importlib
+import os
+import signal
 import sys
 
 from cxr import __version__
-from cxr.errors import EXIT_CODE
+from cxr.cli import arguments
+from cxr.errors import EXIT_CODE, exits_cleanly
+
+# A shell's exit status for a process ended by SIGPIPE (128 + the signal's number).
+BROKEN_PIPE_EXIT = 128 + signal.SIGPIPE
 
 
 @dataclasses.dataclass(frozen=True)
@@ -23,12 +35,15 @@ class Command:
 
     `starts_itself`: the module reads its arguments before calling `startup.start()`
     itself, so a mistake there is one line without the frameworks' start-up.
+    `frameworks`: whether it needs TensorFlow, JAX or Keras at all; those that do and do
+    not start themselves have their command line read first by `cxr.cli.arguments`.
     """
 
     module: str  # imported only when the subcommand runs; its `main(argv)` is called
     summary: str
     example: str
     starts_itself: bool = False
+    frameworks: bool = True
 
 
 # The one table of subcommands: `cxr --help`, dispatch and the tests all read it.
@@ -48,6 +63,7 @@ COMMANDS = {
         "cxr.evaluation.compare_runs",
         "paired comparison of evaluations on the same images",
         "cxr compare runs/a/<id> runs/b/<id> --out comparisons/ab",
+        frameworks=False,
     ),
     "predict": Command(
         "cxr.inference.predict",
@@ -60,9 +76,10 @@ COMMANDS = {
         "cxr dashboard --run runs/quickstart/<run id>",
     ),
     "data": Command(
-        "cxr_tfds.tfds_build",
+        "cxr.cli.data",
         "build cxr14_subset from the NIH files (tfds build's flags)",
-        "cxr data --config=224 --manual_dir=~/cxr14",
+        "cxr data cxr14_subset --config=224 --manual_dir=~/cxr14",
+        starts_itself=True,
     ),
     "speed": Command(
         "cxr.runtime.speed",
@@ -83,11 +100,13 @@ COMMANDS = {
         "cxr.evaluation.score",
         "score any model's per-image probabilities (CSV) as a run's evaluation",
         "cxr score preds.csv --out scores/mine --labels expert_all",
+        frameworks=False,
     ),
     "readers": Command(
         "cxr.evaluation.readers",
         "a scored evaluation against the individual radiologists",
         "cxr readers scores/mine --out scores/mine_readers",
+        frameworks=False,
     ),
     "saliency": Command(
         "cxr.pipeline.saliency_study",
@@ -98,6 +117,7 @@ COMMANDS = {
         "cxr.stats.type1",
         "measure each paired test's type-I error by simulation (docs/results/type1.json)",
         "cxr type1 --out docs/results/type1.json",
+        frameworks=False,
     ),
 }
 
@@ -117,8 +137,23 @@ def main(argv=None) -> int:
     """`cxr [--help | --version | <subcommand> ...]`: the exit code.
 
     An unknown subcommand is one stderr line, with the closest name when there is one.
+    A reader that closed the output pipe early ends it quietly (`BROKEN_PIPE_EXIT`).
     """
-    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        try:
+            return _dispatch(sys.argv[1:] if argv is None else list(argv))
+        finally:
+            sys.stdout.flush()  # a closed pipe shows here, not in the interpreter's exit
+    except BrokenPipeError:
+        # Python flushes stdout once more at exit: point it at nothing, or that flush
+        # prints "Exception ignored ... BrokenPipeError".
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return BROKEN_PIPE_EXIT
+
+
+def _dispatch(argv: list[str]) -> int:
     if not argv or argv[0] in ("-h", "--help", "help"):
         print(usage())
         return 0
@@ -135,16 +170,11 @@ def main(argv=None) -> int:
 
 
 def run(name: str, argv: list[str]) -> int:
-    """Runs subcommand `name`: start-up first, then its module's `main(argv)`."""
+    """Runs subcommand `name`: its command line read, start-up, then its module's `main(argv)`."""
     command = COMMANDS[name]
-    if not command.starts_itself:
-        from cxr.runtime import startup
-
-        startup.start()
     sys.argv = [f"cxr {name}", *argv]  # argparse's and absl's program name
-    module = importlib.import_module(command.module)
     try:
-        code = module.main(argv)
+        code = _start_and_run(name, command, argv)
     except SystemExit as e:
         if _asks_for_help(argv) and e.code in (0, None):
             print(f"\nexample:\n  {command.example}")
@@ -154,6 +184,17 @@ def run(name: str, argv: list[str]) -> int:
     return code or 0
 
 
+def _start_and_run(name: str, command: Command, argv: list[str]):
+    """The module's `main(argv)`, after `cxr.cli.arguments` and the frameworks' start-up."""
+    if command.frameworks and not command.starts_itself:
+        exits_cleanly(arguments.check)(name, argv)  # --help, usage errors, missing paths
+        from cxr.runtime import startup
+
+        startup.start()
+    module = importlib.import_module(command.module)
+    return module.main(argv)
+
+
 def _asks_for_help(argv) -> bool:
     """Whether the subcommand's own help was asked for (argparse exits after printing it)."""
     return any(a in ("-h", "--help") for a in argv)
@@ -161,4 +202,4 @@ def _asks_for_help(argv) -> bool:
 
 def predict_alias() -> int:
     """`cxr-predict ...`, kept as an alias of `cxr predict ...`."""
-    return run("predict", sys.argv[1:])
+    return main(["predict", *sys.argv[1:]])
