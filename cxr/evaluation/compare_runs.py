@@ -1,6 +1,7 @@
 """`make compare`: paired AUROC differences between runs evaluated on the same images.
 
     cxr compare RUN RUN [RUN ...] --out DIR [--num-bootstrap 1000] [--seed 0]
+                [--min-positive-patients K]
 
 Each RUN is a run directory (its own evaluation, eval/, is used) or an
 evaluation folder holding predictions.npz (runs/<name>/<id>/evaluations/<dataset>/<split>).
@@ -12,33 +13,34 @@ difference is always the other run's AUROC minus the reference's. For each: a
 clustered test (`cxr.stats.obuchowski`, patients as clusters), the bootstrap's,
 and DeLong's (`cxr.stats.delong`, images as independent). A p-value whose
 measured type-I error (docs/results/type1.json, `cxr.stats.type1`) exceeds 0.06
-at the label's number of positive patients is not shown; the table says why.
-Every row counts its positive images and patients and its valid resamples.
-The CIs and p-values are of the AUROC, which needs no threshold.
-Writes DIR/compare.json and DIR/compare.png, logs a W&B run of job type
-"compare" (files under DIR/wandb) and prints a table.
+at the label's number of positive patients is not shown; one note per label says
+at what count it was measured and what it was. Every row counts its positive images
+and patients and its valid resamples. The macro averages every label defined on
+the split, or with --min-positive-patients K those with K positive patients or more
+(the others are listed as left out). The CIs and p-values are of the AUROC, which
+needs no threshold. This module computes; `cxr.evaluation.compare_report` writes
+DIR/compare.json and DIR/compare.png and the table, and `main` logs a W&B run of job
+type "compare" (files under DIR/wandb) and prints the table.
 """
 
 import argparse
 import math
 import pathlib
+import re
 
-import matplotlib
 import numpy as np
-from matplotlib.figure import Figure
 
 from cxr.errors import UserError, exits_cleanly
+from cxr.evaluation import compare_report
 from cxr.evaluation.classification import MIN_VALID_SHARE, class_counts, valid_share_warning
 from cxr.stats import bootstrap, type1
 from cxr.stats.auroc import macro_auroc, per_label_auroc
 from cxr.stats.delong import delong_macro_test, delong_test
 from cxr.stats.obuchowski import obuchowski_macro_test, obuchowski_test
 from cxr.tracking import wandb_logging, writer
-from cxr.tracking.rundir import EvalDir, RunDir, slug
-from cxr.tracking.writer import json_safe
+from cxr.tracking.rundir import EvalDir, RunDir
 
-JSON_FILE = "compare.json"
-PLOT_FILE = "compare.png"
+JSON_FILE, PLOT_FILE = compare_report.JSON_FILE, compare_report.PLOT_FILE
 _HELP_RUNS = "runs/<name>/<run id> or an evaluation folder holding " + EvalDir.PREDICTIONS
 COMMITTED = "committed"  # `compare`'s type1_table: read docs/results/type1.json
 
@@ -106,7 +108,9 @@ def align(reference: dict, other: dict) -> dict:
     return other
 
 
-def compare(runs, *, num_bootstrap=1000, seed=0, type1_table=COMMITTED) -> dict:
+def compare(
+    runs, *, num_bootstrap=1000, seed=0, type1_table=COMMITTED, min_positive_patients=0
+) -> dict:
     """Compares runs[1:] with runs[0] on the same images.
 
     Args:
@@ -116,32 +120,23 @@ def compare(runs, *, num_bootstrap=1000, seed=0, type1_table=COMMITTED) -> dict:
         type1_table: The measured type-I errors that decide which p-values are
             shown (`cxr.stats.type1.withheld`): `COMMITTED` reads the committed
             table, None withholds nothing.
+        min_positive_patients: The macro leaves out labels with fewer positive
+            patients than this; 0 averages every label defined on the split.
 
     Returns:
         A dict: "reference" and "runs" (paths), "labels", "dataset", "split",
         "n_images", "n_patients", "difference", "bootstrap" (unit, num_resamples,
         seed, ci_level, p_value), "p_value" (which test is the headline "p"),
-        "type1" (the table's file and rule), "comparisons": one per runs[1:]:
-        "run", "per_label" (label -> `_entry`'s keys) and "macro" (the same
-        and n_labels, fewest_positive_label). NaN where undefined or withheld.
+        "type1" (the table's file and rule), "min_positive_patients",
+        "comparisons": one per runs[1:]: "run", "per_label" (label -> `_entry`'s
+        keys) and "macro" (the same and n_labels, fewest_positive_label,
+        left_out: the defined labels with fewer than min_positive_patients).
+        NaN where undefined or withheld.
     """
     reference, names = runs[0], list(runs[0]["label_names"])
     labels, patients = reference["labels"], reference["patient_id"]
     table = type1.load_table() if type1_table is COMMITTED else type1_table
-    aurocs = [per_label_auroc(labels, run["probs"], names) for run in runs]
-    boot = bootstrap.paired_bootstrap_aurocs(
-        [run["probs"] for run in runs], labels, patients, num_bootstrap=num_bootstrap, seed=seed
-    )
-    context = {
-        "labels": labels,
-        "patients": patients,
-        "aurocs": aurocs,
-        "boot": boot,
-        "names": names,
-        "defined": [i for i, name in enumerate(names) if not math.isnan(aurocs[0][name])],
-        "counts": [class_counts(labels[:, i], patients) for i in range(len(names))],
-        "table": table,
-    }
+    context = _context(runs, table, num_bootstrap, seed, min_positive_patients)
     return {
         "reference": reference["path"],
         "runs": [run["path"] for run in runs[1:]],
@@ -164,6 +159,7 @@ def compare(runs, *, num_bootstrap=1000, seed=0, type1_table=COMMITTED) -> dict:
             "max_rate": type1.MAX_RATE,
             "rule": WITHHOLD_RULE,
         },
+        "min_positive_patients": min_positive_patients,
         "comparisons": [_comparison(runs, k, context) for k in range(1, len(runs))],
     }
 
@@ -174,6 +170,30 @@ WITHHOLD_RULE = (
     "rate (or the count is below every simulated one); the macro uses its label with "
     "the fewest positive patients"
 )
+
+
+def _context(runs, table, num_bootstrap, seed, min_positive_patients):
+    """What every comparison reads: AUROCs, the paired bootstrap, counts, the macro's labels."""
+    names, labels = list(runs[0]["label_names"]), runs[0]["labels"]
+    patients = runs[0]["patient_id"]
+    aurocs = [per_label_auroc(labels, run["probs"], names) for run in runs]
+    boot = bootstrap.paired_bootstrap_aurocs(
+        [run["probs"] for run in runs], labels, patients, num_bootstrap=num_bootstrap, seed=seed
+    )
+    counts = [class_counts(labels[:, i], patients) for i in range(len(names))]
+    defined = [i for i, name in enumerate(names) if not math.isnan(aurocs[0][name])]
+    return {
+        "labels": labels,
+        "patients": patients,
+        "aurocs": aurocs,
+        "boot": boot,
+        "names": names,
+        "defined": defined,
+        # The macro's labels: defined, and with enough positive patients.
+        "averaged": [i for i in defined if counts[i]["n_pos_patients"] >= min_positive_patients],
+        "counts": counts,
+        "table": table,
+    }
 
 
 def _comparison(runs, k, c):
@@ -189,26 +209,45 @@ def _comparison(runs, k, c):
         diffs = c["boot"][k, :, i] - c["boot"][0, :, i]
         aurocs = (c["aurocs"][0][name], c["aurocs"][k][name])
         per_label[name] = _entry(aurocs, diffs, tests, reason, c["counts"][i], c["table"])
+    return {"run": runs[k]["path"], "per_label": per_label, "macro": _macro(runs, k, c)}
+
+
+def _macro(runs, k, c):
+    """The macro entry of runs[k] against runs[0]: the mean over the `averaged` labels."""
+    averaged, boot, names = c["averaged"], c["boot"], c["names"]
+    ref, other = runs[0]["probs"][:, averaged], runs[k]["probs"][:, averaged]
+    labels, patients = c["labels"][:, averaged], c["patients"]
     # A resample counts for the macro only if all labels it averages are defined in
     # it: a NaN in either run's mean makes the difference NaN, and percentile_ci skips it.
-    defined, boot = c["defined"], c["boot"]
     macro_diffs = np.full(boot.shape[1], math.nan)
-    if defined:
-        macro_diffs = boot[k][:, defined].mean(axis=1) - boot[0][:, defined].mean(axis=1)
+    if averaged:
+        macro_diffs = boot[k][:, averaged].mean(axis=1) - boot[0][:, averaged].mean(axis=1)
     tests = {
         "delong": delong_macro_test(ref, other, labels),
         "obuchowski": obuchowski_macro_test(ref, other, labels, patients),
     }
-    reason = None if defined else "no label has both positives and negatives"
+    for test in tests.values():  # the tests number the columns they were given
+        test["reason"] = _named(test["reason"], [names[i] for i in averaged])
+    reason = None if averaged else "no label has both positives and negatives"
+    if c["defined"] and not averaged:
+        reason = "every label has too few positive patients (--min-positive-patients)"
     # The macro's p-values are as safe as its rarest averaged label's.
-    fewest = min(defined, key=lambda i: c["counts"][i]["n_pos_patients"], default=None)
+    fewest = min(averaged, key=lambda i: c["counts"][i]["n_pos_patients"], default=None)
     none = class_counts(np.zeros(len(labels)), patients)
     counts = none if fewest is None else c["counts"][fewest]
-    aurocs = (macro_auroc(c["aurocs"][0]), macro_auroc(c["aurocs"][k]))
-    macro = _entry(aurocs, macro_diffs, tests, reason, counts, c["table"])
-    macro["n_labels"] = len(defined)
-    macro["fewest_positive_label"] = c["names"][fewest] if fewest is not None else None
-    return {"run": runs[k]["path"], "per_label": per_label, "macro": macro}
+    aurocs = [{names[i]: c["aurocs"][run][names[i]] for i in averaged} for run in (0, k)]
+    macro = _entry([macro_auroc(a) for a in aurocs], macro_diffs, tests, reason, counts, c["table"])
+    macro["n_labels"] = len(averaged)
+    macro["fewest_positive_label"] = names[fewest] if fewest is not None else None
+    macro["left_out"] = [names[i] for i in c["defined"] if i not in averaged]
+    return macro
+
+
+def _named(reason, names):
+    """A test's reason with "label column j" (of the columns it was given) as the label's name."""
+    if reason is None:
+        return None
+    return re.sub(r"label column (\d+)", lambda m: names[int(m.group(1))], reason)
 
 
 def _entry(aurocs, diffs, tests, reason, counts, table):
@@ -226,8 +265,11 @@ def _entry(aurocs, diffs, tests, reason, counts, table):
         auroc_ref, auroc_other, diff, ci_low, ci_high, n_valid_resamples, p
         (the headline, Obuchowski's), p_obuchowski, obuchowski_se, p_bootstrap,
         delong_se, p_delong, reason, delong_reason, obuchowski_reason,
-        bootstrap_reason, p_withheld (test -> why its p is not shown), warning
-        (fewer than 95% valid resamples) and the `class_counts`.
+        bootstrap_reason, p_withheld (test -> why its p is not shown),
+        type1_measured_at (the simulated positive-patient count that judged the
+        p-values, None when below every one or without a table) and type1_rates
+        (test -> its measured type-I error there, or None), warning (fewer than
+        95% valid resamples) and the `class_counts`.
     """
     ci = bootstrap.percentile_ci(diffs)
     p = {
@@ -243,6 +285,7 @@ def _entry(aurocs, diffs, tests, reason, counts, table):
         why = None if math.isnan(value) else type1.withheld(test, counts["n_pos_patients"], table)
         if why:
             withheld[test], p[test] = why, math.nan
+    row = None if table is None else type1.measured_row(counts["n_pos_patients"], table)
     num_bootstrap = len(diffs)
     few = reason is None and ci["n_valid_resamples"] < MIN_VALID_SHARE * num_bootstrap
     return {
@@ -261,122 +304,11 @@ def _entry(aurocs, diffs, tests, reason, counts, table):
         "obuchowski_reason": tests["obuchowski"]["reason"],
         "bootstrap_reason": boot_reason,
         "p_withheld": withheld,
+        "type1_measured_at": None if row is None else row["positive_patients"],
+        "type1_rates": None if row is None else {t: row[t]["rate"] for t in type1.TESTS},
         "warning": valid_share_warning(ci["n_valid_resamples"], num_bootstrap) if few else None,
         **counts,
     }
-
-
-def format_table(report) -> str:
-    """The report as a terminal table: per comparison, a line per label, the macro line, notes."""
-    width = max(len(label) for label in [*report["labels"], "macro"])
-    boot = report["bootstrap"]
-    lines = [
-        f"{report['n_images']} images of {report['n_patients']} patients "
-        f"({report['dataset']} {report['split']}); diff = run minus reference; "
-        f"{boot['ci_level']:.0%} CI from {boot['num_resamples']} paired patient bootstrap "
-        "resamples (n boot: the valid ones)",
-        "p: Obuchowski's clustered test (patients as clusters); p boot: the bootstrap's; "
-        "p DeLong treats images as independent; pos: positive images/patients",
-    ]
-    if report["type1"]["file"] is None:
-        lines.append("No type-I table found: every p-value is shown, none is vetted")
-    for comparison in report["comparisons"]:
-        lines += ["", f"run: {comparison['run']}   reference: {report['reference']}"]
-        lines.append(
-            f"{'label':<{width}}    ref    run  {'diff [CI]':<25}       p  p boot  p DeLong"
-            "       pos  n boot"
-        )
-        notes = []
-        rows = [*comparison["per_label"].items(), ("macro", comparison["macro"])]
-        for label, e in rows:
-            if e["reason"]:
-                lines.append(f"{label:<{width}}  n/a ({e['reason']})")
-                continue
-            lines.append(_row(label, e, width, len(report["labels"])))
-            notes += _notes(label, e)
-        lines += notes
-    return "\n".join(lines)
-
-
-def _row(label, e, width, num_labels):
-    ci = f"{e['diff']:+.3f} [{e['ci_low']:+.3f}, {e['ci_high']:+.3f}]"
-    line = f"{label:<{width}}  {e['auroc_ref']:.3f}  {e['auroc_other']:.3f}  {ci:<25}"
-    shown = [_p(e, test) for test in ("obuchowski", "bootstrap", "delong")]
-    line += f"  {shown[0]:>6}  {shown[1]:>6}  {shown[2]:>8}"
-    line += f"  {e['n_pos_images']:>4}/{e['n_pos_patients']:<4}  {e['n_valid_resamples']:>6}"
-    if label == "macro":
-        line += f"  ({e['n_labels']} of {num_labels} labels)"
-    return line
-
-
-def _notes(label, e):
-    """Why a row's p-values are not shown, and its valid-resample warning."""
-    notes = [f"  {label}: p {_NAMES[t]} not shown: {why}" for t, why in e["p_withheld"].items()]
-    for test in ("obuchowski", "bootstrap", "delong"):
-        if e[f"{test}_reason"]:
-            notes.append(f"  {label}: p {_NAMES[test]} undefined: {e[f'{test}_reason']}")
-    if label == "macro" and e["p_withheld"]:
-        notes.append(f"  macro: judged by its rarest label, {e['fewest_positive_label']}")
-    if e["warning"]:
-        notes.append(f"  {label}: warning: {e['warning']}")
-    return notes
-
-
-def plot(report) -> Figure:
-    """A forest plot: differences with CIs per label and macro, one panel per compared run."""
-    labels = [*report["labels"], "macro"]
-    y = np.arange(len(labels))
-    comparisons = report["comparisons"]
-    fig = Figure(figsize=(4.5 * len(comparisons) + 1.5, 0.35 * len(labels) + 1.8), dpi=120)
-    axes = fig.subplots(1, len(comparisons), sharex=True, sharey=True, squeeze=False)[0]
-    colors = matplotlib.colormaps["tab10"].colors
-    for i, (ax, comparison) in enumerate(zip(axes, comparisons, strict=True)):
-        entries = [*comparison["per_label"].values(), comparison["macro"]]
-        diff, low, high = (np.array([e[k] for e in entries]) for k in ("diff", "ci_low", "ci_high"))
-        # Clipped: a percentile CI can miss its point estimate, and errorbar rejects negatives.
-        err = np.clip(np.stack([diff - low, high - diff]), 0, None)
-        color = colors[i % len(colors)]
-        ax.errorbar(diff[:-1], y[:-1], xerr=err[:, :-1], fmt="o", color=color, capsize=3)
-        ax.errorbar(diff[-1:], y[-1:], xerr=err[:, -1:], fmt="D", color="black", capsize=4)
-        ax.axvline(0, color="grey", linestyle="--", linewidth=0.8)
-        ax.axhline(len(labels) - 1.5, color="lightgrey", linewidth=0.8)
-        ax.set_xlabel("AUROC difference (run - reference)")
-        ax.set_title(_shorten(comparison["run"]), fontsize=8)
-    axes[0].set(yticks=y, yticklabels=labels)
-    axes[0].invert_yaxis()
-    ci = f"{report['bootstrap']['ci_level']:.0%}"
-    fig.suptitle(f"vs {_shorten(report['reference'])}; {ci} paired patient bootstrap CIs", fontsize=9)  # fmt: skip
-    fig.set_layout_engine("tight")
-    return fig
-
-
-def render(report, out_dir) -> writer.Result:
-    """The comparison's files, W&B items and terminal text, for `cxr.tracking.writer.write`.
-
-    Files: out_dir/compare.json (the report, NaN as null) and out_dir/compare.png
-    (`plot`). W&B: `table` (a row per run and label, macro included), `forest`
-    (the plot), and in the summary `macro_diff/<run>` with `_ci_low`, `_ci_high`,
-    `_p_bootstrap`, `_p_delong`, `_p_obuchowski`, <run> being the run's path as a `slug`.
-    """
-    out_dir = pathlib.Path(out_dir)
-    keys = ("auroc_ref", "auroc_other", "diff", "ci_low", "ci_high", "n_valid_resamples")
-    keys += ("p_bootstrap", "p_delong", "reason", "delong_reason")
-    keys += ("p_obuchowski", "obuchowski_reason", "n_pos_images", "n_pos_patients", "warning")
-    rows, summary = [], {}
-    for c in report["comparisons"]:
-        for label, e in [*c["per_label"].items(), ("macro", c["macro"])]:
-            rows.append(json_safe([c["run"], label, *(e[k] for k in keys)]))
-        for key in ("diff", "ci_low", "ci_high", "p_bootstrap", "p_delong", "p_obuchowski"):
-            summary[f"macro_{key}/{slug(c['run'])}"] = json_safe(c["macro"][key])
-    return writer.Result(
-        files={out_dir / JSON_FILE: report, out_dir / PLOT_FILE: plot(report)},
-        log={
-            "table": writer.Table(columns=["run", "label", *keys], rows=rows),
-            "forest": writer.Image(out_dir / PLOT_FILE),
-        },
-        summary=summary,
-        text=format_table(report),
-    )
 
 
 def _init_wandb(report, out_dir):
@@ -397,23 +329,6 @@ def _split(predictions):
     return f"{predictions['dataset']} {predictions['split']}"
 
 
-_NAMES = {"obuchowski": "(clustered)", "bootstrap": "boot", "delong": "DeLong"}
-
-
-def _p(e, test):
-    """A row's p-value as text: "-" when withheld (a note says why), "n/a" when undefined."""
-    if test in e["p_withheld"]:
-        return "-"
-    p = e[f"p_{test}"]
-    if math.isnan(p):
-        return "n/a"
-    return "<0.001" if p < 0.001 else f"{p:.3f}"
-
-
-def _shorten(path, width=60):
-    return path if len(path) <= width else "..." + path[-(width - 3) :]
-
-
 @exits_cleanly
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -421,21 +336,38 @@ def main(argv=None):
     parser.add_argument("--out", required=True, help="folder for compare.json, compare.png, wandb/")
     parser.add_argument("--num-bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--min-positive-patients",
+        type=int,
+        default=0,
+        metavar="K",
+        help="leave labels with fewer than K positive patients out of the macro (they keep "
+        "their own rows; compare.json lists them as left_out); default 0: every defined label",
+    )
     args = parser.parse_args(argv)
     if len(args.runs) < 2:
         usage = 'make compare RUNS="runs/a/<id> runs/b/<id>" OUT=<dir>'
         raise UserError(f"compare needs two runs or more, got {len(args.runs)}: {usage}")
     if args.num_bootstrap < 1:
         raise UserError(f"--num-bootstrap must be at least 1, got {args.num_bootstrap}")
+    if args.min_positive_patients < 0:
+        raise UserError(
+            f"--min-positive-patients must be 0 or more, got {args.min_positive_patients}"
+        )
     out = pathlib.Path(args.out)
     if out.exists() and not out.is_dir():
         raise UserError(f"--out {out} is a file; pass a folder")
     # Every check before the first file is written.
     runs = [load_predictions(path) for path in args.runs]
     runs = [runs[0], *(align(runs[0], run) for run in runs[1:])]
-    report = compare(runs, num_bootstrap=args.num_bootstrap, seed=args.seed)
+    report = compare(
+        runs,
+        num_bootstrap=args.num_bootstrap,
+        seed=args.seed,
+        min_positive_patients=args.min_positive_patients,
+    )
     wandb_run = _init_wandb(report, out)
-    writer.write([render(report, out)], wandb_run=wandb_run, prefix="compare")
+    writer.write([compare_report.render(report, out)], wandb_run=wandb_run, prefix="compare")
     if wandb_run is not None:
         wandb_run.finish()
     print(f"Comparison files: {out}")

@@ -161,11 +161,10 @@ def withheld(test, positive_patients, table):
     """
     if table is None:
         return None
-    rows = [r for r in table["rows"] if r["positive_patients"] <= positive_patients]
-    if not rows:
+    row = measured_row(positive_patients, table)
+    if row is None:
         smallest = min(r["positive_patients"] for r in table["rows"])
         return f"type-I error not measured below {smallest} positive patients ({TABLE_NAME})"
-    row = max(rows, key=lambda r: r["positive_patients"])
     rate = row[test]["rate"]
     if rate > table["max_rate"]:
         return (
@@ -173,6 +172,13 @@ def withheld(test, positive_patients, table):
             f"{row['positive_patients']} positive patients ({TABLE_NAME})"
         )
     return None
+
+
+def measured_row(positive_patients, table):
+    """The table's row that judges a label with this many positive patients (`withheld`'s
+    rule: the largest measured count at or below it), or None when below every one."""
+    rows = [r for r in table["rows"] if r["positive_patients"] <= positive_patients]
+    return max(rows, key=lambda r: r["positive_patients"], default=None)
 
 
 def _machine():

@@ -9,7 +9,7 @@ import sklearn.metrics
 import wandb
 
 from cxr.errors import EXIT_CODE
-from cxr.evaluation import compare_runs
+from cxr.evaluation import compare_report, compare_runs
 from cxr.stats import bootstrap, obuchowski, type1
 from cxr.tracking.rundir import EvalDir, RunDir
 
@@ -154,11 +154,61 @@ def test_p_values_of_rare_labels_are_withheld_by_the_type1_table(capsys):
     assert not math.isnan(effusion["p"]) and not math.isnan(effusion["p_bootstrap"])
     # The macro is judged by its rarest label.
     assert report["comparisons"][0]["macro"]["fewest_positive_label"] == "Atelectasis"
-    text = compare_runs.format_table(report)
-    assert "Atelectasis: p boot not shown: bootstrap rejects 34% of true nulls" in text
     # Fewer than 95% valid resamples: a resample misses both patients with p (88/90)^90 = 0.13.
     assert atelectasis["warning"].startswith(f"only {atelectasis['n_valid_resamples']} of 40")
-    assert f"Atelectasis: warning: only {atelectasis['n_valid_resamples']} of 40" in text
+    # Each row's own count and the simulated count and rates that judged it.
+    assert atelectasis["type1_measured_at"] == 2
+    assert atelectasis["type1_rates"] == dict(zip(tests, rates[2], strict=True))
+    assert effusion["type1_measured_at"] == 10
+    text = compare_report.format_table(report)
+    notes = [line for line in text.splitlines() if line.startswith("  ")]
+    # Issue 23 item 7: one note per label (three per label before), the label's own count.
+    assert [n.split(" (")[0].strip() for n in notes] == ["Atelectasis", "Effusion", "macro"]
+    assert notes[0] == (
+        "  Atelectasis (2 positive patients): p, p boot, p DeLong not shown: measured type-I "
+        "error p 28%, p boot 34%, p DeLong 23% at 2 positive patients, above 6%; warning: "
+        + atelectasis["warning"]
+    )
+    k = effusion["n_pos_patients"]
+    assert notes[1] == (
+        f"  Effusion ({k} positive patients): p DeLong not shown: measured type-I error "
+        f"p DeLong 12% at 10 positive patients (the largest simulated count up to {k}), above 6%"
+    )
+    assert notes[2].startswith("  macro (judged by its rarest label, Atelectasis: 2 positive")
+
+
+def test_macro_reasons_name_the_label_and_rare_labels_can_be_left_out():
+    ref, other, labels, patients = made_up_split(90, seed=6)
+    labels[:, 0] = patients == patients[0]  # Atelectasis: one positive patient
+    runs = [as_run("a", ref, labels, patients), as_run("b", other, labels, patients)]
+    macro = compare_runs.compare(runs, num_bootstrap=30, type1_table=None)["comparisons"][0][
+        "macro"
+    ]
+    # The clustered macro needs 2 positive patients in every label: the label is named.
+    assert macro["obuchowski_reason"].startswith("Atelectasis: the clustered test needs 2")
+    assert math.isnan(macro["p"]) and macro["left_out"] == [] and macro["n_labels"] == 2
+    text = compare_report.format_table(
+        compare_runs.compare(runs, num_bootstrap=30, type1_table=None)
+    )
+    assert "label column" not in text and "p undefined: Atelectasis: the clustered" in text
+
+    report = compare_runs.compare(runs, num_bootstrap=30, type1_table=None, min_positive_patients=2)
+    assert report["min_positive_patients"] == 2
+    comparison = report["comparisons"][0]
+    macro, effusion = comparison["macro"], comparison["per_label"]["Effusion"]
+    assert macro["left_out"] == ["Atelectasis"] and macro["n_labels"] == 1
+    # The macro of Effusion alone: its own difference, CI and clustered test.
+    assert macro["diff"] == pytest.approx(effusion["diff"], abs=1e-12)
+    assert (macro["ci_low"], macro["ci_high"]) == (effusion["ci_low"], effusion["ci_high"])
+    alone = obuchowski.obuchowski_macro_test(ref[:, [1]], other[:, [1]], labels[:, [1]], patients)
+    assert macro["p"] == pytest.approx(alone["p"], rel=1e-12) and macro["obuchowski_reason"] is None
+    assert not math.isnan(comparison["per_label"]["Atelectasis"]["diff"])  # still its own row
+    text = compare_report.format_table(report)
+    assert (
+        "macro: labels with fewer than 2 positive patients left out (--min-positive-patients)"
+        in text
+    )
+    assert "(1 of 3 labels); left out: Atelectasis" in text
 
 
 @pytest.fixture
@@ -185,11 +235,14 @@ def test_cli_writes_json_plot_table_and_an_offline_wandb_run(
         monkeypatch.setenv(var, str(tmp_path / var.lower()))
     out = tmp_path / "out"
     try:
-        compare_runs.main([*three_runs["paths"], "--out", str(out), "--num-bootstrap", "50"])
+        argv = [*three_runs["paths"], "--out", str(out), "--num-bootstrap", "50"]
+        compare_runs.main([*argv, "--min-positive-patients", "3"])
     finally:
         wandb.teardown()  # waits for wandb-core to flush the offline run
     report = json.loads((out / compare_runs.JSON_FILE).read_text(), parse_constant=pytest.fail)
     assert report["reference"] == three_runs["paths"][0]
+    assert report["min_positive_patients"] == 3  # every defined label has more: none left out
+    assert report["comparisons"][0]["macro"]["left_out"] == []
     assert [c["run"] for c in report["comparisons"]] == three_runs["paths"][1:]
     # The shuffled evaluation was aligned by image id: its AUROCs are those of the unshuffled rows.
     labels, ref, other = three_runs["labels"], three_runs["ref"], three_runs["other"]
@@ -240,6 +293,8 @@ def test_bad_paths_are_one_line_errors(tmp_path, three_runs, capsys):
     err = refused([three_runs["paths"][0], str(unevaluated), "--out", out], capsys)
     assert "holds no predictions.npz" in err and "make evaluate" in err
     assert "two runs or more" in refused([three_runs["paths"][0], "--out", out], capsys)
+    argv = [*three_runs["paths"][:2], "--out", out, "--min-positive-patients", "-1"]
+    assert "--min-positive-patients must be 0 or more, got -1" in refused(argv, capsys)
     ref, _, labels, patients = made_up_split(150, seed=4)
     broken = tmp_path / "broken"
     write_eval(broken, as_run(broken, np.where(ref > 1, np.nan, ref), labels, patients))
