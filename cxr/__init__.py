@@ -39,8 +39,8 @@ __version__ = "0.2.0"
 
 # Name -> module that owns it, imported on first access (module `__getattr__`, PEP 562).
 _LAZY = {
-    "build_model": "cxr.model.densenet",
-    "load_model": "cxr.model.densenet",
+    "build_model": "cxr.model.classifier",
+    "load_model": "cxr.model.saved",
     "load_run_model": "cxr.inference.predict",
     "predict": "cxr.inference.predict",
     "per_label_auroc": "cxr.stats.auroc",

@@ -35,8 +35,12 @@ def get_config() -> ml_collections.ConfigDict:
     c.data = _data()
 
     c.model = ml_collections.ConfigDict()
-    # "imagenet" (Keras's download), a local .h5/.weights.h5 file of notop DenseNet121
-    # weights, or None (random init). Offline, pass the local file.
+    # The network under the head: a name from cxr/model/backbones/ (each entry states
+    # its weights file, preprocessing and blocks). A saved run without it is densenet121.
+    c.model.backbone = "densenet121"
+    # "imagenet" (Keras's download), a local .h5/.weights.h5 file of the backbone's notop
+    # weights (its registry entry names the file), or None (random init). Offline, pass
+    # the local file.
     c.model.weights = config_dict.FieldReference("imagenet", field_type=str)
     c.model.dropout = 0.0  # before the logits; CheXNet used none
 
@@ -86,7 +90,7 @@ def _train() -> ml_collections.ConfigDict:
     # Phase 2: fine-tuning, from the best head if phase 1 ran (Adam, lr / 10 on plateau).
     train.finetune_epochs = 0  # 0 skips the phase
     train.finetune_learning_rate = 1e-4
-    train.unfreeze = "all"  # "all" or "last_blocks:N" (N of DenseNet121's 4 dense blocks)
+    train.unfreeze = "all"  # "all" or "last_blocks:N" (the backbone's last N blocks, per its entry)
     train.finetune_lr_patience = 1  # epochs without a better train.monitor before lr /= 10
     train.finetune_stop_patience = 3  # ... before stopping
     # Both phases:
@@ -123,20 +127,39 @@ def _eval() -> ml_collections.ConfigDict:
     eval.gallery_per_kind = (
         8  # Grad-CAM gallery: true positives, false positives, false negatives per label
     )
+    # The evaluators of the test split (cxr/evaluation/evaluators/), big_vision style: a
+    # name -> dict(type=<registered evaluator, default the name>, <its settings>). They run
+    # in the order of their names. num_bootstrap and gallery_per_kind above feed the
+    # defaults (linked: setting either sets its evaluator's field). Add one with a line in
+    # an experiment, e.g. c.eval.evaluators.calibration = dict(type="calibration", bins=10);
+    # drop one with `del c.eval.evaluators["galleries"]`.
+    eval.evaluators = ml_collections.ConfigDict(
+        {
+            "classification": dict(
+                type="classification", num_bootstrap=eval.get_ref("num_bootstrap")
+            ),
+            "galleries": dict(type="galleries", per_kind=eval.get_ref("gallery_per_kind")),
+            "localization": dict(type="localization"),
+        }
+    )
     return eval
 
 
 def smoke(c: ml_collections.ConfigDict, train: int, val: int, test: int) -> None:
-    """Turns `c` into its seconds-long variant: a few synthetic images, no download.
+    """Turns `c` into its seconds-long variant: a few synthetic images, the tiny backbone.
+
+    Smoke runs write under runs/smoke/, apart from real runs.
 
     Args:
         c: the experiment's config, before locking.
         train, val, test: images taken from the start of each split.
     """
     c.data.name = "cxr14_subset/synthetic"
+    c.runs_dir = "runs/smoke"
     c.data.train_split, c.data.val_split = f"train[:{train}]", f"validation[:{val}]"
     c.data.test_split = f"test[:{test}]"
     c.model.weights = None
+    c.model.backbone = "tiny"  # seconds, not minutes: smoke runs check wiring, not a network
     c.speed.xla, c.speed.precision = "off", "float32"  # no probe in seconds-long runs
     c.eval.num_bootstrap = 50
     c.eval.gallery_per_kind = 2

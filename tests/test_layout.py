@@ -207,6 +207,8 @@ PURE_MODULES = sorted(
         "cxr.tracking.rundir",
         "cxr.tracking.metric_keys",
         "cxr.evaluation.classification",
+        "cxr.model.backbones",
+        "cxr.model.layer_names",
         "cxr_tfds.labels",
     ]
 )

@@ -39,7 +39,7 @@ import tensorflow_datasets as tfds
 from cxr.bench import saliency_rows, score_rows
 from cxr.data import datasets
 from cxr.errors import exits_cleanly
-from cxr.model import densenet
+from cxr.model import classifier
 from cxr.pipeline import evaluate
 from cxr.runtime import machine as host
 from cxr.runtime import speed
@@ -97,7 +97,7 @@ def forward_rate(batch, jit=False, policy="float32", repeats=REPEATS):
     """Row 1: forward images/s of DenseNet121 on a random in-memory batch."""
 
     def measure():
-        model = densenet.build_model(image_size=SIZE)
+        model = classifier.build_model(image_size=SIZE)
         fn = tf.function(model, jit_compile=True) if jit else tf.function(model)
         x = tf.random.normal((batch, SIZE, SIZE, 3))
         return rate(batch, timed(lambda: fn(x, training=False).numpy(), repeats))
@@ -109,7 +109,7 @@ def train_rate(batch, jit=False, policy="float32", repeats=3):
     """Row 4: training images/s (forward and backward, all layers trainable)."""
 
     def measure():
-        model = densenet.build_model(image_size=SIZE, trainable="all")
+        model = classifier.build_model(image_size=SIZE, trainable="all")
         model.compile(
             keras.optimizers.Adam(1e-4),
             keras.losses.BinaryCrossentropy(from_logits=True),
@@ -144,7 +144,7 @@ def pipeline_rate(builder, batch, repeats=3):
 
 def predict_rate(builder, batch, repeats=3):
     """Row 2: end-to-end prediction images/s over `train`, the way evaluation predicts."""
-    model = densenet.build_model(image_size=SIZE)
+    model = classifier.build_model(image_size=SIZE)
     n = builder.info.splits["train"].num_examples
     names = datasets.label_names(builder.info)
 
@@ -169,7 +169,7 @@ def epoch_rate(choice, *, batch, steps, make_model=None, repeats=3):
     """
 
     def measure():
-        model = (make_model or (lambda: densenet.build_model(image_size=SIZE, trainable="all")))()
+        model = (make_model or (lambda: classifier.build_model(image_size=SIZE, trainable="all")))()
         model.compile(
             keras.optimizers.Adam(1e-4),
             keras.losses.BinaryCrossentropy(from_logits=True),
@@ -205,19 +205,19 @@ def epoch_row(choice, train, pipeline, batch):
 
 def frozen_head(builder, batch):
     """Row 3: cache fill, a head epoch on cached features, a head epoch through the backbone."""
-    model = densenet.build_model(image_size=SIZE)
+    model = classifier.build_model(image_size=SIZE)
     n = builder.info.splits["train"].num_examples
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         x, y = feature_cache.split_features(
-            densenet.feature_extractor(model),
+            classifier.feature_extractor(model),
             datasets.batches(builder, "train", batch_size=batch),
             datasets.num_batches(builder, "train", batch),
             pathlib.Path(tmp) / "f.npz",
         )
         fill = time.perf_counter() - start
     loss = keras.losses.BinaryCrossentropy(from_logits=True)
-    head = densenet.head_model(model)
+    head = classifier.head_model(model)
     head.compile(keras.optimizers.Adam(1e-3), loss)
     cached = timed(lambda: head.fit(feature_cache.ShuffledArrays(x, y, 256), epochs=1, verbose=0))
     model.compile(keras.optimizers.Adam(1e-3), loss)  # backbone frozen: the naive head epoch
@@ -282,7 +282,7 @@ def saliency_bench_rows(model=None, **options):
     """
     print("8. saliency cost", flush=True)
     if model is None:
-        model = densenet.build_model(image_size=SIZE, weights=None)
+        model = classifier.build_model(image_size=SIZE, weights=None)
     forward, maps = saliency_rows.map_seconds(model, timed=timed, **options)
     names = saliency_rows.row_names(maps, options.get("batch_size", saliency_rows.BATCH))
     return [row(names[m], seconds, forward, unit="s") for m, (_, seconds) in maps.items()]

@@ -21,7 +21,7 @@ import tensorflow_datasets as tfds
 
 from cxr.configs import common
 from cxr.data import datasets
-from cxr.model import densenet
+from cxr.model import classifier
 from cxr.pipeline import evaluate, wiring
 from cxr.tracking.rundir import EvalDir, RunDir
 from cxr.train import feature_cache, loop, phases
@@ -99,7 +99,7 @@ def _feature_file(args, split):
 def stage_features(args):
     """`feature_cache.split_features` over train, timed; then validation for the head stage."""
     b = builder(args.data_dir, args.image_size)
-    extractor = densenet.feature_extractor(_model(args.image_size))
+    extractor = classifier.feature_extractor(_model(args.image_size))
 
     def fill(split):
         x, _ = feature_cache.split_features(
@@ -131,7 +131,7 @@ def stage_head(args):
 
     def epoch():
         history = loop.fit_phase(
-            densenet.head_model(model),
+            classifier.head_model(model),
             feature_cache.ShuffledArrays(x, y, phase.batch_size),
             val_x,
             val_y,
@@ -193,7 +193,7 @@ def stage_evaluate(args):
 
 def _model(image_size):
     keras.utils.set_random_seed(0)
-    return densenet.build_model(image_size=image_size, weights=None)
+    return classifier.build_model(image_size=image_size, weights=None)
 
 
 STAGES = {

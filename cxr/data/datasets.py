@@ -5,9 +5,10 @@
     train = data.batches(builder, "train", batch_size=32, training=True)
     test = data.batches(builder, "test", batch_size=64)     # deterministic order
 
-Batches are `(images, labels)`: images float32 `[B, S, S, 3]`, normalised with
-ImageNet's mean and std (what DenseNet121's ImageNet weights expect), labels
-float32 multi-hot `[B, 14]` in the dataset's label order.
+Batches are `(images, labels)`: images float32 `[B, S, S, 3]`, the gray pixels in
+[0, 255] repeated into 3 channels (each model normalises its own input for its
+backbone: `cxr.model.preprocessing`), labels float32 multi-hot `[B, 14]` in the
+dataset's label order.
 """
 
 import functools
@@ -17,12 +18,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-import cxr_tfds.cxr14_subset.cxr14_subset_dataset_builder  # noqa: F401  (registers cxr14_subset)
+import cxr_tfds.builders  # noqa: F401  (registers cxr14_subset)
 from cxr.errors import UserError
+from cxr_tfds.cxr14_subset import source_dir
 
-# ImageNet channel statistics on [0, 1] pixels, as Keras's DenseNet preprocessing uses them.
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
 AUTOTUNE = tf.data.AUTOTUNE
 
 
@@ -63,8 +62,13 @@ def build(builder: tfds.core.DatasetBuilder, manual_dir: str | None = None):
     """Builds `builder`'s dataset unless it is built; returns the builder.
 
     Raises:
-        UserError: when it is not built and there are no files to build it from.
+        UserError: when it is not built and there are no files to build it from (said
+            before TFDS creates any folder), or when `manual_dir` is not what it was
+            built from.
     """
+    problem = source_dir.preflight(builder, manual_dir)
+    if problem:
+        raise UserError(problem)
     try:
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
@@ -101,22 +105,22 @@ def check_split(builder: tfds.core.DatasetBuilder, split: str) -> None:
         ) from None
 
 
-def preprocess(images: tf.Tensor) -> tf.Tensor:
-    """Maps gray pixels in [0, 255] (`[..., S, S, 1]`, any dtype) to the backbone's input.
+def model_input(images: tf.Tensor) -> tf.Tensor:
+    """Maps gray pixels in [0, 255] (`[..., S, S, 1]`, any dtype) to a model's input.
 
-    Gray is repeated into 3 channels, then normalised with ImageNet's mean and std.
+    float32, gray repeated into 3 channels, still in [0, 255]: every cxr model carries
+    its backbone's normalisation as its first layer (`cxr.model.preprocessing`).
     """
-    x = tf.cast(images, tf.float32) / 255.0
-    x = tf.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x
-    return (x - IMAGENET_MEAN) / IMAGENET_STD
+    x = tf.cast(images, tf.float32)
+    return tf.repeat(x, 3, axis=-1) if x.shape[-1] == 1 else x
 
 
-def preprocess_gray(grays) -> np.ndarray:
-    """`preprocess` of uint8 gray images `(N, S, S)` held in memory, as a numpy array.
+def gray_model_input(grays) -> np.ndarray:
+    """`model_input` of uint8 gray images `(N, S, S)` held in memory, as a numpy array.
 
     What Grad-CAM and `cxr predict` feed the model: the same pixels `batches` gives it.
     """
-    return np.asarray(preprocess(np.asarray(grays)[..., None]))
+    return np.repeat(np.asarray(grays, np.float32)[..., None], 3, axis=-1)
 
 
 def num_batches(
@@ -250,11 +254,11 @@ def permuted_labels(builder: tfds.core.DatasetBuilder, split: str, seed: int):
 
 
 def _model_inputs(ds, augment) -> tf.data.Dataset:
-    """Batches of uint8 images made model inputs: float, augmented if `augment`, preprocessed."""
+    """Batches of uint8 images made model inputs: float, augmented if `augment`, 3 channels."""
     ds = ds.map(lambda x, y: (tf.cast(x, tf.float32), y), AUTOTUNE)
     if augment is not None:
         ds = ds.map(lambda x, y: (augment(x), y), AUTOTUNE)
-    ds = ds.map(lambda x, y: (preprocess(x), y), AUTOTUNE)
+    ds = ds.map(lambda x, y: (model_input(x), y), AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = True  # parallel maps keep order: same seed, same batches
     return ds.with_options(options).prefetch(AUTOTUNE)
@@ -303,7 +307,7 @@ def evaluation_batches(
 ) -> tf.data.Dataset:
     """One ordered pass over a split: model inputs and every per-image fact, read once.
 
-    Yields dicts of a batch: `image` (preprocessed float32 `[B, S, S, 3]`),
+    Yields dicts of a batch: `image` (model input, float32 `[B, S, S, 3]` in [0, 255]),
     `labels` (`[B, 14]` float32), `image_id` (bytes), `patient_id`, and the NIH boxes padded to the batch's most boxes: `boxes`
     (`[B, K, 4]` normalised ymin, xmin, ymax, xmax) and `box_labels` (`[B, K]`,
     -1 for padding). Images are decoded here and nowhere else, a batch at a time.
@@ -312,7 +316,7 @@ def evaluation_batches(
 
     def example(ex):
         return {
-            "image": preprocess(tf.io.decode_png(ex["image"], channels=1)),
+            "image": model_input(tf.io.decode_png(ex["image"], channels=1)),
             "labels": tf.cast(ex["labels"], tf.float32),
             "image_id": ex["image_id"],
             "patient_id": ex["patient_id"],

@@ -39,7 +39,7 @@ from tqdm import tqdm
 from cxr.data import datasets, dicom
 from cxr.errors import UserError, exits_cleanly
 from cxr.inference import drawing, operating_points, scoring
-from cxr.model import densenet
+from cxr.model import saved
 from cxr.saliency import gradcam, pointing
 from cxr.tracking.rundir import RunDir
 from cxr_tfds.cxr14_subset import images
@@ -56,7 +56,7 @@ def load_run_model(run) -> keras.Model:
         UserError: when there is no model, or one cxr cannot load or did not make.
     """
     path = pathlib.Path(run)
-    return densenet.load_model(RunDir(path).model_file if path.is_dir() else path, len(LABELS))
+    return saved.load_model(RunDir(path).model_file if path.is_dir() else path, len(LABELS))
 
 
 def find_images(paths) -> tuple[list[pathlib.Path], list[str]]:
@@ -197,7 +197,7 @@ class _Job:
                 bar.write(f"skipped {e}", file=sys.stderr)
         if not read:
             return
-        x = datasets.preprocess_gray(np.stack(grays))
+        x = datasets.gray_model_input(np.stack(grays))
         probs = scoring.probabilities(self.model, x, self.batch_size).astype(np.float64)
         heatmaps = _heatmaps(self.model, x, probs, self.top, self.batch_size)
         for path, gray, p, maps in zip(read, grays, probs, heatmaps, strict=True):

@@ -1,6 +1,6 @@
 """From model inputs to probabilities: the one place the sigmoid is applied.
 
-The model outputs logits (`cxr.model.densenet`); every probability cxr shows or saves
+The model outputs logits (`cxr.model.classifier`); every probability cxr shows or saves
 (`cxr predict`, `cxr evaluate`) comes from `probabilities`.
 """
 
@@ -15,7 +15,7 @@ def probabilities(model, images, batch_size) -> np.ndarray:
 
     Args:
         model: a cxr model (logits out), or its test-time-augmented version.
-        images: preprocessed float32 `(N, S, S, 3)` (`cxr.data.datasets.preprocess`).
+        images: model inputs, float32 `(N, S, S, 3)` in [0, 255] (`cxr.data.datasets.model_input`).
         batch_size: rows per model call (`cxr.runtime.distribution.predict` pads the last).
 
     Returns:

@@ -36,7 +36,7 @@ from cxr.data import augment, datasets
 from cxr.errors import UserError, exits_cleanly
 from cxr.evaluation import readers, score
 from cxr.inference import scoring
-from cxr.model import densenet
+from cxr.model import saved
 from cxr.pipeline import wiring
 from cxr.saliency import gradcam
 from cxr.tracking import writer
@@ -209,7 +209,7 @@ def _gradcam_pairs(model, builder, split, evaluators, preds, batch_size):
 
     def flush():
         grays = np.stack([gray for _, _, gray in pending])
-        x = datasets.preprocess_gray(grays)
+        x = datasets.gray_model_input(grays)
         classes = np.array([label for _, label, _ in pending])
         # One backbone pass gives both maps: the signed grid (Wang et al.'s heatmap)
         # and Grad-CAM, its ReLU'd upsampling.
@@ -262,13 +262,13 @@ def open_run(
     dataset = dataset or d["name"]
     split = split or d["test_split"]
     val_split = val_split or (d["val_split"] if own_data else "validation")
-    model = densenet.load_model(run.model_file)
+    model = saved.load_model(run.model_file)
     builder = datasets.prepare(dataset, data_dir or d["data_dir"], manual_dir or d["manual_dir"])
     for name in (split, val_split):
         datasets.check_split(builder, name)
     label_names = datasets.label_names(builder.info)
     if model.output.shape[-1] != len(label_names):
-        densenet.load_model(run.model_file, num_labels=len(label_names))  # its error
+        saved.load_model(run.model_file, num_labels=len(label_names))  # its error
     return OpenedRun(config, model, builder, dataset, split, val_split)
 
 

@@ -12,7 +12,7 @@ import keras
 import tensorflow as tf
 
 from cxr.data import augment, datasets
-from cxr.model import densenet
+from cxr.model import classifier
 from cxr.pipeline import evaluate, wiring
 from cxr.pipeline.wiring import unset_to_none
 from cxr.runtime import distribution, speed
@@ -56,7 +56,8 @@ def _run(config, dist) -> RunDir:
         print(f"Resuming run {run_dir}")
     else:
         speed_used = {"xla": choice.xla, "precision": choice.precision}
-        run_dir.create({**config.to_dict(), "backend": backend, "speed_used": speed_used})
+        record = {"backend": backend, "speed_used": speed_used, "preprocessing_in_model": True}
+        run_dir.create({**config.to_dict(), **record})
     wandb_run = wiring.start_wandb(config.to_dict(), run=run_dir, chief=dist.is_chief)
 
     # --- Train --------------------------------------------------------------------------
@@ -101,9 +102,10 @@ def _prepare(config, resumed: RunDir | None):
     d, t, e = config.data, config.train, config.eval
     builder = datasets.find(d.name, unset_to_none(d.data_dir))
     label_names = datasets.label_names(builder.info)
-    densenet.check_trainable(t.unfreeze)
+    backbone = config.model.backbone
+    classifier.check_trainable(t.unfreeze, backbone)
     phases.monitor(t.monitor)  # a misspelt metric fails before any side effect
-    densenet.check_weights(unset_to_none(config.model.weights))  # before a long build
+    classifier.check_weights(unset_to_none(config.model.weights), backbone)  # before a long build
     augmenter = _augmenter(config) if t.augment else None
     augment.tta_views(flip=e.tta_flip, crop=e.tta_crop)
     datasets.build(builder, unset_to_none(d.manual_dir))
@@ -113,7 +115,8 @@ def _prepare(config, resumed: RunDir | None):
     # Seeded after the build, which may draw from the global generators: the same weights
     # whether or not the data was built first.
     keras.utils.set_random_seed(config.seed)
-    model = densenet.build_model(
+    model = classifier.build_model(
+        backbone=backbone,
         num_labels=len(label_names),
         image_size=datasets.image_size(builder),
         weights=unset_to_none(config.model.weights),

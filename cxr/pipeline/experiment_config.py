@@ -19,6 +19,8 @@ from ml_collections import config_flags
 
 from cxr import configs
 from cxr.errors import UserError
+from cxr.evaluation import evaluators
+from cxr.model import backbones
 
 
 def available() -> list[str]:
@@ -88,4 +90,7 @@ def parse(argv: list[str]):
         flags.FLAGS(["cxr experiment", *argv[1:]])
     except flags.Error as e:  # a value of the wrong type
         raise UserError(f"{e}; see experiments/common.py for every field") from None
-    return flags.FLAGS.config
+    evaluators.check(flags.FLAGS.config.eval.evaluators)  # an unknown one, listing the names
+    config = flags.FLAGS.config
+    backbones.get(config.model.backbone)  # an unknown backbone, listing the registered ones
+    return config

@@ -30,7 +30,7 @@ import tensorflow_datasets as tfds
 from cxr.data import datasets
 from cxr.errors import UserError, exits_cleanly
 from cxr.evaluation import saliency_scores
-from cxr.model import densenet
+from cxr.model import layer_names, saved
 from cxr.pipeline import evaluate, saliency_report, wiring
 from cxr.saliency import gradcam, sanity
 from cxr.saliency.methods import METHODS, saliency_maps
@@ -126,14 +126,14 @@ def score_pairs(*, model, builder, split, pairs, methods, options, batch_size, k
         map per method, the kept pairs: [{"gray", "box", "label", "image_id", "maps"}]).
     """
     book, seconds, kept = saliency_scores.ScoreBook(), dict.fromkeys(methods, 0.0), []
-    grid_shape = tuple(model.get_layer(densenet.GRADCAM_LAYER).output.shape[1:3])
+    grid_shape = tuple(model.get_layer(layer_names.GRADCAM_LAYER).output.shape[1:3])
     by_image = {}
     for pair in pairs:
         by_image.setdefault(pair[0], []).append(pair)
     pending, progress = [], keras.utils.Progbar(len(pairs), unit_name="box")
 
     def flush():
-        x = datasets.preprocess_gray(np.stack([gray for _, gray in pending]))
+        x = datasets.gray_model_input(np.stack([gray for _, gray in pending]))
         labels = np.array([p[1] for p, _ in pending])
         boxes = np.stack([p[2] for p, _ in pending])
         book.add_boxes(labels=labels, patients=[p[3] for p, _ in pending])
@@ -186,7 +186,7 @@ def _score_methods(model, x, labels, boxes, *, methods, options, batch_size, boo
         seconds[name] += time.perf_counter() - start
         grids = None
         if name == "cam":  # Wang et al.'s own heatmap: CAM's signed grid (not timed)
-            layer = options.get(name, {}).get("layer_name", densenet.GRADCAM_LAYER)
+            layer = options.get(name, {}).get("layer_name", layer_names.GRADCAM_LAYER)
             grids = gradcam.class_activation_grid(
                 model, x, labels, layer_name=layer, batch_size=batch_size
             )
@@ -213,7 +213,7 @@ def run_sanity(
     if len(chosen) < 2:
         return None, None
     grays = dict(datasets.decode_selected(builder, split, chosen))
-    x = datasets.preprocess_gray(np.stack([grays[i] for i in chosen]))
+    x = datasets.gray_model_input(np.stack([grays[i] for i in chosen]))
     classes = np.array([first[i][1] for i in chosen])
     functions = sanity.method_functions(methods, **options)
     if permuted_model is None:
@@ -248,7 +248,7 @@ def load_permuted_model(permuted_run: RunDir, *, config, model):
             f"{flag} was trained on {other['data']['name']}, the run on "
             f"{config['data']['name']}: train both on one dataset"
         )
-    permuted = densenet.load_model(permuted_run.model_file)
+    permuted = saved.load_model(permuted_run.model_file)
     shapes = [(m.input.shape, m.output.shape) for m in (model, permuted)]
     if shapes[0] != shapes[1]:
         raise UserError(f"{flag}: its model maps {shapes[1]}, the run's {shapes[0]}")

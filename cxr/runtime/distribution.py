@@ -420,7 +420,7 @@ def _spread(model) -> bool:
 
 
 def _batchnorms(model):
-    # cxr models are flat (`cxr.model.densenet`): every BatchNorm is one of the model's own layers.
+    # cxr models are flat (`cxr.model.classifier`): every BatchNorm is one of the model's own layers.
     return [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
 
 

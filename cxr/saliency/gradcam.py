@@ -6,7 +6,7 @@
 For a label c and the activations A (h, w, K) of the last conv layer, Grad-CAM
 weighs each channel by its averaged gradient, alpha_k = mean_ij d logit_c / d A_ijk,
 and keeps the positive evidence: ReLU(sum_k alpha_k A_k). With the head of
-`cxr.model.densenet` (global average pooling, then one Dense layer; dropout is
+`cxr.model.classifier` (global average pooling, then one Dense layer; dropout is
 the identity in inference) the gradient is the Dense kernel column divided by
 h * w, so the map before the ReLU is the original CAM (Zhou et al., CVPR 2016)
 divided by h * w.
@@ -27,7 +27,7 @@ built for) and only the small head is differentiated, on this process alone, wit
 import keras
 import numpy as np
 
-from cxr.model.densenet import GRADCAM_LAYER
+from cxr.model.layer_names import GRADCAM_LAYER
 from cxr.runtime import distribution
 from cxr.saliency import gradients
 
@@ -37,11 +37,11 @@ def gradcam(model, images, class_indices, *, layer_name=GRADCAM_LAYER, batch_siz
 
     Args:
         model: A `keras.Model` mapping images to logits, e.g. from
-            `cxr.model.densenet.build_model`. The output of `layer_name` must cut the
+            `cxr.model.classifier.build_model`. The output of `layer_name` must cut the
             graph: the logits may depend on the images only through it (true
-            for "relu", the last conv activation of DenseNet121).
-        images: Preprocessed float images (N, S, S, 3), as `cxr.data.datasets.batches`
-            yields them.
+            for "feature_map", the identity on the backbone's last feature map).
+        images: Model inputs, float (N, S, S, 3) in [0, 255], as
+            `cxr.data.datasets.batches` yields them.
         class_indices: The label to explain: an int for all images, or N ints,
             one per image (indices into the model's logits).
         layer_name: The conv layer whose activations are weighed.
@@ -65,7 +65,7 @@ def class_activation_grid(model, images, class_indices, *, layer_name=GRADCAM_LA
     """The signed map on the conv layer's own grid: Grad-CAM before its ReLU.
 
     sum_k alpha_k A_k, negative where the evidence speaks against the label. For
-    the head of `cxr.model.densenet` it is the class activation map (Zhou et al.;
+    the head of `cxr.model.classifier` it is the class activation map (Zhou et al.;
     Wang et al.'s heatmap, `cxr.saliency.localization`) divided by h * w.
 
     Args:

@@ -50,7 +50,7 @@ def split(model, layer_name):
     """The sub-models input -> `layer_name`'s output and that output -> logits.
 
     The layer's output must cut the graph (true for DenseNet121's last
-    activation, `cxr.model.densenet.GRADCAM_LAYER`). The sub-models share the
+    activation, `cxr.model.layer_names.GRADCAM_LAYER`). The sub-models share the
     model's layers, hence its weights.
     """
     splits = _SPLITS.setdefault(model, {})

@@ -11,7 +11,7 @@ bilinear upsampling, min-max to [0, 1], as `cxr.saliency.gradcam` makes them).
 - "cam": Zhou et al., CVPR 2016, "Learning Deep Features for Discriminative
   Localization": sum_k w_k^c A_k, the logit's Dense weights on the last conv
   activations, upsampled bilinearly to the image, signed. With the head of
-  `cxr.model.densenet` it is h * w times `gradcam.class_activation_grid`.
+  `cxr.model.classifier` it is h * w times `gradcam.class_activation_grid`.
 - "gradcam": Selvaraju et al., ICCV 2017: `cxr.saliency.gradcam.gradcam`.
 - "gradcam++": Chattopadhay et al., WACV 2018, "Grad-CAM++", with the closed-form
   alpha the paper derives (its Eq. 19) for the exponential of the logit,
@@ -23,16 +23,16 @@ bilinear upsampling, min-max to [0, 1], as `cxr.saliency.gradcam` makes them).
 - "ig": Sundararajan et al., ICML 2017, "Axiomatic Attribution for Deep Networks":
   (x - x') times the right Riemann sum over `steps` points of the gradient along the
   straight path from the baseline x' (the paper's Eq. 3). Baseline: a black image in
-  the model's input space, i.e. gray 0 through `cxr.data.datasets.preprocess`,
-  -mean/std per channel (about -2.1, -2.0, -1.8), not the all-zeros tensor (which is the
-  ImageNet mean colour). Reduced to one map by the signed sum over the three channels,
+  the model's input space, i.e. gray 0 as `cxr.data.datasets.model_input` gives it
+  (raw pixels: the model normalises them itself, so this is black whatever the
+  backbone, not a backbone's mean colour). Reduced to one map by the signed sum over the three channels,
   so the map still sums to f(x) - f(x') (completeness).
 - "smoothgrad": Smilkov et al. 2017, "SmoothGrad: removing noise by adding noise",
   over plain gradients: the mean gradient over `samples` copies of the image with
   Gaussian noise of standard deviation `noise` times the image's range (max - min,
   in the model's input space; the paper's best were 10-20% and about 50 samples).
   Reduced by the signed sum over channels (the gradient with respect to the gray
-  value, up to ImageNet's per-channel std); Smilkov et al. display absolute values,
+  value); Smilkov et al. display absolute values,
   which a caller takes as it needs. `seed` fixes the noise.
 - "occlusion": Zeiler & Fergus, ECCV 2014, "Visualizing and Understanding
   Convolutional Networks" (Sec. 4.2): a `patch` x `patch` square of `fill` (0.0 in
@@ -48,8 +48,8 @@ import dataclasses
 import keras
 import numpy as np
 
-from cxr.data.datasets import preprocess_gray
-from cxr.model.densenet import GRADCAM_LAYER
+from cxr.data.datasets import gray_model_input
+from cxr.model.layer_names import GRADCAM_LAYER
 from cxr.runtime import distribution
 from cxr.saliency import gradcam
 from cxr.saliency.gradients import logit_gradients, split
@@ -70,7 +70,7 @@ def saliency_maps(model, images, class_indices, *, method, batch_size=32, **opti
 
     Args:
         model: A `keras.Model` mapping preprocessed images to logits, e.g. from
-            `cxr.model.densenet.build_model`.
+            `cxr.model.classifier.build_model`.
         images: Preprocessed float images (N, S, S, 3).
         class_indices: The label to explain: an int for all images, or N ints.
         method: A name in `METHODS`.
@@ -94,7 +94,7 @@ def saliency_maps(model, images, class_indices, *, method, batch_size=32, **opti
 
 def black_baseline(size):
     """Integrated Gradients' baseline: a black gray image (S, S, 3) in the model's input space."""
-    return preprocess_gray(np.zeros((1, *size), dtype=np.uint8))[0].astype(np.float32)
+    return gray_model_input(np.zeros((1, *size), dtype=np.uint8))[0]
 
 
 def gradients_in_batches(model, x, classes, batch_size):

@@ -4,10 +4,11 @@
     verdicts(result)  # {method: {metric: {"mean", "upper", "baseline", "passes"}}}
     verdicts(data_randomization(model, permuted_model, images, classes, methods=...))
 
-Cascade: the layers with weights, from the logits down, grouped into stages by the
-prefix of their names before the first "_" (`cascade`). For `cxr.model.densenet`:
-logits, bn (the final batch norm), conv5 (dense block 4), pool4 (transition 3),
-conv4, pool3, conv3, pool2, conv2, conv1 (the stem). Each stage re-initialises all
+Cascade: the layers with weights, from the logits down, grouped into stages as the
+backbone's registry entry says (`cascade`, `cxr.model.freezing.cascade_stages`): block
+by block (logits, the last block, ..., the stem), or for DenseNet by the prefix of the
+layer names before the first "_": logits, bn (the final batch norm), conv5 (dense
+block 4), pool4 (transition 3), conv4, pool3, conv3, pool2, conv2, conv1 (the stem). Each stage re-initialises all
 of its layers' variables with the layers' own initializers (`randomize`; a batch
 norm becomes gamma 1, beta 0, mean 0, variance 1, as Adebayo et al.'s re-initialisation
 of every variable does), cumulatively, on a copy of the model.
@@ -45,6 +46,7 @@ from scipy import stats
 from skimage.feature import hog
 from skimage.metrics import structural_similarity
 
+from cxr.model import freezing
 from cxr.saliency.methods import saliency_maps
 from cxr.saliency.pointing import is_empty
 
@@ -54,21 +56,11 @@ PERMUTED = "permuted labels"  # the data randomisation test's one stage
 
 
 def cascade(model):
-    """The stages of the cascade, top down: [(prefix, [layer names])].
+    """The stages of the cascade, top down: [(stage, [layer names])], from the registry.
 
-    Layers with weights, in reverse graph order, grouped by the prefix of their
-    name before the first "_"; consecutive layers sharing it form one stage.
+    A model that is not a cxr classifier gets the name-prefix stages.
     """
-    stages = []
-    for layer in reversed(model.layers):
-        if not layer.weights:
-            continue
-        prefix = layer.name.split("_")[0]
-        if stages and stages[-1][0] == prefix:
-            stages[-1][1].append(layer.name)
-        else:
-            stages.append((prefix, [layer.name]))
-    return stages
+    return freezing.cascade_stages(model)
 
 
 def randomize(model, layer_names, *, seed):

@@ -38,7 +38,7 @@ def split_features(
     """Features and labels of one split: from `cache_file`, or computed and saved there.
 
     Args:
-        extractor: images -> pooled features (`cxr.model.densenet.feature_extractor`).
+        extractor: images -> pooled features (`cxr.model.classifier.feature_extractor`).
         dataset: one ordered pass of `(images, labels)` batches.
         num_batches: its length, for the progress bar.
         cache_file: the `.npz` file; None computes without caching.
@@ -82,15 +82,16 @@ def split_features(
     return features, labels
 
 
-def cache_file(cache_dir, builder, split, extractor) -> pathlib.Path:
+def cache_file(cache_dir, builder, split, extractor, backbone) -> pathlib.Path:
     """Where the features of `split` of `builder`'s dataset through `extractor` go.
 
-    The key holds the dtype policy too: bf16 features differ from float32 ones.
+    The key holds the backbone's name (two backbones never read each other's cache,
+    whatever their weights) and the dtype policy (bf16 features differ from float32 ones).
     """
     info = builder.info
     policy = extractor.dtype_policy.name
     key = f"{info.full_name.replace('/', '_')}-{info.splits[split].num_examples}"
-    key += f"-{weights_digest(extractor)}-{policy}"
+    key += f"-{backbone}-{weights_digest(extractor)}-{policy}"
     return pathlib.Path(cache_dir) / key / f"{split}.npz"
 
 

@@ -25,7 +25,7 @@ import keras
 
 from cxr.data import datasets
 from cxr.errors import UserError
-from cxr.model import densenet
+from cxr.model import classifier
 from cxr.model.losses import WeightedBinaryCrossentropy, positive_weights
 from cxr.runtime import distribution
 from cxr.tracking.metric_keys import MONITOR
@@ -68,7 +68,7 @@ def train(*, model, run: RunDir, data: Data, phases, epoch_logs=(), dist=None, j
     """Fits `model` phase by phase, continuing a killed run where it stopped.
 
     Args:
-        model: from `cxr.model.densenet.build_model`; trained in place.
+        model: from `cxr.model.classifier.build_model`; trained in place.
         run: the run directory (checkpoints, state, metrics.jsonl, model.keras).
         data: the splits and how to read them.
         phases: `Phase`s in order; finished ones (per the run's state) are skipped.
@@ -102,7 +102,7 @@ def train(*, model, run: RunDir, data: Data, phases, epoch_logs=(), dist=None, j
         resume = state if state and state["phase"] == phase.name else None
         if state and not resume:  # an earlier phase ended: go on from its best model
             model.load_weights(run.model_file)
-        densenet.set_trainable(model, phase.trainable)
+        classifier.set_trainable(model, phase.trainable)
         common = dict(
             run=run,
             phase=phase,
@@ -190,7 +190,7 @@ def _fit_on_features(model, data: Data, dist, **common):
         )
     feed = dist.array_feed(phase.batch_size)
     history = fit_phase(
-        densenet.head_model(model),
+        classifier.head_model(model),
         feature_cache.ShuffledArrays(
             train_x,
             train_y,
@@ -221,10 +221,12 @@ def _split_features(model, data: Data, split, cache_dir, dist):
     With several processes nothing is cached: each would have to know whether every
     other host has the file before they all run the same collective pass.
     """
-    extractor = densenet.feature_extractor(model)
+    extractor = classifier.feature_extractor(model)
     path = None
     if dist.processes == 1:
-        path = feature_cache.cache_file(cache_dir, data.builder, split, extractor)
+        path = feature_cache.cache_file(
+            cache_dir, data.builder, split, extractor, classifier.backbone_name(model)
+        )
         print(f"Features of {split}: {'cached' if path.exists() else 'computing'} ({path})")
     else:
         print(f"Features of {split}: computing, not cached ({dist.processes} processes)")

@@ -62,7 +62,7 @@ class Phase:
         stop_patience: epochs without a better `monitor` before stopping.
         batch_size: rows per optimizer step, over all devices: images, or feature
             vectors when the phase trains on the feature cache.
-        trainable: which layers train (`cxr.model.densenet.set_trainable`): "head",
+        trainable: which layers train (`cxr.model.freezing.set_trainable`): "head",
             "all" or "last_blocks:N".
         feature_cache_dir: where pooled features are cached; the phase then trains the
             head on them. Only with `trainable="head"` and no augmentation.

@@ -153,4 +153,4 @@ def test_one_evaluation_pass_holds_images_labels_and_boxes_in_order(sample_build
     picked = dict(datasets.decode_selected(sample_builder, "test", [41, 0, 3]))
     assert sorted(picked) == [0, 3, 41]
     for index, gray in picked.items():
-        np.testing.assert_array_equal(datasets.preprocess(gray[None, ..., None])[0], images[index])
+        np.testing.assert_array_equal(datasets.model_input(gray[None, ..., None])[0], images[index])

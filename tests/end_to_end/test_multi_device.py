@@ -44,7 +44,7 @@ startup.start()  # CXR_VIRTUAL_CPUS, before anything imports Keras
 import io, json, sys, zipfile
 import h5py, numpy as np
 from cxr.data import datasets
-from cxr.model import densenet
+from cxr.model import classifier, saved
 from cxr.pipeline import evaluate, experiment, experiment_config
 from cxr.runtime import distribution
 out, data_dir = sys.argv[1:]
@@ -66,7 +66,7 @@ for devices in ("1", "2"):
 for devices in ("1", "2"):
     dist = distribution.setup(devices, batch_sizes={"batch": 8})
     with dist.scope():
-        model = densenet.load_model(report["1"]["model"])
+        model = saved.load_model(report["1"]["model"])
         preds = evaluate.predict_split(model=model, builder=builder, split="test[:13]",
                                        batch_size=8, label_names=datasets.label_names(builder.info))
     np.savez(f"{out}/scores{devices}.npz", probs=preds.probs, image_id=preds.image_id)

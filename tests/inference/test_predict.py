@@ -11,7 +11,7 @@ from test_dicom import make_dataset, save
 
 from cxr.data import datasets
 from cxr.inference import drawing, predict, scoring
-from cxr.model import densenet
+from cxr.model import classifier
 from cxr.tracking.rundir import EvalDir, RunDir
 from cxr_tfds.labels import LABELS
 
@@ -20,7 +20,7 @@ from cxr_tfds.labels import LABELS
 def run_dir(tmp_path_factory):
     run = tmp_path_factory.mktemp("run")
     keras.utils.set_random_seed(1)
-    densenet.build_model(image_size=64).save(run / "model.keras")
+    classifier.build_model(backbone="tiny", image_size=64).save(run / "model.keras")
     return run
 
 
@@ -154,7 +154,7 @@ def test_missing_or_foreign_model_is_one_line_and_exit_2(image_files, tmp_path, 
 def frozen_run(run_dir, tmp_path_factory):
     """The run's model with an all-zero logits kernel: no label has positive evidence."""
     model = keras.saving.load_model(run_dir / "model.keras")
-    logits = model.get_layer(densenet.LOGITS_LAYER)
+    logits = model.get_layer(classifier.LOGITS_LAYER)
     logits.kernel.assign(np.zeros(logits.kernel.shape, dtype="float32"))
     run = tmp_path_factory.mktemp("frozen")
     model.save(run / "model.keras")
@@ -192,7 +192,7 @@ def decided(run_dir, tmp_path_factory):
     shutil.copy(run_dir / "model.keras", run.model_file)
     model = keras.saving.load_model(run.model_file)
     gray = predict.read_image(image_path(tmp_path_factory), model.input.shape[1])
-    probs = scoring.probabilities(model, datasets.preprocess_gray(gray[None]), 1)[0]
+    probs = scoring.probabilities(model, datasets.gray_model_input(gray[None]), 1)[0]
     thresholds = np.where(np.arange(len(LABELS)) % 2, probs - 0.01, probs + 0.01)
     # Per label, 3 positives at and above the threshold and 3 negatives below it: the
     # classes are separated, so Youden's J is 1 at the lowest positive alone.

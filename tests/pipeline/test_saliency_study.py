@@ -13,7 +13,7 @@ import wandb
 from test_dashboard import assert_logged, logged_items
 from test_wandb_logging import read_wandb_records
 
-from cxr.model import densenet
+from cxr.model import classifier
 from cxr.pipeline import dashboard, saliency_study
 from cxr.saliency import sanity
 from cxr.tracking import writer
@@ -59,7 +59,7 @@ def permuted(run):
 def tiny_cxr_model():
     """An untrained conv net with cxr's layer names: DenseNet121's 7 x 7 grid at 224 px.
 
-    `densenet.load_model` takes it (it has `GRADCAM_LAYER` and `LOGITS_LAYER`); its
+    `saved.load_model` takes it (it has `GRADCAM_LAYER` and `LOGITS_LAYER`); its
     cascade has the stages logits, conv5, conv1. DenseNet121 itself costs minutes per
     sanity cascade on this shared CPU; the quickstart run exercises it.
     """
@@ -69,9 +69,9 @@ def tiny_cxr_model():
         inputs
     )
     x = keras.layers.Conv2D(16, 3, strides=8, padding="same", name="conv5_conv")(x)
-    x = keras.layers.Activation("relu", name=densenet.GRADCAM_LAYER)(x)
-    x = keras.layers.GlobalAveragePooling2D(name=densenet.FEATURES_LAYER)(x)
-    return keras.Model(inputs, keras.layers.Dense(14, name=densenet.LOGITS_LAYER)(x))
+    x = keras.layers.Activation("relu", name=classifier.GRADCAM_LAYER)(x)
+    x = keras.layers.GlobalAveragePooling2D(name=classifier.FEATURES_LAYER)(x)
+    return keras.Model(inputs, keras.layers.Dense(14, name=classifier.LOGITS_LAYER)(x))
 
 
 def _main(*argv):

@@ -193,11 +193,13 @@ def test_the_real_probe_measures_every_candidate():
 
 def test_the_probe_trains_the_layers_cxr_models_are_built_on():
     """The probe builds from Keras (runtime is below cxr.model) the same layers up to its cut."""
-    from cxr.model import densenet
+    from cxr.model import classifier, layer_names
 
     def layers(model, cut):
         names = [layer.name for layer in model.layers]
-        kept = model.layers[1 : names.index(cut) + 1]  # past the input, which is named apart
+        # Past the input, which is named apart, and the model's own preprocessing layer.
+        kept = model.layers[1 : names.index(cut) + 1]
+        kept = [layer for layer in kept if layer.name != layer_names.PREPROCESS_LAYER]
         # Keras numbers unnamed layers (zero_padding2d, zero_padding2d_1, ...) per process.
         configs = [{k: v for k, v in layer.get_config().items() if k != "name"} for layer in kept]
         return [
@@ -205,7 +207,7 @@ def test_the_probe_trains_the_layers_cxr_models_are_built_on():
             for layer, config in zip(kept, configs, strict=True)
         ]
 
-    ours = densenet.build_model(image_size=64, trainable="all")
+    ours = classifier.build_model(image_size=64, trainable="all")
     probed = speed.network("pool2_pool", 64)
     assert layers(probed, "pool2_pool") == layers(ours, "pool2_pool")
     assert len(layers(probed, "pool2_pool")) > 50 and probed.output.shape == (None, 14)

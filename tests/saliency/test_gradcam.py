@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from cxr.model import densenet
+from cxr.model import classifier
 from cxr.saliency.gradcam import class_activation_grid, gradcam, upsample
 from cxr_tfds.labels import LABELS
 
@@ -23,7 +23,7 @@ def images(n, seed=0):
 @pytest.fixture(scope="module")
 def model():
     keras.utils.set_random_seed(0)
-    return densenet.build_model(num_labels=len(LABELS), image_size=SIZE)
+    return classifier.build_model(backbone="tiny", num_labels=len(LABELS), image_size=SIZE)
 
 
 def test_gradcam_equals_cam_from_the_dense_weights(model):
@@ -31,8 +31,8 @@ def test_gradcam_equals_cam_from_the_dense_weights(model):
     heatmaps = gradcam(model, x, classes)
 
     # CAM (Zhou et al. 2016): the logits layer's kernel column weighs the channels.
-    conv = keras.ops.convert_to_numpy(densenet.backbone(model)(x))
-    kernel = keras.ops.convert_to_numpy(model.get_layer(densenet.LOGITS_LAYER).kernel)
+    conv = keras.ops.convert_to_numpy(classifier.backbone(model)(x))
+    kernel = keras.ops.convert_to_numpy(model.get_layer(classifier.LOGITS_LAYER).kernel)
     cam = np.maximum(np.einsum("nhwk,kn->nhw", conv, kernel[:, classes]), 0.0)
     cam = keras.ops.convert_to_numpy(keras.ops.image.resize(cam[..., None], (SIZE, SIZE)))[..., 0]
     low, span = cam.min(axis=(1, 2), keepdims=True), np.ptp(cam, axis=(1, 2), keepdims=True)
@@ -68,7 +68,7 @@ def test_shape_range_and_batching(model):
 
 
 def test_no_positive_evidence_gives_an_all_zero_map(model):
-    logits = model.get_layer(densenet.LOGITS_LAYER)
+    logits = model.get_layer(classifier.LOGITS_LAYER)
     kernel = keras.ops.convert_to_numpy(logits.kernel)
     logits.kernel.assign(np.zeros_like(kernel))
     try:
@@ -135,12 +135,12 @@ def test_upsample_is_relu_then_half_pixel_bilinear_then_min_max():
 CROSS_BACKEND_SCRIPT = f"""
 import sys
 import keras, numpy as np
-from cxr.model import densenet
+from cxr.model import classifier, saved
 from cxr.saliency.gradcam import gradcam
 
 tmp = sys.argv[1]
 keras.utils.set_random_seed(0)
-model = densenet.build_model(num_labels=14, image_size={SIZE})
+model = classifier.build_model(backbone="tiny", num_labels=14, image_size={SIZE})
 if keras.backend.backend() == "tensorflow":  # runs first: writes the weights and images
     model.save_weights(tmp + "/model.weights.h5")
     x = np.random.default_rng(0).normal(size=(6, {SIZE}, {SIZE}, 3)).astype("float32")

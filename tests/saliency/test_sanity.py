@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from conftest import rerun_under_the_other_backend
 
-from cxr.model import densenet
+from cxr.model import classifier
 from cxr.saliency import sanity
 
 SIZE = 32  # HOG needs 3 x 3 cells of 8 px: 24 px at least
@@ -96,7 +96,7 @@ def test_cascade_follows_layer_names_top_down():
         ("c2", ["c2_conv"]),
         ("c1", ["c1_bn", "c1_conv"]),
     ]
-    model = densenet.build_model(image_size=32)
+    model = classifier.build_model(image_size=32)  # DenseNet121: its named stages
     stages = sanity.cascade(model)
     names = [prefix for prefix, _ in stages]
     assert names == [

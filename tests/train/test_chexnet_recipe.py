@@ -14,7 +14,7 @@ import tensorflow_datasets as tfds
 
 from cxr.configs import chexnet
 from cxr.data import datasets
-from cxr.model import densenet
+from cxr.model import backbones, classifier, preprocessing
 from cxr.pipeline import experiment
 from cxr.tracking.metric_keys import VAL_LOSS
 from cxr.train import callbacks, loop
@@ -40,8 +40,10 @@ def test_5_fourteen_outputs_then_an_elementwise_sigmoid():
     # "a fully connected layer producing a 14-dimensional output, after which we apply an
     # elementwise sigmoid nonlinearity": our layer outputs logits; the loss applies the
     # sigmoid (from_logits) and so does inference. No dropout is mentioned.
-    model = densenet.build_model(num_labels=14, image_size=32, weights=None, dropout=0.0)
-    logits = model.get_layer(densenet.LOGITS_LAYER)
+    model = classifier.build_model(
+        backbone="tiny", num_labels=14, image_size=32, weights=None, dropout=0.0
+    )
+    logits = model.get_layer(classifier.LOGITS_LAYER)
     assert isinstance(logits, keras.layers.Dense) and logits.units == 14
     assert CONFIG.model.dropout == 0.0
 
@@ -103,7 +105,9 @@ def test_3_1_downscaled_to_224_and_normalised_with_imagenet_statistics(tmp_path)
     builder = tfds.builder(CONFIG.data.name, data_dir=str(tmp_path))
     assert datasets.image_size(builder) == 224
     gray = np.full((1, 2, 2, 1), 51, np.uint8)  # 51 / 255 = 0.2
-    x = np.asarray(datasets.preprocess(gray))[0, 0, 0]
+    # The pipeline gives raw pixels; the model normalises them in its first layer.
+    first = preprocessing.layer(backbones.get(CONFIG.model.backbone).preprocessing)
+    x = np.asarray(first(datasets.model_input(gray)))[0, 0, 0]
     # ImageNet's mean and std (torchvision's, as published for its ImageNet models).
     by_hand = (0.2 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
     np.testing.assert_allclose(x, by_hand, rtol=1e-6)  # float32 against float64

@@ -16,7 +16,7 @@ import tensorflow_datasets as tfds
 from conftest import DUMMY_DIR
 
 from cxr.data import datasets
-from cxr.model import densenet
+from cxr.model import classifier
 from cxr.runtime import distribution
 from cxr.tracking.rundir import RunDir
 from cxr.train import loop
@@ -101,9 +101,9 @@ def tiny_model():
     keras.utils.set_random_seed(0)
     inputs = keras.Input((224, 224, 3))
     x = keras.layers.Conv2D(4, 8, strides=8, activation="relu")(inputs)
-    x = keras.layers.GlobalAveragePooling2D(name=densenet.FEATURES_LAYER)(x)
-    x = keras.layers.Dropout(0.0, name=densenet.DROPOUT_LAYER)(x)
-    return keras.Model(inputs, keras.layers.Dense(14, name=densenet.LOGITS_LAYER)(x))
+    x = keras.layers.GlobalAveragePooling2D(name=classifier.FEATURES_LAYER)(x)
+    x = keras.layers.Dropout(0.0, name=classifier.DROPOUT_LAYER)(x)
+    return keras.Model(inputs, keras.layers.Dense(14, name=classifier.LOGITS_LAYER)(x))
 
 
 def fitted_data(monkeypatch, tmp_path, builder, *, seed, feature_cache_dir=None):
