@@ -66,7 +66,7 @@ test-fast: install
 
 data: install
 	@test -n "$(CXR14_DIR)" || { echo "error: set CXR14_DIR to the folder with the NIH files, e.g. make data CXR14_DIR=~/cxr14 CONFIG=224" >&2; exit 2; }
-	$(BIN)/cxr data cxr14_subset --config=$(CONFIG) --manual_dir=$(CXR14_DIR)
+	$(BIN)/cxr data cxr14_subset --config=$(CONFIG) --manual_dir=$(CXR14_DIR) $(ARGS)
 
 experiment: install
 	KERAS_BACKEND=$(BACKEND) $(BIN)/cxr experiment $(NAME) $(ARGS)

@@ -1,8 +1,8 @@
 """TensorFlow Datasets builders of cxr.
 
 Importing this package is cheap (no TensorFlow): `cxr_tfds.labels` is pure Python.
-Importing `cxr_tfds.cxr14_subset.cxr14_subset_dataset_builder` (or the attribute
-`cxr_tfds.Cxr14Subset`) registers `cxr14_subset` with TFDS.
+`import cxr_tfds.builders` (or the attribute `cxr_tfds.Cxr14Subset`) registers every
+builder (`cxr14_subset`) with TFDS.
 """
 
 from cxr_tfds.labels import LABELS

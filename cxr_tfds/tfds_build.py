@@ -8,6 +8,10 @@ This runs the same `build` command with the same flags (`--config`, `--manual_di
 That command lives in TFDS's private `tensorflow_datasets.scripts.cli`, which changes
 without notice, so it is used only on the TFDS release it was tested with
 (`TESTED_TFDS`); any other is refused in one line, before anything is built.
+
+Before TFDS runs, each `cxr14_subset` config to build is checked (`source_dir.preflight`):
+a manual dir without NIH's files, or a built config that another folder (or other images)
+was asked for, is one line and exit code 2, with no folder created. `--overwrite` rebuilds.
 """
 
 import dataclasses
@@ -15,7 +19,8 @@ import sys
 
 import tensorflow_datasets as tfds
 
-import cxr_tfds.cxr14_subset.cxr14_subset_dataset_builder  # noqa: F401  (registers cxr14_subset)
+import cxr_tfds.builders  # noqa: F401  (registers cxr14_subset)
+from cxr_tfds.cxr14_subset import source_dir
 
 # The TFDS release (major.minor) whose `scripts.cli` this was tested with.
 TESTED_TFDS = "4.9"
@@ -65,7 +70,7 @@ def main(argv=None, before_build=None) -> None:
             before_build(args)
         return args
 
-    app.run(lambda args: args.execute(), flags_parser=parse_then_check)
+    app.run(_checked_execute, flags_parser=parse_then_check)
 
 
 def with_default_dataset(args):
@@ -73,6 +78,44 @@ def with_default_dataset(args):
     if args.positional_datasets or args.datasets or args.automation.exclude_datasets:
         return args
     return dataclasses.replace(args, positional_datasets=[DEFAULT_DATASET])
+
+
+def _checked_execute(args) -> None:
+    """Runs TFDS's build with `args` unless `problems` finds one; then one line, exit 2."""
+    for problem in problems(args):
+        print(f"error: {problem}", file=sys.stderr)
+        sys.exit(EXIT_CODE)
+    args.execute()
+
+
+def problems(args):
+    """Yields the one-line error of each `cxr14_subset` config `args` asks for that does
+    not exist, cannot be built, or should not be reused (`source_dir.preflight`)."""
+    known = [c.name for c in cxr_tfds.builders.Cxr14Subset.BUILDER_CONFIGS]
+    for config in _cxr14_configs(args, known):
+        if config not in known:
+            yield f"cxr14_subset has no config {config!r}; configs: {', '.join(known)}"
+            continue
+        builder = tfds.builder(f"cxr14_subset/{config}", data_dir=args.paths.data_dir)
+        problem = source_dir.preflight(
+            builder,
+            args.paths.manual_dir,
+            overwrite=args.debug.overwrite,
+            reuse_from_env=True,
+            download_dir=args.paths.download_dir,
+        )
+        if problem:
+            yield problem
+
+
+def _cxr14_configs(args, known):
+    """The `cxr14_subset` configs TFDS's build would make of `args`: all when none is named."""
+    for dataset in [*args.positional_datasets, *args.datasets]:
+        name, _, config = dataset.partition("/")
+        if name.partition(":")[0] != "cxr14_subset":
+            continue  # not ours: TFDS says what is wrong with it
+        config = args.generation.config or config
+        yield from [config] if config else known
 
 
 if __name__ == "__main__":

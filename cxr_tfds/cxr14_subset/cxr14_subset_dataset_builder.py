@@ -20,6 +20,7 @@ from cxr_tfds.cxr14_subset import (
     expert_labels,
     images,
     metadata,
+    source_dir,
     sources,
     splits,
     synthetic,
@@ -45,11 +46,7 @@ NIH_ARCHIVE_URLS = {
     12: "https://nihcc.box.com/shared/static/ioqwiy20ihqwyr8pf4c24eazhh281pbu.gz",
 }
 
-EXPECTED_FILES = (
-    "Data_Entry_2017_v2020.csv (or Data_Entry_2017.csv), train_val_list.txt, test_list.txt, "
-    "optionally BBox_List_2017.csv, and images as images/*.png, images_0NN/images/*.png "
-    "or images_0NN.tar.gz"
-)
+EXPECTED_FILES = source_dir.EXPECTED_FILES
 
 
 @dataclasses.dataclass
@@ -146,6 +143,9 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
             ),
             supervised_keys=("image", "labels"),
             homepage="https://nihcc.app.box.com/v/ChestXray-NIHCC",
+            # Saved as metadata.json: the folder and image count built from
+            # (source_dir.record), so a later build from other files is not a silent reuse.
+            metadata=tfds.core.MetadataDict(),
         )
 
     def _split_generators(self, dl_manager: tfds.download.DownloadManager):
@@ -153,7 +153,7 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
         root = self._metadata_dir(dl_manager)
         entries = metadata.read_data_entry(metadata.find_data_entry(root))
         train_val, test = (
-            metadata.read_image_list(_required(root, name))
+            metadata.read_image_list(root / name)  # there: source_dir.choose checked
             for name in (metadata.TRAIN_VAL_LIST, metadata.TEST_LIST)
         )
         bbox_file = root / metadata.BBOX_FILE
@@ -167,6 +167,7 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
             archives += [epath.Path(p) for p in dl_manager.download(urls).values()]
         in_archives = {path: set(sources.list_archive(path)) - set(pngs) for path in archives}
         available = set(pngs).union(*in_archives.values())
+        self.info.metadata[source_dir.RECORD_KEY] = source_dir.record(root, len(available))
 
         plan = splits.plan_splits(
             entries,
@@ -264,28 +265,13 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
         """The folder with the NIH metadata: generated, the manual dir, or $CXR14_DIR."""
         if self.builder_config.synthetic_patients:
             return self.synthetic_nih_dir(dl_manager.download_dir)
-        try:
-            manual = dl_manager.manual_dir
-        except AssertionError:  # TFDS's way of saying: missing or empty
-            manual = None
-        for candidate in (manual, sources.env_dir()):
-            if sources.has_nih_files(candidate):
-                return epath.Path(candidate)
-        raise FileNotFoundError(
-            f"cxr14_subset: no NIH ChestX-ray14 metadata in the manual dir ({manual}) nor in "
-            f"${sources.ENV_VAR} ({sources.env_dir()}); expected {EXPECTED_FILES} from "
-            "https://nihcc.app.box.com/v/ChestXray-NIHCC (see cxr_tfds/cxr14_subset/README.md)"
-        )
-
-
-def _required(root: epath.Path, name: str) -> epath.Path:
-    path = root / name
-    if not path.exists():
-        raise FileNotFoundError(
-            f"cxr14_subset: {path} is missing; NIH publishes it beside the Data_Entry CSV at "
-            "https://nihcc.app.box.com/v/ChestXray-NIHCC"
-        )
-    return path
+        # TFDS's `manual_dir` property asserts the folder exists and is not empty; the
+        # path as given is what the error must name.
+        manual = getattr(dl_manager, "_manual_dir", None)
+        root, reasons = source_dir.choose(manual, needs_images=not self.builder_config.archives)
+        if root is None:
+            raise FileNotFoundError(f"cxr14_subset: {source_dir.no_files(reasons)}")
+        return root
 
 
 def _image_bytes(wanted, pngs, in_archives):

@@ -14,19 +14,9 @@ from collections.abc import Iterator
 
 from etils import epath
 
-from cxr_tfds.cxr14_subset import metadata
-
 PNG_PATTERNS = ("*.png", "images/*.png", "images_*/images/*.png", "images_*/*.png")
 ARCHIVE_PATTERNS = ("*.tar.gz", "*.tgz")
 ENV_VAR = "CXR14_DIR"
-
-
-def has_nih_files(directory: epath.PathLike | None) -> bool:
-    """True when `directory` holds a Data_Entry CSV (the one file a build cannot lack)."""
-    if not directory:
-        return False
-    directory = epath.Path(directory)
-    return directory.is_dir() and metadata.find_data_entry(directory) is not None
 
 
 def env_dir() -> epath.Path | None:

@@ -11,6 +11,7 @@ import tensorflow_datasets as tfds
 from conftest import DUMMY_DIR
 from PIL import Image
 
+import cxr_tfds.builders  # noqa: F401  (registers cxr14_subset)
 from cxr_tfds import LABELS
 from cxr_tfds.cxr14_subset import images, metadata, splits
 
@@ -215,7 +216,7 @@ def copy_dummy(tmp_path, drop=()):
 def test_missing_list_is_named(tmp_path, missing, monkeypatch):
     monkeypatch.delenv("CXR14_DIR", raising=False)
     manual = copy_dummy(tmp_path, drop=[missing])
-    with pytest.raises(FileNotFoundError, match=f"{missing} is missing"):
+    with pytest.raises(FileNotFoundError, match=f"manual dir {manual} exists but lacks {missing}"):
         build(manual, tmp_path / "tfds")
 
 

@@ -1,0 +1,12 @@
+"""`import cxr_tfds.builders` registers every builder of cxr with TFDS.
+
+    import cxr_tfds.builders
+    ds = tfds.load("cxr14_subset/synthetic", split="test")
+
+It imports TensorFlow Datasets (and so TensorFlow); `import cxr_tfds` and
+`cxr_tfds.labels` stay free of both.
+"""
+
+from cxr_tfds.cxr14_subset.cxr14_subset_dataset_builder import Cxr14Subset
+
+__all__ = ["Cxr14Subset"]
