@@ -14,7 +14,7 @@ Module map:
     cxr.runtime     the machine, distribution, precision and XLA, the backends' quiet start
     cxr.tracking    run directories, metric names, the evaluation writer, W&B
     cxr.data        cxr14_subset batches, augmentation, DICOM reading
-    cxr.model       the DenseNet121 classifier and its loss
+    cxr.model       the backbone registry, the classifier on any backbone, its loss
     cxr.saliency    Grad-CAM, localization against NIH boxes, pointing game, galleries
     cxr.evaluation  classification report, evaluators, scoring CSVs, run comparison
     cxr.train       training phases, the loop, its callbacks, the feature cache

@@ -13,6 +13,7 @@ import time
 import numpy as np
 import pytest
 
+from cxr.errors import UserError
 from cxr.pipeline import experiment_config
 from cxr.saliency import localization
 from cxr.tracking.rundir import EvalDir, RunDir
@@ -28,8 +29,13 @@ SMOKE_RUNS = pytest.mark.xdist_group("smoke_runs")
 # step), and quickstart:smoke is that fine-tuning without the head phase: as smoke runs
 # here they only repeated it, at 2 minutes of CI each.
 SMOKE_MATRIX = [(name, "tensorflow") for name in EXPERIMENTS] + [("frozen_head", "jax")]
-# Extra settings of one smoke run each, so that they run end to end somewhere.
-SMOKE_OVERRIDES = {("frozen_head", "tensorflow"): ("--config.eval.tta_flip=True",)}
+# Extra settings of one smoke run each, so that they run end to end somewhere. Smoke runs
+# are on the tiny backbone (wiring, in seconds); the quickstart's is the one run of
+# DenseNet121 itself end to end, which `make evaluate` then reproduces.
+SMOKE_OVERRIDES = {
+    ("frozen_head", "tensorflow"): ("--config.eval.tta_flip=True",),
+    ("quickstart", "tensorflow"): ("--config.model.backbone=densenet121",),
+}
 
 
 # `python -m cxr experiment ...`, then a check that the whole run never imported PyTorch.
@@ -131,8 +137,9 @@ def test_every_experiment_is_a_locked_config_that_states_its_command(name):
         with pytest.raises(AttributeError):
             config.no_such_field = 1  # locked: a typo is an error, not a new field
     assert module.get_config("smoke").data.name == "cxr14_subset/synthetic"  # offline
-    with pytest.raises(ValueError, match=name):
-        module.get_config("nope")
+    assert module.get_config("smoke").model.backbone == "tiny"  # smoke runs check wiring
+    with pytest.raises(UserError, match=name):
+        experiment_config.load_config(f"{name}:no-such")
 
 
 def one_line_error(out, *expected):
@@ -174,6 +181,17 @@ def test_bad_overrides_fail_in_one_line_before_any_run_dir(
     )  # fmt: skip
     one_line_error(out, expected)
     assert not runs.exists() and not (tmp_path / "wandb").exists()
+
+
+@pytest.mark.parametrize("spec", ["backbones:densenet122", "quickstart"])
+def test_an_unknown_backbone_fails_in_one_line_naming_the_registered_ones(spec, tmp_path):
+    runs = tmp_path / "runs"
+    override = [] if spec.startswith("backbones") else ["--config.model.backbone=resnet51"]
+    out = run_cxr(
+        "experiment", spec, f"--config.runs_dir={runs}", *override, tmp_path=tmp_path, check=False
+    )
+    one_line_error(out, "unknown backbone", "densenet121", "efficientnetv2b0", "tiny")
+    assert not runs.exists()
 
 
 def test_no_data_fails_in_one_line_before_any_run_dir(tmp_path):
@@ -220,7 +238,9 @@ def test_smoke_end_to_end(name, backend, smoke_run):
     epochs = run.read_metrics()
     assert len(epochs) == config["train"]["head_epochs"] + config["train"]["finetune_epochs"]
     assert all("val/macro_auroc" in e and "val/auroc/Cardiomegaly" in e for e in epochs)
-    assert run.model_file.stat().st_size > 1_000_000
+    backbone = config["model"]["backbone"]
+    assert backbone == ("densenet121" if name == "quickstart" else "tiny")
+    assert run.model_file.stat().st_size > (1_000_000 if backbone == "densenet121" else 10_000)
     eval_dir = run.evaluation()
     report = json.loads(eval_dir.file(EvalDir.METRICS).read_text())
     assert report["labels"] == list(LABELS) and report["bootstrap"]["num_resamples"] == 50
@@ -234,7 +254,11 @@ def test_smoke_end_to_end(name, backend, smoke_run):
     assert "Atelectasis" in out and "macro" in out  # the terminal table
     assert "PyTorch was never imported" in out
     tta = "Test-time augmentation: mean probability of the image and its mirror image"
-    assert (tta in out) == config["eval"]["tta_flip"] == bool(SMOKE_OVERRIDES.get((name, backend)))
+    assert (
+        (tta in out)
+        == config["eval"]["tta_flip"]
+        == ((name, backend) == ("frozen_head", "tensorflow"))
+    )
 
 
 @SMOKE_RUNS
@@ -325,6 +349,11 @@ def test_the_dashboard_names_keys_a_real_run_logged(smoke_run, monkeypatch):
         assert "heat" in row[xray]["masks"]
 
 
+# Epochs of the killed run: on the tiny backbone an epoch takes a fraction of a second, so
+# enough of them that the kill lands mid-training.
+KILL_EPOCHS = 12
+
+
 @pytest.mark.large
 def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_builder, data_dir):
     """kill -9 mid-training, start again with the same run id: same result as no kill."""
@@ -334,8 +363,8 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_builder, data
         "--config.eval.num_bootstrap=10",
         "--config.eval.gallery_per_kind=1",
         "--config.train.feature_cache=False",
-        "--config.train.head_epochs=4",
-        "--config.train.head_stop_patience=10",
+        f"--config.train.head_epochs={KILL_EPOCHS}",
+        "--config.train.head_stop_patience=100",
         "--config.train.head_lr_patience=1",
         "--config.train.finetune_epochs=0",
     ]
@@ -349,11 +378,11 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_builder, data
     deadline = time.time() + 300
     while not (state.exists() and json.loads(state.read_text())["epoch"] >= 2):
         assert process.poll() is None and time.time() < deadline, "run ended before it was killed"
-        time.sleep(0.2)
+        time.sleep(0.02)
     os.kill(process.pid, signal.SIGKILL)
     process.wait()
     killed_at = json.loads(state.read_text())["epoch"]
-    assert killed_at < 4
+    assert killed_at < KILL_EPOCHS
     out = run_experiment("frozen_head:smoke", resumed, data_dir, *args, "--config.run_id=killed")
     assert f"Resuming phase 'head' after epoch {killed_at}" in out
 
@@ -361,7 +390,7 @@ def test_killed_run_resumes_to_the_same_result(tmp_path, synthetic_builder, data
         return RunDir(root / "runs" / "frozen_head" / run_id).read_metrics()
 
     straight, again = history(tmp_path / "a", "straight"), history(resumed, "killed")
-    assert [e["epoch"] for e in again] == [1, 2, 3, 4]
+    assert [e["epoch"] for e in again] == list(range(1, KILL_EPOCHS + 1))
     # The same machine repeats the same deterministic float32 ops, before and after the
     # kill; 1e-5 only allows for the optimizer state's round trip through the checkpoint.
     for key in ("loss", "val/macro_auroc", "learning_rate"):
