@@ -4,14 +4,17 @@
     cxr dashboard --group <name> [--runs-dir runs]   every run of an experiment
 
 `spec` describes the view as plain data: sections of panels, each naming the W&B
-keys it shows, asked of the modules that log them (never typed here):
+keys it shows, asked of the modules that log them (never typed here). Between the
+training's curves and the saliency job's section, each of the run's evaluators (its
+`eval.evaluators`) brings its own sections (`Evaluator.sections`); a default run's:
 
     Validation curves   val macro AUROC, per-label val AUROC, loss, learning rate,
                         all against the epoch over all phases (`wandb_logging.EPOCH_AXIS`)
-    Test AUROC          the per-label table, macro AUROC, per-label AUROC bars, the
-                        AUROC-with-CI and ROC plots
-    Grad-CAM gallery    the gallery table (boxes, heat mask, kind, threshold), the PNGs
-    Localization        the localization table, pointing-game hit rates
+    Test AUROC          (classification) the per-label table, macro AUROC, per-label
+                        AUROC bars, the AUROC-with-CI and ROC plots
+    Grad-CAM gallery    (galleries) the gallery table (boxes, heat mask, kind,
+                        threshold), the PNGs
+    Localization        (localization) the localization table, pointing-game hit rates
     Saliency            the saliency job's table of the methods side by side (`cxr
                         saliency`), its score and sanity plots, and bars per headline
                         score (label mean), seconds per map and sanity pass of each method
@@ -33,31 +36,25 @@ import pathlib
 import wandb
 
 from cxr.errors import UserError, exits_cleanly
-from cxr.evaluation import classification_report, saliency_scores
-from cxr.evaluation.evaluators import Galleries, Localization
+from cxr.evaluation import saliency_scores
+from cxr.evaluation.evaluators import panel as _panel
 from cxr.pipeline import saliency_report, wiring
 from cxr.pipeline.saliency_study import DEFAULT_METHODS
-from cxr.saliency import localization
 from cxr.tracking import metric_keys, wandb_logging, writer
 from cxr.tracking.rundir import RunDir
 from cxr_tfds.labels import LABELS
 
 SPEC = "workspace.json"
 SALIENCY_SECTION = "Saliency"  # logged by a run's saliency job, not by the run itself
-GROUPING = (  # W&B cannot set a table's grouping through wandb-workspaces: say how
-    "**Grad-CAM gallery.** Group the table by `label`, then by `kind` (each column's menu, "
-    "*Group by*). Sort on `probability`; filter on `empty` or `kind`. Click an `xray` image: "
-    "toggle `ground_truth` (NIH) and `predictions` (boxes from the map, scored by IoBB/IoU: "
-    "slide to filter) and the `heat` mask."
-)
 
 
-def spec(*, title, prefix, run_id=None, jobs=(), group=None, labels=LABELS):
+def spec(*, title, prefix, chosen, run_id=None, jobs=(), group=None, labels=LABELS):
     """The view as plain data.
 
     Args:
         title: The view's name.
         prefix: The W&B prefix of the test results (`cxr.tracking.writer.split_prefix`).
+        chosen: The run's evaluators (`wiring.evaluation_setup`): each brings its sections.
         run_id: Show this run and
         jobs: the W&B runs of these display names (its saliency job); or
         group: show the runs of this group (an experiment's name).
@@ -81,23 +78,6 @@ def spec(*, title, prefix, run_id=None, jobs=(), group=None, labels=LABELS):
         _panel("line", "Training and validation loss", [wandb_logging.LOSS, metric_keys.VAL_LOSS]),
         _panel("line", "Learning rate", [wandb_logging.LEARNING_RATE], log_y=True),
     ]
-    per_label = [test(classification_report.auroc_key(x)) for x in labels]
-    aurocs = [
-        _panel("table", "Per-label AUROC", [test(classification_report.TABLE)]),
-        _panel("scalar", "Test macro AUROC", [test(classification_report.MACRO_AUROC)]),
-        _panel("bar", "Test AUROC per label", per_label),
-        _panel("media", "AUROC with 95% CI", [test(classification_report.AUROC_PLOT)]),
-        _panel("media", "ROC curves", [test(classification_report.ROC_PLOT)]),
-    ]
-    galleries = [
-        _panel("table", "Grad-CAM gallery", [test(Galleries.TABLE)], height=16),
-        _panel("markdown", "How to read it", [], text=GROUPING),
-        _panel("media", "Gallery PNGs", [test(Galleries.png_key(x)) for x in labels], height=12),
-    ]
-    localization_panels = [
-        _panel("table", "Localization per label", [test(Localization.TABLE)]),
-        *(_panel("scalar", f"Test {game}", [test(game)]) for game in localization.POINTING),
-    ]
     shown = [["ID", run_id], *(["Name", job] for job in jobs)] if run_id else [["Group", group]]
     return {
         "title": title,
@@ -105,9 +85,7 @@ def spec(*, title, prefix, run_id=None, jobs=(), group=None, labels=LABELS):
         "x_axis": wandb_logging.EPOCH_AXIS,
         "sections": [
             {"name": "Validation curves", "panels": curves},
-            {"name": "Test AUROC", "panels": aurocs},
-            {"name": "Grad-CAM gallery", "panels": galleries},
-            {"name": "Localization", "panels": localization_panels},
+            *(section for evaluator in chosen for section in evaluator.sections(test, labels)),
             {"name": SALIENCY_SECTION, "panels": saliency_panels(test)},
         ],
     }
@@ -136,10 +114,6 @@ def saliency_panels(test, methods=DEFAULT_METHODS):
         bars(saliency_report.SECONDS_PER_MAP, "Saliency seconds per map", methods),
         bars(saliency_report.SANITY_PASSES, "Saliency sanity check passed (1) or not (0)", methods),
     ]
-
-
-def _panel(kind, title, keys, **options):
-    return {"type": kind, "title": title, "keys": list(keys), **options}
 
 
 def keys(the_spec):
@@ -210,18 +184,20 @@ def dashboard(*, run=None, group=None, runs_dir="runs", entity=None):
     newest = run or _newest_run(runs_dir, group)
     config = newest.config()
     prefix = writer.split_prefix(config["data"]["test_split"])
+    chosen, _ = wiring.evaluation_setup(config)  # the run's evaluators bring their sections
     project = config.get("wandb", {}).get("project", "cxr")
     if run is not None:
         own = (config["data"]["name"], config["data"]["test_split"])  # `cxr saliency`'s default
         the_spec = spec(
             title=f"cxr review {config['name']}/{run.name}",
             prefix=prefix,
+            chosen=chosen,
             run_id=run.name,
             jobs=[wiring.wandb_name(config, run=run, job=wiring.SALIENCY, evaluation=own)],
         )
         path, sync, again = run.wandb_dir / SPEC, run.wandb_dir, f"RUN={run.path}"
     else:
-        the_spec = spec(title=f"cxr review {group}", prefix=prefix, group=group)
+        the_spec = spec(title=f"cxr review {group}", prefix=prefix, chosen=chosen, group=group)
         folder = pathlib.Path(runs_dir, group)
         path, sync, again = folder / SPEC, folder / "*" / RunDir.WANDB, f"GROUP={group}"
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -91,20 +91,19 @@ def evaluation_setup(config: dict):
         config: the run's config as a dict.
 
     Returns:
-        (evaluators, tta): the list for `cxr.pipeline.evaluate.evaluate` and its `tta`
-        argument ({"flip": bool, "crop": fraction}), checked by `augment.tta_views`.
+        (evaluators, tta): the evaluators of `eval.evaluators` (`evaluators.from_config`;
+        a run saved without the field gets `evaluators.default_spec` of its
+        `eval.num_bootstrap` and `eval.gallery_per_kind`) for
+        `cxr.pipeline.evaluate.evaluate`, and its `tta` argument ({"flip": bool,
+        "crop": fraction}), checked by `augment.tta_views`.
 
     Raises:
-        UserError: for a bad `eval.tta_crop`.
+        UserError: for a bad `eval.tta_crop`, an unknown evaluator or a setting it lacks.
     """
     e = config["eval"]
     tta = {"flip": e.get("tta_flip", False), "crop": e.get("tta_crop", 0.0)}
     augment.tta_views(**tta)
-    chosen = evaluators.default(
-        num_bootstrap=e["num_bootstrap"],
-        seed=config["seed"],
-        gallery_per_kind=e["gallery_per_kind"],
-    )
+    chosen = evaluators.from_config(evaluators.spec_of(e), seed=config["seed"])
     return chosen, tta
 
 

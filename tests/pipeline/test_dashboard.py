@@ -62,7 +62,15 @@ def reviewed(tmp_path_factory):
         for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
             env.setenv(var, str(tmp / var.lower()))
         data = {"name": "cxr14_subset/synthetic", "test_split": TEST_SPLIT}
-        config = {"name": "quick", "data": data, "wandb": {"project": "t"}}
+        # A run saved before `eval.evaluators` (its default evaluators, their sections).
+        old_eval = {"num_bootstrap": 20, "gallery_per_kind": 1}
+        config = {
+            "name": "quick",
+            "seed": 0,
+            "data": data,
+            "eval": old_eval,
+            "wandb": {"project": "t"},
+        }
         run_dir = RunDir.locate(tmp / "runs", "quick", None).create(config)
         run = wandb_logging.init_wandb(
             config=config, name="quick", run_dir=run_dir.path, run_id=run_dir.name

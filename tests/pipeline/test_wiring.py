@@ -129,6 +129,19 @@ def test_evaluation_setup_reads_the_eval_fields():
     assert wiring.evaluation_setup(old)[1] == {"flip": False, "crop": 0.0}
 
 
+def test_evaluation_setup_reads_eval_evaluators():
+    spec = {
+        "boxes": {"type": "localization"},
+        "auroc": {"type": "classification", "num_bootstrap": 9},
+    }
+    chosen, _ = wiring.evaluation_setup({**CONFIG, "eval": {**CONFIG["eval"], "evaluators": spec}})
+    assert [type(e) for e in chosen] == [evaluators.Classification, evaluators.Localization]
+    assert [(e.seed, getattr(e, "num_bootstrap", None)) for e in chosen] == [(7, 9), (7, None)]
+    unknown = {**CONFIG, "eval": {**CONFIG["eval"], "evaluators": {"boxes": {"type": "box"}}}}
+    with pytest.raises(UserError, match=r"eval.evaluators.boxes: unknown evaluator type 'box'"):
+        wiring.evaluation_setup(unknown)
+
+
 def test_a_bad_tta_crop_is_one_clear_error():
     bad = {**CONFIG, "eval": {**CONFIG["eval"], "tta_crop": 1.5}}
     with pytest.raises(UserError, match=r"eval.tta_crop=1.5"):
