@@ -1,6 +1,6 @@
 """`cxr14_subset`: whatever part of NIH ChestX-ray14 is on disk, as a TFDS dataset.
 
-    import cxr_tfds, tensorflow_datasets as tfds
+    import cxr_tfds.builders, tensorflow_datasets as tfds  # registers cxr14_subset
     ds = tfds.load("cxr14_subset/224", split="train")  # manual dir or $CXR14_DIR
     ds = tfds.load("cxr14_subset/synthetic", split="test")  # offline, no files needed
 
