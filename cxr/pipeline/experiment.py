@@ -13,7 +13,7 @@ import tensorflow as tf
 
 from cxr.data import augment, datasets
 from cxr.model import classifier
-from cxr.pipeline import evaluate, wiring
+from cxr.pipeline import evaluate, experiment_config, wiring
 from cxr.pipeline.wiring import unset_to_none
 from cxr.runtime import distribution, speed
 from cxr.tracking import wandb_logging
@@ -61,6 +61,9 @@ def _run(config, dist) -> RunDir:
     wandb_run = wiring.start_wandb(config.to_dict(), run=run_dir, chief=dist.is_chief)
 
     # --- Train --------------------------------------------------------------------------
+    warning = experiment_config.untrained_backbone_warning(config)
+    if warning:
+        print(warning, flush=True)
     loop.train(
         model=model,
         run=run_dir,

@@ -94,3 +94,21 @@ def parse(argv: list[str]):
     config = flags.FLAGS.config
     backbones.get(config.model.backbone)  # an unknown backbone, listing the registered ones
     return config
+
+
+def untrained_backbone_warning(config) -> str | None:
+    """The warning for a run whose backbone keeps random weights, or None.
+
+    `model.weights=None` with no fine-tuning trains only a head on a frozen random
+    backbone: its features carry nothing learned, so AUROC stays near chance (0.467
+    macro on a newcomer's frozen_head run, issue 23).
+    """
+    weights, t = config.model.weights, config.train
+    if weights not in (None, "None", "none", "") or t.finetune_epochs > 0:
+        return None
+    return (
+        "warning: model.weights=None and train.finetune_epochs=0: only the head trains, on a "
+        "frozen random backbone whose features carry nothing learned (expect AUROC near 0.5). "
+        "Offline with real data, train the backbone: make experiment NAME=finetune "
+        'ARGS="--config.model.weights=None", or pass a local ImageNet weights file'
+    )

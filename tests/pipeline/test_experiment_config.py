@@ -59,3 +59,25 @@ def test_help_and_good_configs():
     assert config.name == "finetune" and config.data.name == "cxr14_subset/synthetic"
     with pytest.raises(AttributeError):
         config.no_such_field = 1  # locked
+
+
+@pytest.mark.parametrize(
+    "spec, overrides, warns",
+    [
+        ("frozen_head", ["--config.model.weights=None"], True),  # the README's old recipe
+        ("frozen_head", [], False),  # ImageNet weights: the features mean something
+        ("finetune", ["--config.model.weights=None"], False),  # the backbone trains
+        ("quickstart", [], False),  # random init, trained whole
+    ],
+)
+def test_a_head_on_a_frozen_random_backbone_is_warned_before_training(spec, overrides, warns):
+    config = experiment_config.load_config(spec)
+    with config.unlocked():
+        for override in overrides:
+            field, value = override.removeprefix("--config.").split("=")
+            group, name = field.split(".")
+            config[group][name] = None if value == "None" else value
+    warning = experiment_config.untrained_backbone_warning(config)
+    assert (warning is not None) == warns
+    if warns:
+        assert "frozen random backbone" in warning and "NAME=finetune" in warning
