@@ -38,6 +38,7 @@ from cxr.evaluation import readers, score
 from cxr.inference import scoring
 from cxr.model import saved
 from cxr.pipeline import wiring
+from cxr.runtime import progress
 from cxr.saliency import gradcam
 from cxr.tracking import writer
 from cxr.tracking.rundir import EvalDir, RunDir
@@ -96,7 +97,7 @@ def predict_split(*, model, builder, split, batch_size, label_names) -> Predicti
     shape, and the padding's scores are dropped.
     """
     steps = datasets.num_batches(builder, split, batch_size)
-    progress = keras.utils.Progbar(steps, unit_name="batch")
+    bar = progress.bar(steps, unit_name="batch")
     columns = {k: [] for k in ("probs", "labels", "image_id", "patient_id")}
     boxes, box_labels = [], []
     for batch in datasets.evaluation_batches(builder, split, batch_size).as_numpy_iterator():
@@ -110,7 +111,7 @@ def predict_split(*, model, builder, split, batch_size, label_names) -> Predicti
             else:  # most images: share two empty arrays instead of two new ones per image
                 boxes.append(NO_BOXES)
                 box_labels.append(NO_BOX_LABELS)
-        progress.add(1)
+        bar.add(1)
     arrays = {
         k: np.concatenate(v) if v else np.zeros((0, len(label_names))) for k, v in columns.items()
     }
@@ -204,7 +205,7 @@ def _gradcam_pairs(model, builder, split, evaluators, preds, batch_size):
     for index, label in sorted(wanted):
         by_image.setdefault(index, []).append(label)
     print(f"Grad-CAM for {len(wanted)} (image, label) pairs of {len(by_image)} images")
-    progress = keras.utils.Progbar(len(wanted), unit_name="map")
+    bar = progress.bar(len(wanted), unit_name="map")
     pending = []  # (index, label, gray)
 
     def flush():
@@ -218,7 +219,7 @@ def _gradcam_pairs(model, builder, split, evaluators, preds, batch_size):
         for (index, label, gray), heatmap, cam in zip(pending, maps, cams, strict=True):
             for evaluator in wanted[(index, label)]:
                 evaluator.add(index=index, label=label, gray=gray, heatmap=heatmap, cam=cam)
-        progress.add(len(pending))
+        bar.add(len(pending))
         pending.clear()
 
     for index, gray in datasets.decode_selected(builder, split, sorted(by_image)):

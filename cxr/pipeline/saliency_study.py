@@ -23,7 +23,6 @@ import argparse
 import json
 import time
 
-import keras
 import numpy as np
 import tensorflow_datasets as tfds
 
@@ -32,6 +31,7 @@ from cxr.errors import UserError, exits_cleanly
 from cxr.evaluation import saliency_scores
 from cxr.model import layer_names, saved
 from cxr.pipeline import evaluate, saliency_report, wiring
+from cxr.runtime import progress
 from cxr.saliency import gradcam, sanity
 from cxr.saliency.methods import METHODS, saliency_maps
 from cxr.tracking import writer
@@ -130,7 +130,7 @@ def score_pairs(*, model, builder, split, pairs, methods, options, batch_size, k
     by_image = {}
     for pair in pairs:
         by_image.setdefault(pair[0], []).append(pair)
-    pending, progress = [], keras.utils.Progbar(len(pairs), unit_name="box")
+    pending, bar = [], progress.bar(len(pairs), unit_name="box")
 
     def flush():
         x = datasets.gray_model_input(np.stack([gray for _, gray in pending]))
@@ -159,7 +159,7 @@ def score_pairs(*, model, builder, split, pairs, methods, options, batch_size, k
                 kept.append(
                     dict(gray=gray, box=box, label=label, image_id=image_id, maps=per_method)
                 )
-        progress.add(len(pending))
+        bar.add(len(pending))
         pending.clear()
 
     for index, gray in datasets.decode_selected(builder, split, sorted(by_image)):

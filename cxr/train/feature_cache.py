@@ -15,7 +15,7 @@ import pathlib
 import keras
 import numpy as np
 
-from cxr.runtime import distribution
+from cxr.runtime import distribution, progress
 
 # Where features are cached unless a run says otherwise; any size of dataset fits
 # (112,120 images x 1024 float32 = 460 MB).
@@ -53,7 +53,7 @@ def split_features(
     if cache_file is not None and pathlib.Path(cache_file).exists():
         with np.load(cache_file) as cached:
             return cached["features"], cached["labels"]
-    progress = keras.utils.Progbar(num_batches, unit_name="batch")
+    bar = progress.bar(num_batches, unit_name="batch")
     features, labels, filled = [], [], 0
     for images, batch_labels in dataset:
         batch_size = batch_size or len(images)
@@ -68,7 +68,7 @@ def split_features(
             features.append(batch)
             labels.append(np.asarray(batch_labels))
         filled += len(batch)
-        progress.add(1)
+        bar.add(1)
     if num_examples is None:
         features, labels = np.concatenate(features), np.concatenate(labels)
     elif filled != num_examples:

@@ -18,7 +18,6 @@ the first starts from the best model so far.
 
 import dataclasses
 import functools
-import os
 import time
 
 import keras
@@ -27,7 +26,7 @@ from cxr.data import datasets
 from cxr.errors import UserError
 from cxr.model import classifier
 from cxr.model.losses import WeightedBinaryCrossentropy, positive_weights
-from cxr.runtime import distribution
+from cxr.runtime import distribution, progress
 from cxr.tracking.metric_keys import MONITOR
 from cxr.tracking.rundir import RunDir
 from cxr.train import feature_cache
@@ -311,7 +310,7 @@ def fit_phase(
         steps_per_epoch=steps_per_epoch,
         shuffle=False,  # the data shuffles itself, per (seed, epoch)
         callbacks=_callbacks(run, phase, best_model or model, validate, epoch_logs, resume),
-        verbose=2 if os.environ.get("CI") else 1,
+        verbose=progress.fit_verbose(),  # a plain line per epoch in logs
     )
 
 
