@@ -14,6 +14,7 @@ frameworks were loaded after it ran.
 import json
 import os
 import pathlib
+import shlex
 import subprocess
 import sys
 
@@ -21,7 +22,7 @@ import numpy as np
 import pytest
 
 from cxr.cli.main import BROKEN_PIPE_EXIT, COMMANDS
-from cxr.tracking.rundir import EvalDir
+from cxr.tracking.rundir import EvalDir, RunDir
 from cxr_tfds.cxr14_subset import expert_labels, synthetic
 from cxr_tfds.labels import LABELS
 
@@ -162,3 +163,91 @@ def test_a_closed_pipe_ends_the_command_quietly(name):
     err = process.stderr.read().decode()
     assert process.wait(timeout=120) == BROKEN_PIPE_EXIT, err[-2000:]
     assert "BrokenPipe" not in err and "Traceback" not in err, err[-2000:]
+
+
+def help_examples() -> dict[str, list[str]]:
+    """Each subcommand's example, as its `--help` prints it, split into arguments."""
+    results = run_in_one_interpreter([[name, "--help"] for name in COMMANDS])
+    examples = {}
+    for name, (_, out, _, _) in zip(COMMANDS, results, strict=True):
+        text = out.split("\nexample:\n")[1].strip()
+        assert text.startswith(f"cxr {name} "), text
+        # The placeholders of run directories: <run id> and <id> become the folder "1".
+        examples[name] = shlex.split(text.replace("<run id>", "1").replace("<id>", "1"))[2:]
+    return examples
+
+
+def fake_run(path: pathlib.Path) -> None:
+    """A run directory as `cxr.tracking.rundir` checks it: a folder with its config."""
+    RunDir(path).create({"name": path.parent.name})
+
+
+def write_evaluation(folder: pathlib.Path, nih: pathlib.Path, seed: int) -> None:
+    """An evaluation folder (predictions.npz) of the twin's expert images: made-up labels,
+    the same for every seed, and scores that rank them better than chance."""
+    ids = sorted(expert_labels.read_all(nih)["expert_all"].truth)
+    truth = (np.random.default_rng(0).random((len(ids), len(LABELS))) < 0.3).astype(float)
+    probs = np.clip(0.4 * truth + np.random.default_rng(seed).random(truth.shape), 0, 1)
+    folder.mkdir(parents=True)
+    predictions = EvalDir.encode_predictions(
+        image_id=ids, patient_id=[int(i[:8]) for i in ids], labels=truth, probs=probs,
+        label_names=LABELS, dataset="cxr14_subset/224", split="test",
+    )  # fmt: skip
+    (folder / EvalDir.PREDICTIONS).write_bytes(predictions)
+
+
+# Runs each example's command line through `cxr` up to its first real step, and stops
+# there: the frameworks' start-up (every subcommand but type1), or type1's simulation.
+# Prints "reached <name>" for each.
+TO_FIRST_STEP = """
+import json, sys
+from cxr.cli import main
+from cxr.runtime import startup
+from cxr.stats import type1
+
+class Reached(Exception):
+    pass
+
+def first_step(*args, **kwargs):
+    raise Reached()
+
+startup.start = type1.study = first_step
+for name, argv in json.loads(sys.argv[1]).items():
+    try:
+        main.main([name, *argv])
+    except Reached:
+        print("reached", name)
+"""
+
+
+def test_every_help_example_runs(tmp_path):
+    examples = help_examples()
+    home = tmp_path / "home"  # `~` in an example: a home of the test's own
+    synthetic.write_manual_dir(home / "cxr14", num_patients=40, seed=0, image_size=32)
+    tfds_dir = tmp_path / "tensorflow_datasets"  # where `cxr data` builds without --data_dir
+    env = {"HOME": str(home), "CXR14_DIR": str(home / "cxr14"), "TFDS_DATA_DIR": str(tfds_dir)}
+    write_expert_predictions(home / "cxr14", tmp_path / "preds.csv")
+    for name in ("a", "b"):
+        write_evaluation(tmp_path / "runs" / name / "1", home / "cxr14", seed=len(name))
+    # Whole: the examples that need no trained model, and cost seconds.
+    whole = ["data", "score", "readers", "compare"]
+    results = run_in_one_interpreter([[n, *examples[n]] for n in whole], cwd=tmp_path, env=env)
+    for name, (code, _, err, _) in zip(whole, results, strict=True):
+        assert code in (0, None), f"cxr {name}'s example: exit {code}: {err[-2000:]}"
+    assert list((tfds_dir / "cxr14_subset" / "224").glob("*/dataset_info.json"))
+    assert (tmp_path / "scores/mine" / EvalDir.PREDICTIONS).is_file()
+    assert (tmp_path / "scores/mine_readers" / "readers.json").is_file()
+    assert (tmp_path / "comparisons/ab" / "compare.json").is_file()
+    # The rest need a trained run or take minutes: read to their first step, on run
+    # directories that exist.
+    for name in ("quickstart", "frozen_head"):
+        fake_run(tmp_path / "runs" / name / "1")
+    (tmp_path / "scans").mkdir()
+    (tmp_path / "scans" / "x.png").write_bytes(b"")
+    rest = {n: argv for n, argv in examples.items() if n not in whole}
+    result = subprocess.run(
+        [sys.executable, "-c", TO_FIRST_STEP, json.dumps(rest)],
+        capture_output=True, text=True, cwd=tmp_path, timeout=300, env={**os.environ, **env},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.split("\n")[:-1] == [f"reached {n}" for n in rest], result.stdout
