@@ -14,5 +14,11 @@ MODEL_PREFIX = "cxr_"
 
 
 def backbone_name(model) -> str:
-    """The registry name of the backbone `model` was built on (its name, cxr_<backbone>)."""
+    """The registry name of the backbone `model` was built on (its name, cxr_<backbone>).
+
+    A model that is not a cxr classifier (a test's own, Keras-named functional_N) is
+    "unregistered": nothing may depend on Keras's per-process layer counter.
+    """
+    if not model.name.startswith(MODEL_PREFIX):
+        return "unregistered"
     return model.name.removeprefix(MODEL_PREFIX)

@@ -138,6 +138,10 @@ def test_every_experiment_is_a_locked_config_that_states_its_command(name):
             config.no_such_field = 1  # locked: a typo is an error, not a new field
     assert module.get_config("smoke").data.name == "cxr14_subset/synthetic"  # offline
     assert module.get_config("smoke").model.backbone == "tiny"  # smoke runs check wiring
+    # Smoke runs land apart from real ones (issue 23 item 10): runs/smoke/<name>/.
+    assert module.get_config("smoke").runs_dir == "runs/smoke"
+    if name != "backbones":  # itself smoke-sized: every variant is under runs/smoke
+        assert module.get_config(None).runs_dir == "runs"
     with pytest.raises(UserError, match=name):
         experiment_config.load_config(f"{name}:no-such")
 
@@ -207,22 +211,31 @@ def test_no_data_fails_in_one_line_before_any_run_dir(tmp_path):
     assert not runs.exists() and not (tmp_path / "wandb").exists()
 
 
-def test_imagenet_weights_offline_fail_in_one_line_before_any_run_dir(tmp_path, data_dir):
+@pytest.mark.parametrize(
+    "spec, backbone",
+    [("frozen_head:smoke", "densenet121"), ("backbones:efficientnetv2b0", "efficientnetv2b0")],
+)
+def test_imagenet_weights_offline_fail_in_one_line_before_any_run_dir(
+    spec, backbone, tmp_path, data_dir
+):
+    from cxr.model import backbones
+
     keras_home = pathlib.Path(os.environ.get("KERAS_HOME", pathlib.Path.home() / ".keras"))
-    if (keras_home / "models" / "densenet121_weights_tf_dim_ordering_tf_kernels_notop.h5").exists():
+    weights_file = backbones.get(backbone).weights_file
+    if (keras_home / "models" / weights_file).exists():
         pytest.skip("ImageNet weights are cached; Keras would not download them")
     runs = tmp_path / "runs"
     # An unreachable download address: offline here and in CI, and fast everywhere.
     env_proxy = {"HTTPS_PROXY": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
     out = subprocess.run(
         [
-            sys.executable, "-m", "cxr", "experiment", "frozen_head:smoke",
+            sys.executable, "-m", "cxr", "experiment", spec,
             f"--config.runs_dir={runs}", f"--config.data.data_dir={data_dir}",
-            "--config.model.weights=imagenet",
+            "--config.model.weights=imagenet", f"--config.model.backbone={backbone}",
         ],
         env={**environment(tmp_path), **env_proxy}, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
-    one_line_error(out, "could not download the ImageNet weights", "--config.model.weights=")
+    one_line_error(out, "could not download the ImageNet weights", weights_file)
     assert not runs.exists() and not (tmp_path / "wandb").exists()
 
 
@@ -253,6 +266,8 @@ def test_smoke_end_to_end(name, backend, smoke_run):
     assert list(run.wandb_dir.glob("offline-run-*/run-*.wandb"))
     assert "Atelectasis" in out and "macro" in out  # the terminal table
     assert "PyTorch was never imported" in out
+    # frozen_head:smoke is a head on a frozen random backbone: warned, the others not.
+    assert ("frozen random backbone" in out) == (name == "frozen_head")
     tta = "Test-time augmentation: mean probability of the image and its mirror image"
     assert (
         (tta in out)
