@@ -204,6 +204,7 @@ PURE_MODULES = sorted(
         "cxr.saliency.localization",
         "cxr.saliency.pointing",
         "cxr.saliency.map_scores",
+        "cxr.saliency.registry",
         "cxr.tracking.rundir",
         "cxr.tracking.metric_keys",
         "cxr.evaluation.classification",

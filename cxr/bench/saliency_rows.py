@@ -1,16 +1,16 @@
 """Row 8 of `make bench`: what one saliency map costs, in forward passes.
 
-For each method of `cxr.saliency.methods` at its default options, the seconds per map
+For each method of `cxr.saliency.registry` at its default options, the seconds per map
 on a random-init DenseNet121 at 224 px, against the seconds of one forward pass per
 image (`cxr.runtime.distribution.predict`, as the methods call the model) measured in
 the same run at the same batch size. The ratio reads "a map costs k forward passes".
 
 Image counts are small so that the row takes about two minutes on 2 quiet CPU cores:
-one batch of images for the methods that make a batch of maps in one pass (CAM,
-Grad-CAM, Grad-CAM++), one image for those whose cost is per image (Integrated
+one batch of images for the methods that make a batch of maps in one pass (`batches`:
+CAM, Grad-CAM, Grad-CAM++), one image for those whose cost is per image (Integrated
 Gradients and SmoothGrad: `steps` or `samples` gradients; occlusion: one forward pass
 per square, 169 at 224 px). For those three the warm-up makes one cheap map with the
-same model calls (one batch of gradients, one occluding square), which compiles what
+same model calls (its `warm_up`: one batch of gradients, one occluding square), which compiles what
 the timed maps run without paying for hundreds of rows. The images are random in the
 model's input space: no method's cost depends on the pixels.
 """
@@ -22,11 +22,16 @@ import numpy as np
 
 from cxr.errors import UserError
 from cxr.runtime import distribution
-from cxr.saliency.methods import METHODS, saliency_maps
+from cxr.saliency.methods import saliency_maps
+from cxr.saliency.registry import METHODS
 
 BATCH = 8  # rows per model call, for the maps and the forward baseline alike
-# Maps per timed repeat: a batch where maps come a batch at a time, else one image.
-IMAGES = {"cam": 8, "gradcam": 8, "gradcam++": 8, "ig": 1, "smoothgrad": 1, "occlusion": 1}
+
+
+def images_per_repeat(batch_size=BATCH):
+    """{method: maps per timed repeat} of every registered method (`cxr.saliency.registry`):
+    a batch where maps come a batch at a time (`Method.batches`), else one image."""
+    return {name: batch_size if m.batches else 1 for name, m in METHODS.items()}
 
 
 def per_image(seconds, n):
@@ -42,14 +47,15 @@ def map_seconds(model, *, timed, batch_size=BATCH, images=None, repeats=3, seed=
             `cxr.model.densenet.GRADCAM_LAYER` (the CAM methods' default).
         timed: `cxr.bench.rows.timed`: `(fn, repeats, warm_up=) -> seconds {median, min, max}`.
         batch_size: Rows per model call.
-        images: {method: maps per repeat}; None: `IMAGES`. Its methods are measured.
+        images: {method: maps per repeat}; None: `images_per_repeat(batch_size)`. Its
+            methods are measured.
         repeats: Timed repeats after one warm-up, for every figure.
         seed: Of the random images.
 
     Returns:
         (forward, {method: (images, seconds per map)}), seconds as {median, min, max}.
     """
-    images = IMAGES if images is None else images
+    images = images_per_repeat(batch_size) if images is None else images
     side = model.input.shape[1]
     rng = np.random.default_rng(seed)
     x = rng.normal(size=(max(batch_size, *images.values()), side, side, 3)).astype(np.float32)
@@ -64,19 +70,10 @@ def map_seconds(model, *, timed, batch_size=BATCH, images=None, repeats=3, seed=
         def make(method=method, n=n, **options):
             saliency_maps(model, x[:n], labels[:n], method=method, batch_size=batch_size, **options)
 
-        cheap = warm_up_options(method, batch_size=batch_size, side=side)
+        cheap = METHODS[method].warm_up_options(batch_size=batch_size, side=side)
         seconds = timed(make, repeats, warm_up=lambda make=make, cheap=cheap: make(**cheap))
         maps[method] = (n, per_image(seconds, n))
     return forward, maps
-
-
-def warm_up_options(method, *, batch_size, side):
-    """Options whose map makes the same model calls as the defaults', one batch of them."""
-    return {
-        "ig": {"steps": batch_size},
-        "smoothgrad": {"samples": batch_size},
-        "occlusion": {"patch": side, "stride": side},  # one square: one call, as each chunk
-    }.get(method, {})
 
 
 def row_names(maps, batch_size=BATCH):

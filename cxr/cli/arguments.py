@@ -21,17 +21,18 @@ import pathlib
 from cxr.bench.scale_report import STAGES
 from cxr.errors import UserError
 from cxr.inference.operating_points import HELP as OPERATING_POINT_HELP
+from cxr.saliency import registry as saliency_registry
 from cxr.tracking.rundir import RunDir
 from cxr_tfds.cxr14_subset import expert_labels
 
 _RUN = "runs/<name>/<run id>"
 _DATA = "cxr14_subset/<config>; default: the run's dataset"
 _MANUAL_DIR = "NIH files; default: the run's, then $CXR14_DIR"
-# cxr.runtime.speed's XLA and PRECISIONS, and cxr.pipeline.saliency_study's DEFAULT_METHODS
-# (those modules import Keras); the test above fails when they differ.
+# cxr.runtime.speed's XLA and PRECISIONS (that module imports Keras); the test above fails
+# when they differ. The saliency methods come from the pure registry both parsers read.
 SPEED_XLA = ("on", "off")
 SPEED_PRECISIONS = ("float32", "mixed_bfloat16", "mixed_float16")
-SALIENCY_DEFAULT_METHODS = ("cam", "gradcam", "gradcam++", "ig", "smoothgrad", "occlusion")
+SALIENCY_DEFAULT_METHODS = saliency_registry.default_names()
 
 
 def _parser(name: str, description: str) -> argparse.ArgumentParser:
@@ -138,7 +139,7 @@ def saliency() -> argparse.ArgumentParser:
     parser.add_argument("--run", required=True, help=_RUN)
     parser.add_argument(
         "--methods", nargs="+", default=list(SALIENCY_DEFAULT_METHODS),
-        help="of the registered methods (cxr.saliency.methods.METHODS)",
+        help="of: " + " ".join(saliency_registry.METHODS),
     )  # fmt: skip
     parser.add_argument("--data", help=_DATA)
     parser.add_argument("--split", help="default: the run's test split")

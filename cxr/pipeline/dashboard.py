@@ -39,7 +39,7 @@ from cxr.errors import UserError, exits_cleanly
 from cxr.evaluation import saliency_scores
 from cxr.evaluation.evaluators import panel as _panel
 from cxr.pipeline import saliency_report, wiring
-from cxr.pipeline.saliency_study import DEFAULT_METHODS
+from cxr.saliency import registry
 from cxr.tracking import metric_keys, wandb_logging, writer
 from cxr.tracking.rundir import RunDir
 from cxr_tfds.labels import LABELS
@@ -91,13 +91,15 @@ def spec(*, title, prefix, chosen, run_id=None, jobs=(), group=None, labels=LABE
     }
 
 
-def saliency_panels(test, methods=DEFAULT_METHODS):
+def saliency_panels(test, methods=None):
     """The Saliency section: the keys `cxr.pipeline.saliency_report` logs.
 
     Args:
         test: The W&B key of a result's item on the test split.
         methods: The methods the bars show; the baselines are scored beside them.
+            None: those `cxr saliency` runs by default (`cxr.saliency.registry`).
     """
+    methods = registry.default_names() if methods is None else methods
     scored = (*methods, saliency_scores.CENTRE, saliency_scores.RANDOM)
 
     def bars(number, title, names):

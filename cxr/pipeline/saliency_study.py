@@ -32,12 +32,12 @@ from cxr.evaluation import saliency_scores
 from cxr.model import layer_names, saved
 from cxr.pipeline import evaluate, saliency_report, wiring
 from cxr.runtime import progress
-from cxr.saliency import gradcam, sanity
+from cxr.saliency import gradcam, registry, sanity
 from cxr.saliency.methods import METHODS, saliency_maps
 from cxr.tracking import writer
 from cxr.tracking.rundir import RunDir
 
-DEFAULT_METHODS = ("cam", "gradcam", "gradcam++", "ig", "smoothgrad", "occlusion")
+DEFAULT_METHODS = registry.default_names()  # `cxr.saliency.registry` owns the names
 
 
 def check_methods(names, options):

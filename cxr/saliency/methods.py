@@ -3,6 +3,9 @@
     maps = saliency_maps(model, images, class_indices, method="ig", steps=50)  # (N, S, S)
     METHODS["ig"].paper, METHODS["ig"].defaults
 
+The methods, their options and properties are entries of `cxr.saliency.registry`
+(`METHODS` here is that dict); this module holds the functions that make the maps.
+
 Every method explains the logit of the label (before the sigmoid), as is usual;
 the maps are raw, not normalised, except Grad-CAM's and Grad-CAM++'s (ReLU,
 bilinear upsampling, min-max to [0, 1], as `cxr.saliency.gradcam` makes them).
@@ -43,26 +46,14 @@ bilinear upsampling, min-max to [0, 1], as `cxr.saliency.gradcam` makes them).
   paper leaves the stride and the edges open).
 """
 
-import dataclasses
-
 import keras
 import numpy as np
 
 from cxr.data.datasets import gray_model_input
-from cxr.model.layer_names import GRADCAM_LAYER
 from cxr.runtime import distribution
 from cxr.saliency import gradcam
 from cxr.saliency.gradients import logit_gradients, split
-
-
-@dataclasses.dataclass(frozen=True)
-class Method:
-    """A saliency method: its paper, options with their defaults, and its maps."""
-
-    paper: str
-    defaults: dict
-    signed: bool
-    compute: object  # (model, images, classes, batch_size, **options) -> (N, S, S)
+from cxr.saliency.registry import METHODS  # the entries; callers read METHODS here too
 
 
 def saliency_maps(model, images, class_indices, *, method, batch_size=32, **options):
@@ -88,7 +79,7 @@ def saliency_maps(model, images, class_indices, *, method, batch_size=32, **opti
         raise ValueError(f"{method} takes {sorted(spec.defaults)}, not {sorted(unknown)}")
     images = np.asarray(images, dtype=np.float32)
     classes = np.broadcast_to(np.asarray(class_indices, dtype=np.int32), (len(images),))
-    maps = spec.compute(model, images, classes, batch_size, **{**spec.defaults, **options})
+    maps = spec.function()(model, images, classes, batch_size, **{**spec.defaults, **options})
     return np.asarray(maps, dtype=np.float32).reshape(images.shape[:3])
 
 
@@ -111,7 +102,8 @@ def gradients_in_batches(model, x, classes, batch_size):
     return np.concatenate(scores), np.concatenate(grads)
 
 
-def _cam(model, images, classes, batch_size, *, layer_name):
+def cam(model, images, classes, batch_size, *, layer_name):
+    """CAM (registry "cam"): the logit's Dense weights on `layer_name`, upsampled, signed."""
     grids = gradcam.class_activation_grid(
         model, images, classes, layer_name=layer_name, batch_size=batch_size
     )
@@ -120,7 +112,8 @@ def _cam(model, images, classes, batch_size, *, layer_name):
     return keras.ops.convert_to_numpy(resized)[..., 0]
 
 
-def _gradcam(model, images, classes, batch_size, *, layer_name):
+def grad_cam(model, images, classes, batch_size, *, layer_name):
+    """Grad-CAM (registry "gradcam"), as `cxr.saliency.gradcam.gradcam` makes it."""
     return gradcam.gradcam(model, images, classes, layer_name=layer_name, batch_size=batch_size)
 
 
@@ -140,7 +133,8 @@ def gradcam_plus_plus_weights(activations, grads):
     return (alpha * np.maximum(grads, 0)).sum(axis=(1, 2))
 
 
-def _gradcam_plus_plus(model, images, classes, batch_size, *, layer_name):
+def gradcam_plus_plus(model, images, classes, batch_size, *, layer_name):
+    """Grad-CAM++ (registry "gradcam++"): `gradcam_plus_plus_weights` on `layer_name`."""
     backbone, head = split(model, layer_name)
     activations = distribution.predict(backbone, images, batch_size)
     _, grads = gradients_in_batches(head, activations, classes, batch_size)
@@ -149,7 +143,8 @@ def _gradcam_plus_plus(model, images, classes, batch_size, *, layer_name):
     return gradcam.upsample(grids, images.shape[1:3])
 
 
-def _integrated_gradients(model, images, classes, batch_size, *, steps):
+def integrated_gradients(model, images, classes, batch_size, *, steps):
+    """Integrated Gradients (registry "ig") from the black baseline, `steps` points."""
     baseline = black_baseline(images.shape[1:3])
     fractions = np.arange(1, steps + 1, dtype=np.float32) / steps  # right Riemann sum
     maps = []
@@ -160,7 +155,8 @@ def _integrated_gradients(model, images, classes, batch_size, *, steps):
     return np.stack(maps) if maps else np.zeros(images.shape[:3], np.float32)
 
 
-def _smoothgrad(model, images, classes, batch_size, *, noise, samples, seed):
+def smoothgrad(model, images, classes, batch_size, *, noise, samples, seed):
+    """SmoothGrad (registry "smoothgrad"): mean gradient over `samples` noisy copies."""
     rng = np.random.default_rng(seed)
     maps = []
     for image, label in zip(images, classes, strict=True):
@@ -179,7 +175,8 @@ def occlusion_starts(size, patch, stride):
     return starts
 
 
-def _occlusion(model, images, classes, batch_size, *, patch, stride, fill):
+def occlusion(model, images, classes, batch_size, *, patch, stride, fill):
+    """Occlusion (registry "occlusion"): the logit's drop under a sliding square."""
     if not 0 < stride <= patch:
         raise ValueError(f"occlusion needs 0 < stride <= patch to cover every pixel, not {stride}")
     height, width = images.shape[1:3]
@@ -204,43 +201,3 @@ def _occlusion(model, images, classes, batch_size, *, patch, stride, fill):
             for drop, (y, x) in zip(drops, chunk, strict=True):
                 maps[i, y : y + patch, x : x + patch] += drop
     return maps / counts
-
-
-METHODS = {
-    "cam": Method(
-        paper="Zhou et al., CVPR 2016",
-        defaults={"layer_name": GRADCAM_LAYER},
-        signed=True,
-        compute=_cam,
-    ),
-    "gradcam": Method(
-        paper="Selvaraju et al., ICCV 2017",
-        defaults={"layer_name": GRADCAM_LAYER},
-        signed=False,
-        compute=_gradcam,
-    ),
-    "gradcam++": Method(
-        paper="Chattopadhay et al., WACV 2018",
-        defaults={"layer_name": GRADCAM_LAYER},
-        signed=False,
-        compute=_gradcam_plus_plus,
-    ),
-    "ig": Method(
-        paper="Sundararajan et al., ICML 2017",
-        defaults={"steps": 50},
-        signed=True,
-        compute=_integrated_gradients,
-    ),
-    "smoothgrad": Method(
-        paper="Smilkov et al., arXiv 1706.03825 (2017)",
-        defaults={"noise": 0.15, "samples": 50, "seed": 0},
-        signed=True,
-        compute=_smoothgrad,
-    ),
-    "occlusion": Method(
-        paper="Zeiler & Fergus, ECCV 2014",
-        defaults={"patch": 32, "stride": 16, "fill": 0.0},
-        signed=True,
-        compute=_occlusion,
-    ),
-}

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import rerun_under_the_other_backend
 
+from cxr.model.layer_names import GRADCAM_LAYER
 from cxr.saliency import gradcam
 from cxr.saliency.gradients import logit_gradients
 from cxr.saliency.methods import METHODS, black_baseline, gradcam_plus_plus_weights, saliency_maps
@@ -28,7 +29,7 @@ CROSS_OPTIONS = {
 
 
 def tiny_model(*, linear=False, seed=0):
-    """Conv, conv, GAP, Dense: the head of `cxr.model.densenet`, weights drawn with numpy.
+    """Conv, conv, GAP, Dense: a cxr classifier's head and layer names, numpy weights.
 
     numpy weights give the same network on TensorFlow and JAX. `linear` drops the ReLUs.
     """
@@ -38,7 +39,7 @@ def tiny_model(*, linear=False, seed=0):
         inputs
     )
     x = keras.layers.Conv2D(8, 3, strides=2, padding="same", name="c2_conv")(x)
-    x = keras.layers.Activation(activation or "linear", name="relu")(x)
+    x = keras.layers.Activation(activation or "linear", name=GRADCAM_LAYER)(x)
     x = keras.layers.GlobalAveragePooling2D(name="avg_pool")(x)
     model = keras.Model(inputs, keras.layers.Dense(3, name="logits")(x))
     rng = np.random.default_rng(seed)
@@ -69,10 +70,8 @@ def test_gradients_match_finite_differences():
 def test_integrated_gradients_completeness_improves_with_steps():
     model, x = tiny_model(), images(2)
     baseline = black_baseline((SIZE, SIZE))
-    # The black gray pixel through ImageNet's normalisation: (0 - mean) / std.
-    np.testing.assert_allclose(
-        baseline[0, 0], -np.array([0.485, 0.456, 0.406]) / [0.229, 0.224, 0.225], rtol=1e-6
-    )
+    # Models take raw [0, 255] pixels (they normalise inside): black is 0 in every channel.
+    np.testing.assert_array_equal(baseline, np.zeros((SIZE, SIZE, 3)))
     target = logits(model, x)[:, 1] - logits(model, baseline[None])[0, 1]
     errors = [
         np.abs(saliency_maps(model, x, 1, method="ig", steps=m).sum(axis=(1, 2)) - target).max()
@@ -102,7 +101,7 @@ def test_gradcam_plus_plus_weights_match_a_hand_loop():
 def test_gradcam_plus_plus_map_uses_the_heads_analytic_gradient():
     model, x = tiny_model(), images(2)
     activations = keras.ops.convert_to_numpy(
-        keras.Model(model.input, model.get_layer("relu").output)(x)
+        keras.Model(model.input, model.get_layer(GRADCAM_LAYER).output)(x)
     ).astype(np.float64)
     # GAP then Dense: dY_c / dA_ijk = W_kc / (h * w) at every position.
     kernel = model.get_layer("logits").get_weights()[0][:, 2]
@@ -126,7 +125,7 @@ def _bilinear_half_pixel(grid, size):
 def test_cam_is_zhous_weighted_sum_upsampled():
     model, x = tiny_model(), images(2)
     activations = keras.ops.convert_to_numpy(
-        keras.Model(model.input, model.get_layer("relu").output)(x)
+        keras.Model(model.input, model.get_layer(GRADCAM_LAYER).output)(x)
     ).astype(np.float64)
     kernel = model.get_layer("logits").get_weights()[0][:, 0]
     expected = [_bilinear_half_pixel(a @ kernel, SIZE) for a in activations]
