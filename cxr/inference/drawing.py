@@ -4,9 +4,13 @@
     png = drawing.overlay(gray, heatmap, label, decision=lines) # with a band naming a decision
 
 An empty map (constant, `cxr.saliency.pointing.is_empty`) gets no overlay, which would
-look like the bare X-ray: its PNG is the dimmed X-ray under a red band saying so. With
+look like the bare X-ray: its PNG is the dimmed X-ray under a band saying so. With
 an operating point, a band above the picture states the label's decision, the point,
-and its validation sensitivity and specificity (`decision_lines`).
+its validation sensitivity and specificity and the images they rest on (`decision_lines`).
+
+Every band has one neutral style, white text on dark gray, whatever it says: a colour
+per decision read as a verdict (a green "POSITIVE" over a red notice of an empty map
+looked like two contradicting alarms), while the words carry the decision.
 """
 
 import numpy as np
@@ -15,9 +19,9 @@ from PIL import Image, ImageDraw, ImageFont
 from cxr.saliency import gallery, pointing
 
 NOTICE_WIDTH = 256  # pictures with a band are drawn at least this wide: legible text
-NOTICE_COLOUR = (170, 0, 0)
-DECISION_COLOURS = {"positive": (0, 110, 0), "negative": (60, 60, 60)}
-UNSUPPORTED_COLOUR = (150, 100, 0)
+BAND_COLOUR = (48, 48, 48)  # every band: decisions and empty-map notices alike
+RULE_COLOUR = (150, 150, 150)  # the line under each band, parting stacked bands
+RULE_WIDTH = 2
 
 
 def overlay(gray, heatmap, label, *, decision=None) -> np.ndarray:
@@ -34,14 +38,16 @@ def overlay(gray, heatmap, label, *, decision=None) -> np.ndarray:
         otherwise at least `NOTICE_WIDTH` wide, topped by its bands.
     """
     if pointing.is_empty(heatmap):
-        lines = ["NO POSITIVE EVIDENCE", f"for {label}", "Grad-CAM map is empty: no overlay"]
-        picture = banded(np.dstack([gray // 2] * 3).astype(np.uint8), lines, NOTICE_COLOUR)
+        # Says what is empty (the map), not "no evidence", which a positive decision
+        # above it would seem to contradict.
+        lines = [f"{label}: Grad-CAM map empty", "no region raises its score:", "no overlay drawn"]
+        picture = banded(np.dstack([gray // 2] * 3).astype(np.uint8), lines)
     else:
         picture = gallery.overlay(gray, heatmap)
     if decision is None:
         return picture
-    word, lines = decision
-    return banded(picture, lines, DECISION_COLOURS.get(word, UNSUPPORTED_COLOUR))
+    _, lines = decision
+    return banded(picture, lines)
 
 
 def decision_lines(point, probability) -> tuple[str, list[str]]:
@@ -52,20 +58,23 @@ def decision_lines(point, probability) -> tuple[str, list[str]]:
         probability: the image's probability of the label.
 
     Returns:
-        (decision, lines): "positive", "negative" or "unsupported", and 3 lines of text.
+        (decision, lines): "positive", "negative" or "unsupported", and 3 or 4 lines of text.
     """
     word = point.decide(probability)
+    counts = f"({point.counts()})"
     if point.reason is not None:
-        return word, [f"{point.label}: NO DECISION", f"at {point.name}:", point.reason]
+        return word, [f"{point.label}: no decision at {point.name}", point.reason, counts]
     sign = ">=" if word == "positive" else "<"
+    few = "; few positives" if point.few_positives else ""
     return word, [
-        f"{point.label}: {word.upper()} at {point.name}",
+        f"{point.label}: {word} at {point.name}",
         f"p {probability:.3f} {sign} threshold {point.threshold:.3f}",
         f"validation sens {point.sensitivity:.2f}, spec {point.specificity:.2f}",
+        f"{counts[1:-1]}{few}",
     ]
 
 
-def banded(rgb, lines, colour) -> np.ndarray:
+def banded(rgb, lines, colour=BAND_COLOUR) -> np.ndarray:
     """`rgb` under a band of `colour` holding `lines` in white, at least `NOTICE_WIDTH` wide.
 
     The picture is scaled up (never down) to that width, and the font shrinks until
@@ -85,6 +94,7 @@ def banded(rgb, lines, colour) -> np.ndarray:
     canvas = Image.new("RGB", (width, band + height), colour)
     canvas.paste(picture, (0, band))
     draw = ImageDraw.Draw(canvas)
+    draw.rectangle((0, band - RULE_WIDTH, width - 1, band - 1), fill=RULE_COLOUR)
     for i, line in enumerate(lines):
         draw.text((4, 4 + i * step), line, fill="white", font=font)
     return np.asarray(canvas)

@@ -15,10 +15,14 @@ and an image is positive when its probability is at least the threshold:
                        the most sensitive rule that clears that share of the negatives
 
 A label whose validation split has no positive (or no negative) cannot support any of
-them: its point says why, and its decisions are "unsupported", never a guess.
+them: its point says why, and its decisions are "unsupported", never a guess. Each point
+keeps the validation positives and negatives it rests on; one resting on fewer than
+`MIN_POSITIVES` positives is warned about (`few_positives_warning`), and `to_json`
+gives the points as `cxr predict` stores them in thresholds.json.
 """
 
 import dataclasses
+import json
 import math
 from fractions import Fraction
 
@@ -31,6 +35,12 @@ from cxr.tracking.rundir import RunDir
 KINDS = ("f1", "youden", "sensitivity", "specificity")
 HELP = "f1, youden, sensitivity=X or specificity=X with X in (0, 1], e.g. sensitivity=0.9"
 UNSUPPORTED = "unsupported"
+# The fewest validation positives a threshold may rest on without a warning. Below 10,
+# the validation sensitivity moves in steps of more than 0.1 and its 95% interval is
+# wider than +-0.2 (9 of 10 found: Wilson 0.60-0.98): the rate printed beside the
+# threshold, and the threshold itself, are then little more than anecdotes. Every
+# "rests on fewer than N positives" warning of cxr uses this one number.
+MIN_POSITIVES = 10
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,6 +64,7 @@ class OperatingPoint:
         name: the operating point, e.g. "youden" or "sensitivity=0.9".
         threshold: NaN when validation cannot support the point.
         sensitivity, specificity: of the rule on the validation predictions (NaN likewise).
+        positives, negatives: the validation images with and without the label.
         reason: why validation cannot support it, e.g. "no positive in validation"; else None.
     """
 
@@ -62,6 +73,8 @@ class OperatingPoint:
     threshold: float
     sensitivity: float
     specificity: float
+    positives: int
+    negatives: int
     reason: str | None = None
 
     def decide(self, probability) -> str:
@@ -70,14 +83,42 @@ class OperatingPoint:
             return UNSUPPORTED
         return "positive" if probability >= self.threshold else "negative"
 
+    @property
+    def few_positives(self) -> bool:
+        """Whether a threshold rests on fewer than `MIN_POSITIVES` validation positives."""
+        return self.reason is None and self.positives < MIN_POSITIVES
+
+    def counts(self) -> str:
+        """The validation images behind the point, e.g. "13 positives, 1187 negatives"."""
+        return f"{_count(self.positives, 'positive')}, {_count(self.negatives, 'negative')}"
+
     def describe(self) -> str:
-        """The point in words: threshold and validation rates, or why there is none."""
+        """The point in words: threshold, validation rates and counts, or why there is none."""
         if self.reason is not None:
-            return f"{self.name} unsupported: {self.reason}"
+            return f"{self.name} unsupported: {self.reason} ({self.counts()})"
         return (
             f"{self.name} threshold {self.threshold:.4f}; validation sensitivity "
-            f"{self.sensitivity:.3f}, specificity {self.specificity:.3f}"
+            f"{self.sensitivity:.3f}, specificity {self.specificity:.3f} ({self.counts()})"
         )
+
+    def to_json(self) -> dict:
+        """The point as thresholds.json stores it; NaN (unsupported) as null."""
+        rule = (
+            f"{UNSUPPORTED}: {self.reason}"
+            if self.reason is not None
+            else f"positive when the probability is at least {self.threshold!r}"
+        )
+        return {
+            "operating_point": self.name,
+            "rule": rule,
+            "threshold": _finite(self.threshold),
+            "sensitivity": _finite(self.sensitivity),
+            "specificity": _finite(self.specificity),
+            "positives": self.positives,
+            "negatives": self.negatives,
+            "few_positives": self.few_positives,
+            "unsupported": self.reason,
+        }
 
 
 def parse(text: str) -> Spec:
@@ -116,9 +157,11 @@ def choose(spec: Spec, val_probs, val_labels, label_names) -> list[OperatingPoin
     points = []
     for i, label in enumerate(label_names):
         y, p = val_labels[:, i], val_probs[:, i]
+        counts = {"positives": int(y.sum()), "negatives": int((~y).sum())}
         reason = _unsupported(y)
         if reason is not None:
-            points.append(OperatingPoint(label, spec.name, math.nan, math.nan, math.nan, reason))
+            nan = math.nan
+            points.append(OperatingPoint(label, spec.name, nan, nan, nan, **counts, reason=reason))
             continue
         if spec.kind in ("f1", "youden"):
             threshold = float(thresholds[i])
@@ -132,6 +175,7 @@ def choose(spec: Spec, val_probs, val_labels, label_names) -> list[OperatingPoin
                 threshold,
                 sensitivity=float(predicted[y].mean()),
                 specificity=float((~predicted[~y]).mean()),
+                **counts,
             )
         )
     return points
@@ -153,6 +197,15 @@ def threshold_for_rate(spec: Spec, y, p) -> float:
     negatives = np.sort(p[~y])
     highest_cleared = np.float32(negatives[math.ceil(spec.target * len(negatives)) - 1])
     return float(np.nextafter(highest_cleared, np.float32(np.inf)))  # probabilities are float32
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}{'' if n == 1 else 's'}"
+
+
+def _finite(value: float) -> float | None:
+    """`value`, or None for NaN: JSON has no NaN."""
+    return None if math.isnan(value) else value
 
 
 def _unsupported(y) -> str | None:
@@ -182,3 +235,42 @@ def validation_predictions(run: RunDir) -> dict:
             f"--split '{data['val_split']}'"
         )
     return folder.read_predictions()
+
+
+def few_positives(counts, minimum=MIN_POSITIVES) -> list[str]:
+    """The names of `counts` (name -> validation positives) with fewer than `minimum`."""
+    return [name for name, n in counts.items() if n < minimum]
+
+
+def few_positives_warning(counts, what="thresholds", minimum=MIN_POSITIVES) -> str | None:
+    """One warning line naming each of `counts` (name -> positives) below `minimum`, or None.
+
+    Args:
+        counts: name -> the validation positives its `what` rests on.
+        what: the things warned about, plural, e.g. "thresholds".
+    """
+    few = few_positives(counts, minimum)
+    if not few:
+        return None
+    named = ", ".join(f"{name} ({counts[name]})" for name in few)
+    return (
+        f"warning: {len(few)} {what} rest on fewer than {minimum} validation positives, "
+        f"so their validation rates are rough: {named}"
+    )
+
+
+def thresholds_json(points, *, chosen_on: dict) -> str:
+    """thresholds.json's text: the points of every label, and what they were chosen on.
+
+    Args:
+        points: `choose`'s list, one per label.
+        chosen_on: {"dataset": ..., "split": ...} of the validation predictions.
+    """
+    document = {
+        "operating_point": points[0].name if points else None,
+        "chosen_on": chosen_on,
+        "decision": "positive when the probability is at least the threshold",
+        "min_positives": MIN_POSITIVES,
+        "labels": {p.label: p.to_json() for p in points},
+    }
+    return json.dumps(document, indent=2) + "\n"

@@ -12,7 +12,9 @@ whatever its suffix). Writes
     DIR/<stem>_<Label>.png     Grad-CAM overlays of each image's top labels
 
 prints each image's probabilities, highest first, and shows a progress bar on stderr
-at a terminal. An unreadable file is one stderr line (file and reason) and is skipped;
+at a terminal (`cxr.runtime.progress`). predictions.csv appears only when the run
+succeeds: rows go to predictions.csv.partial, renamed at the end, and removed when the
+run fails, so a failure never leaves a CSV that looks like a result. An unreadable file is one stderr line (file and reason) and is skipped;
 the exit code is 2 only when no file could be read, or the model is missing or not
 ours. A label whose Grad-CAM map is empty (constant: no positive evidence) gets no
 overlay, which would look like the bare X-ray: its PNG is the dimmed X-ray under a red
@@ -20,14 +22,19 @@ band saying so, and the terminal says so too (`cxr.inference.drawing`).
 
 With `--operating-point` (f1, youden, sensitivity=X or specificity=X; see
 `cxr.inference.operating_points`), each label's threshold is chosen on the run's
-validation predictions: the CSV gets a positive/negative column per label whose header
-names the point, threshold and validation sensitivity and specificity; the terminal
-prints each decision, and each overlay a band saying it. A label the validation split
-cannot support (no positive or no negative there) is "unsupported", with the reason.
+validation predictions: the CSV gets a `<Label>_decision` column per label (positive,
+negative or unsupported), and DIR/thresholds.json beside it holds each label's rule,
+threshold, validation sensitivity and specificity, and the validation positives and
+negatives they rest on. The terminal prints the points with those counts, a warning
+naming each label whose threshold rests on fewer than
+`operating_points.MIN_POSITIVES` positives, each decision, and each overlay a band
+saying it. A label the validation split cannot support (no positive or no negative
+there) is "unsupported", with the reason.
 """
 
 import argparse
 import csv
+import os
 import pathlib
 import sys
 
@@ -40,6 +47,7 @@ from cxr.data import datasets, dicom
 from cxr.errors import UserError, exits_cleanly
 from cxr.inference import drawing, operating_points, scoring
 from cxr.model import saved
+from cxr.runtime import progress
 from cxr.saliency import gradcam, pointing
 from cxr.tracking.rundir import RunDir
 from cxr_tfds.cxr14_subset import images
@@ -47,6 +55,8 @@ from cxr_tfds.labels import LABELS
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm")
 PREDICTIONS_CSV = "predictions.csv"
+THRESHOLDS_JSON = "thresholds.json"
+DECISION_SUFFIX = "_decision"
 
 
 def load_run_model(run) -> keras.Model:
@@ -118,41 +128,74 @@ def predict(paths, run, out_dir, *, top=3, batch_size=32, operating_point=None):
     """
     spec = None if operating_point is None else operating_points.parse(operating_point)
     model = load_run_model(run)
-    points = None if spec is None else choose_points(run, spec)
+    points, chosen_on = (None, None) if spec is None else choose_points(run, spec)
     files, problems = find_images(paths)
     for problem in problems:
         print(f"skipped {problem}", file=sys.stderr)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     job = _Job(model, out_dir, min(top, len(LABELS)), batch_size, points)
-    with (
-        open(out_dir / PREDICTIONS_CSV, "w", newline="") as csv_file,
-        tqdm(total=len(files), unit="image", file=sys.stderr, disable=None) as bar,
-    ):
-        writer = csv.writer(csv_file)
-        writer.writerow(csv_header(points))
-        for start in range(0, len(files), batch_size):
-            chunk = files[start : start + batch_size]
-            job.run_batch(chunk, writer, bar, problems)
-            csv_file.flush()  # a killed run keeps the rows of finished batches
-            bar.update(len(chunk))
-    if not job.results:
-        raise UserError(f"no image could be read ({len(problems)} skipped, listed above)")
+    partial = out_dir / f"{PREDICTIONS_CSV}.partial"
+    try:
+        _write_rows(job, files, partial, problems)
+        if not job.results:
+            raise UserError(f"no image could be read ({len(problems)} skipped, listed above)")
+    except BaseException:  # a failure or Ctrl-C: no CSV that looks like a result
+        partial.unlink(missing_ok=True)
+        raise
+    _write_thresholds(out_dir / THRESHOLDS_JSON, points, chosen_on)
+    os.replace(partial, out_dir / PREDICTIONS_CSV)
     skipped = f"; {len(problems)} skipped" if problems else ""
     read = len(job.results)
+    extra = f", {THRESHOLDS_JSON}" if points else ""
     print(
-        f"{read} image{'s' if read != 1 else ''}{skipped}. {PREDICTIONS_CSV} and "
+        f"{read} image{'s' if read != 1 else ''}{skipped}. {PREDICTIONS_CSV}{extra} and "
         f"top-{job.top} Grad-CAM: {out_dir}"
     )
     return job.results
 
 
-def choose_points(run, spec) -> list:
+def _write_rows(job, files, path, problems) -> None:
+    """Runs `job` over `files` a batch at a time, writing the CSV's rows to `path`."""
+    with (
+        open(path, "w", newline="") as csv_file,
+        tqdm(
+            total=len(files), unit="image", file=sys.stderr, disable=not progress.live(sys.stderr)
+        ) as bar,
+    ):
+        writer = csv.writer(csv_file)
+        writer.writerow(csv_header(job.points))
+        for start in range(0, len(files), job.batch_size):
+            chunk = files[start : start + job.batch_size]
+            job.run_batch(chunk, writer, bar, problems)
+            csv_file.flush()  # a killed run keeps the finished batches' rows in the .partial
+            bar.update(len(chunk))
+
+
+def _write_thresholds(path, points, chosen_on) -> None:
+    """thresholds.json for `points`; without points, removes one an earlier run left, as it
+    would describe decision columns this run's CSV does not have."""
+    if not points:
+        path.unlink(missing_ok=True)
+        return
+    tmp = path.with_name(f"{path.name}.partial")
+    tmp.write_text(operating_points.thresholds_json(points, chosen_on=chosen_on))
+    os.replace(tmp, path)
+
+
+def choose_points(run, spec) -> tuple[list, dict]:
     """Each label's operating point `spec`, chosen on the run's validation predictions.
+
+    Prints the points with the validation positives and negatives behind each, and
+    one warning line (stderr) naming the labels whose threshold rests on fewer than
+    `operating_points.MIN_POSITIVES` positives.
 
     Args:
         run: a run directory, or its model.keras.
         spec: from `cxr.inference.operating_points.parse`.
+
+    Returns:
+        (points, {"dataset": ..., "split": ...} of the validation predictions).
 
     Raises:
         UserError: for a model file outside a run directory, or a run without
@@ -167,12 +210,17 @@ def choose_points(run, spec) -> list:
     print(f"Operating point {spec.name}, chosen on {val['split']} of {val['dataset']}:")
     for point in points:
         print(f"  {point.label:<20} {point.describe()}")
-    return points
+    warning = operating_points.few_positives_warning(
+        {p.label: p.positives for p in points if p.reason is None}
+    )
+    if warning:
+        print(warning, file=sys.stderr)
+    return points, {"dataset": str(val["dataset"]), "split": str(val["split"])}
 
 
 def csv_header(points) -> list[str]:
-    """The CSV's columns: path, the probabilities, and a decision per label with points."""
-    decisions = [f"{p.label}: {p.describe()}" for p in points or []]
+    """The CSV's columns: path, the probabilities, and `<Label>_decision` with points."""
+    decisions = [f"{p.label}{DECISION_SUFFIX}" for p in points or []]
     return ["path", *LABELS, *decisions]
 
 

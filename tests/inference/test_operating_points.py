@@ -1,5 +1,6 @@
 """Operating points chosen on hand-made validation predictions whose thresholds are known."""
 
+import json
 import math
 
 import numpy as np
@@ -69,6 +70,7 @@ def test_known_thresholds_and_their_validation_rates(text, threshold, sensitivit
     assert known.sensitivity == pytest.approx(sensitivity, abs=1e-12)
     assert known.specificity == pytest.approx(specificity, abs=1e-12)
     assert known.reason is None and known.name == text
+    assert (known.positives, known.negatives, known.few_positives) == (10, 10, False)
 
 
 def test_a_target_is_a_share_of_positives_exactly():
@@ -104,6 +106,50 @@ def test_a_label_validation_cannot_support_is_said_not_guessed(text):
         assert math.isnan(point.threshold) and point.decide(0.99) == point.decide(0.0)
         assert point.decide(0.5) == operating_points.UNSUPPORTED
         assert point.reason in point.describe()
+        assert not point.few_positives  # no threshold to warn about: it is unsupported
+    assert no_positive.describe().endswith("(0 positives, 20 negatives)")
+    assert no_negative.describe().endswith("(20 positives, 0 negatives)")
+
+
+def test_the_counts_behind_a_threshold_are_described_and_stored():
+    probs, labels = validation()
+    labels[:4, 0] = 0  # the known label now rests on 6 positives and 14 negatives
+    known, no_positive, _ = operating_points.choose(
+        operating_points.parse("youden"), probs, labels, NAMES
+    )
+    assert (known.positives, known.negatives) == (6, 14) and known.few_positives
+    assert known.describe().endswith("(6 positives, 14 negatives)")
+    stored = json.loads(
+        operating_points.thresholds_json(
+            [known, no_positive], chosen_on={"dataset": "d", "split": "validation"}
+        )
+    )
+    assert stored["min_positives"] == operating_points.MIN_POSITIVES == 10
+    assert stored["labels"]["Known"] == {
+        "operating_point": "youden",
+        "rule": f"positive when the probability is at least {known.threshold!r}",
+        "threshold": known.threshold,
+        "sensitivity": known.sensitivity,
+        "specificity": known.specificity,
+        "positives": 6,
+        "negatives": 14,
+        "few_positives": True,
+        "unsupported": None,
+    }
+    no = stored["labels"]["NoPositive"]
+    assert no["threshold"] is None and no["sensitivity"] is None  # JSON has no NaN
+    assert no["rule"] == "unsupported: no positive in validation" and no["positives"] == 0
+
+
+def test_one_warning_line_names_each_label_below_the_minimum():
+    counts = {"A": 3, "B": 10, "C": 9, "D": 250, "E": 1}
+    assert operating_points.few_positives(counts) == ["A", "C", "E"]
+    assert operating_points.few_positives_warning(counts) == (
+        "warning: 3 thresholds rest on fewer than 10 validation positives, so their "
+        "validation rates are rough: A (3), C (9), E (1)"
+    )
+    assert operating_points.few_positives_warning({"B": 10, "D": 250}) is None
+    assert operating_points.few_positives(counts, minimum=4) == ["A", "E"]
 
 
 @pytest.mark.parametrize(

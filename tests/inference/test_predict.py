@@ -1,6 +1,8 @@
 """`cxr-predict`: files and folders of any image kind in, CSV and overlays out, clean errors."""
 
 import csv
+import json
+import pathlib
 import shutil
 
 import keras
@@ -10,7 +12,7 @@ from PIL import Image
 from test_dicom import make_dataset, save
 
 from cxr.data import datasets
-from cxr.inference import drawing, predict, scoring
+from cxr.inference import drawing, operating_points, predict, scoring
 from cxr.model import classifier
 from cxr.tracking.rundir import EvalDir, RunDir
 from cxr_tfds.labels import LABELS
@@ -80,11 +82,28 @@ def test_prints_sorted_probabilities_and_writes_csv_and_overlays(
 
 def test_every_kind_of_the_same_image_gives_the_same_prediction(run_dir, image_files, tmp_path):
     results = predict.predict(image_files, str(run_dir), str(tmp_path), top=1)
-    gray = results[image_files[0]]
-    for other in image_files[3:]:  # 16-bit PNG, MONOCHROME2 and inverted MONOCHROME1 DICOM
-        # The same 8-bit pixels reach the same float32 model; 1e-4 allows only for
-        # another batch's kernels (sums over 1,024 features), not another image.
-        assert results[other] == pytest.approx(gray, abs=1e-4), other
+    size = 64
+    grays = [predict.read_image(pathlib.Path(p), size) for p in image_files]
+    # 16-bit PNG, MONOCHROME2 and inverted MONOCHROME1 DICOM decode to the same pixels
+    # and take the same float resize: identical arrays, so the same predictions (up to
+    # a batch row's kernels: 3e-8 measured between identical rows).
+    deep, mono2, mono1 = grays[3:]
+    np.testing.assert_array_equal(deep, mono2)
+    np.testing.assert_array_equal(deep, mono1)
+    for other in image_files[4:]:
+        assert results[other] == pytest.approx(results[image_files[3]], abs=1e-6)
+    # 8-bit sources take Pillow's fixed-point resize (`images.resize_gray`): at most one
+    # gray level apart from the float resize, never another image.
+    assert np.abs(deep.astype(int) - grays[0]).max() <= 1
+    np.testing.assert_array_equal(grays[2], grays[0])  # RGBA: the gray plus opaque alpha
+    # Each result is the model's output on exactly those pixels, highest first.
+    model = predict.load_run_model(run_dir)
+    expected = scoring.probabilities(model, datasets.gray_model_input(np.stack(grays)), 32)
+    for path, probs in zip(image_files, expected, strict=True):
+        assert results[path] == pytest.approx(
+            dict(zip(LABELS, probs.tolist(), strict=True)), abs=1e-6
+        )
+        assert list(results[path].values()) == sorted(results[path].values(), reverse=True)
 
 
 def test_folders_give_their_images_sorted_and_skip_unreadable_ones(
@@ -135,6 +154,26 @@ def test_nothing_readable_is_exit_2_with_one_line_per_file(
     lines = capsys.readouterr().err.splitlines()
     assert len(lines) == 2 and message in lines[0] and name in lines[0]
     assert lines[1] == "error: no image could be read (1 skipped, listed above)"
+    assert list((tmp_path / "out").iterdir()) == []  # no header-only predictions.csv
+
+
+def test_a_run_failing_midway_leaves_no_csv(run_dir, image_files, tmp_path, monkeypatch):
+    calls = []
+
+    def fails_on_the_second_batch(*args):
+        calls.append(1)
+        if len(calls) == 2:
+            raise RuntimeError("out of memory")
+        return heatmaps(*args)
+
+    heatmaps = predict._heatmaps
+    monkeypatch.setattr(predict, "_heatmaps", fails_on_the_second_batch)
+    out = tmp_path / "out"
+    with pytest.raises(RuntimeError, match="out of memory"):
+        predict.predict(image_files[:2], run_dir, out, top=1, batch_size=1)
+    assert len(calls) == 2
+    # The first batch's overlay is drawn, but no CSV, whole or partial, says "results".
+    assert sorted(p.suffix for p in out.iterdir()) == [".png"]
 
 
 def test_missing_or_foreign_model_is_one_line_and_exit_2(image_files, tmp_path, capsys):
@@ -169,10 +208,10 @@ def test_empty_gradcam_is_a_notice_not_a_bare_xray(frozen_run, image_files, tmp_
     assert len(pngs) == 3
     notices = [np.asarray(Image.open(p)) for p in pngs]
     for notice in notices:
-        # Wider than the 64-pixel input (legible text) and topped by a red band,
+        # Wider than the 64-pixel input (legible text) and topped by a band,
         # so it cannot pass for an overlay of the bare X-ray.
         assert notice.shape[1] >= drawing.NOTICE_WIDTH and notice.shape[0] > notice.shape[1]
-        assert tuple(notice[1, -2]) == (170, 0, 0)
+        assert tuple(notice[1, -2]) == drawing.BAND_COLOUR
     # Each names its label: no two of the three are the same picture.
     assert not np.array_equal(notices[0], notices[1]) and not np.array_equal(notices[1], notices[2])
 
@@ -225,32 +264,77 @@ def image_path(tmp_path_factory):
 def test_youden_decisions_in_csv_terminal_and_overlays(decided, image_files, tmp_path, capsys):
     run, thresholds, _ = decided
     assert main(image_files[0], "--run", run, "--out", tmp_path, "--operating-point", "youden") == 0
-    out = capsys.readouterr().out
+    captured = capsys.readouterr()
+    out = captured.out
     assert "Operating point youden, chosen on validation of cxr14_subset/224:" in out
     header, row = list(csv.reader(open(tmp_path / predict.PREDICTIONS_CSV)))
-    assert header[: 1 + len(LABELS)] == ["path", *LABELS]
+    assert header == ["path", *LABELS, *(f"{label}_decision" for label in LABELS)]
+    stored = json.loads((tmp_path / predict.THRESHOLDS_JSON).read_text())
+    assert stored["operating_point"] == "youden" and stored["min_positives"] == 10
+    assert stored["chosen_on"] == {"dataset": VAL["name"], "split": VAL["val_split"]}
     hernia = LABELS.index("Hernia")
     for k, label in enumerate(LABELS):
-        column, decision = header[1 + len(LABELS) + k], row[1 + len(LABELS) + k]
+        decision, point = row[1 + len(LABELS) + k], stored["labels"][label]
         if k == hernia:
-            assert column == "Hernia: youden unsupported: no positive in validation"
             assert decision == "unsupported"
+            assert (
+                point["threshold"] is None and point["unsupported"] == "no positive in validation"
+            )
+            assert (point["positives"], point["negatives"], point["few_positives"]) == (0, 6, False)
+            assert "youden unsupported: no positive in validation (0 positives, 6 negatives)" in out
             continue
-        assert column == (
-            f"{label}: youden threshold {thresholds[k]:.4f}; "
-            "validation sensitivity 1.000, specificity 1.000"
-        )
+        # The stored threshold is the one that decided, exactly; 3 positives and 3 negatives.
+        assert point["threshold"] == float(thresholds[k])
+        assert (point["sensitivity"], point["specificity"]) == (1.0, 1.0)
+        assert (point["positives"], point["negatives"], point["few_positives"]) == (3, 3, True)
+        assert (
+            f"  {label:<20} youden threshold {thresholds[k]:.4f}; validation sensitivity 1.000, "
+            "specificity 1.000 (3 positives, 3 negatives)\n"
+        ) in out
         # Thresholds sit 0.01 from the image's probability: odd labels above it.
         assert decision == ("positive" if k % 2 else "negative")
         assert decision == ("positive" if float(row[1 + k]) >= thresholds[k] else "negative")
         assert f"  {label:<20} {float(row[1 + k]):.3f}  {decision}" in out  # printed too
+    # One warning line names the 13 labels resting on 3 positives (Hernia has no threshold).
+    warning = [line for line in captured.err.splitlines() if line.startswith("warning:")]
+    assert warning == [
+        "warning: 13 thresholds rest on fewer than 10 validation positives, so their "
+        "validation rates are rough: "
+        + ", ".join(f"{label} (3)" for label in LABELS if label != "Hernia")
+    ]
     pngs = sorted(tmp_path.glob("gray_*.png"))
     assert len(pngs) == 3
-    for png in pngs:  # each overlay is topped by its decision's band
-        k = LABELS.index(png.stem.removeprefix("gray_"))
+    for png in pngs:  # each overlay is topped by its decision's band, one style for all
         picture = np.asarray(Image.open(png))
-        colour = drawing.DECISION_COLOURS.get(row[1 + len(LABELS) + k], drawing.UNSUPPORTED_COLOUR)
-        assert picture.shape[1] >= drawing.NOTICE_WIDTH and tuple(picture[1, -2]) == colour
+        assert picture.shape[1] >= drawing.NOTICE_WIDTH
+        assert tuple(picture[1, -2]) == drawing.BAND_COLOUR
+    # A later run without an operating point leaves no thresholds.json to misdescribe it.
+    assert main(image_files[0], "--run", run, "--out", tmp_path, "--top", "1") == 0
+    assert not (tmp_path / predict.THRESHOLDS_JSON).exists()
+    assert next(csv.reader(open(tmp_path / predict.PREDICTIONS_CSV))) == ["path", *LABELS]
+
+
+def decision_band(probability, heatmap):
+    """The band rows of a decision drawn over `heatmap` (one band, or two over a notice)."""
+    point = operating_points.OperatingPoint("Mass", "youden", 0.5, 0.8, 0.7, 13, 200)
+    gray = np.full((64, 64), 120, np.uint8)
+    png = drawing.overlay(
+        gray, heatmap, "Mass", decision=drawing.decision_lines(point, probability)
+    )
+    scale = png.shape[1] / 64  # the picture, scaled to the band's width, is at the bottom
+    return png[: png.shape[0] - round(64 * scale)]
+
+
+@pytest.mark.parametrize("empty_map", [False, True])
+def test_decision_bands_share_one_neutral_style(empty_map):
+    heatmap = np.zeros((64, 64)) if empty_map else np.linspace(0, 1, 64 * 64).reshape(64, 64)
+    positive, negative = decision_band(0.9, heatmap), decision_band(0.1, heatmap)
+    for band in (positive, negative):
+        # Gray text on gray: no pixel of any band has a hue (a green "POSITIVE" over a
+        # red notice had), and the decision's colour is not what tells it.
+        assert (band[..., 0] == band[..., 1]).all() and (band[..., 1] == band[..., 2]).all()
+        assert tuple(band[1, -2]) == drawing.BAND_COLOUR
+    assert positive.shape == negative.shape and not np.array_equal(positive, negative)
 
 
 def test_operating_points_need_a_run_with_validation_predictions(
