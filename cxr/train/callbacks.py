@@ -15,7 +15,7 @@ import time
 
 import keras
 
-from cxr.runtime import distribution
+from cxr.runtime import distribution, progress
 from cxr.stats.auroc import macro_auroc, per_label_auroc
 from cxr.tracking.metric_keys import MONITOR, VAL_LOSS, val_auroc_key
 from cxr.tracking.rundir import RunDir
@@ -100,11 +100,21 @@ class Plateau(keras.callbacks.Callback):
             self.model.optimizer.learning_rate.assign(new_lr)
             self.lr_wait = 0
             key = self.monitor.key
-            print(f"\nEpoch {epoch + 1}: no better {key}; learning rate -> {new_lr:.2e}")
+            print(
+                f"{_off_the_bar()}Epoch {epoch + 1}: no better {key}; learning rate -> {new_lr:.2e}"
+            )
         if self.stop_wait >= self.stop_patience:
             key = self.monitor.key
-            print(f"\nEpoch {epoch + 1}: no better {key} for {self.stop_wait} epochs; stopping")
+            print(
+                f"{_off_the_bar()}Epoch {epoch + 1}: no better {key} for {self.stop_wait} epochs; stopping"
+            )
             self.model.stop_training = True
+
+
+def _off_the_bar() -> str:
+    """A line break that ends the live bar's unfinished line at a terminal; none in a log,
+    where no bar is drawn mid-epoch (`cxr.runtime.progress`) and it would be a blank line."""
+    return "\n" if progress.live() else ""
 
 
 class Checkpoint(keras.callbacks.Callback):

@@ -6,6 +6,7 @@ backspaces, carriage returns and ANSI colours, one 12,000+ character line per ep
 """
 
 import io
+import types
 
 import keras
 import numpy as np
@@ -13,8 +14,8 @@ import pytest
 
 from cxr.runtime import progress
 from cxr.tracking.rundir import RunDir
-from cxr.train import feature_cache, loop
-from cxr.train.phases import Phase
+from cxr.train import callbacks, feature_cache, loop
+from cxr.train.phases import VAL_LOSS_MIN, Phase
 
 LABELS = ("A", "B", "C")
 LONGEST_LINE = 500
@@ -64,6 +65,33 @@ def test_the_feature_cache_prints_one_plain_line(capsys):
     out = capsys.readouterr().out
     assert_plain(out)
     assert len(out.strip().splitlines()) == 1 and out.startswith("30/30 - ")
+
+
+def plateau_output(monkeypatch, stdout):
+    """What `Plateau` prints over 3 epochs without improvement (lr patience 1, stop 2)."""
+    monkeypatch.setattr("sys.stdout", stdout)
+    model = types.SimpleNamespace(
+        optimizer=types.SimpleNamespace(learning_rate=keras.Variable(1.0)), stop_training=False
+    )
+    plateau = callbacks.Plateau(lr_patience=1, stop_patience=2, monitor=VAL_LOSS_MIN)
+    plateau.set_model(model)
+    for epoch, loss in enumerate([1.0, 1.0, 1.0]):
+        plateau.on_epoch_end(epoch, {VAL_LOSS_MIN.key: loss, "learning_rate": 1.0})
+    return stdout.getvalue()
+
+
+def test_plateau_lines_break_off_a_live_bar_only(monkeypatch):
+    log, terminal = (
+        plateau_output(monkeypatch, io.StringIO()),
+        plateau_output(monkeypatch, Terminal()),
+    )
+    lines = [
+        "Epoch 2: no better val/loss; learning rate -> 1.00e-01",
+        "Epoch 3: no better val/loss; learning rate -> 1.00e-02",
+        "Epoch 3: no better val/loss for 2 epochs; stopping",
+    ]
+    assert log == "".join(f"{line}\n" for line in lines)  # no blank lines in a log
+    assert terminal == "".join(f"\n{line}\n" for line in lines)  # ends the bar's line
 
 
 class Terminal(io.StringIO):
