@@ -232,7 +232,7 @@ def network(cut: str, size: int):
     """DenseNet121's layers up to layer `cut`, pooled, then 14 float32 logits; all trainable.
 
     The layers come from `keras.applications.DenseNet121`, randomly initialised: the
-    same ones `cxr.model.densenet` builds its models on, taken from Keras itself because
+    same ones `cxr.model.backbones.densenet` builds DenseNet121 on, taken from Keras itself because
     the runtime layer sits below the model layer.
 
     Args:

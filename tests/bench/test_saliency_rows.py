@@ -7,7 +7,7 @@ import pytest
 
 from cxr.bench import rows, saliency_rows
 from cxr.errors import EXIT_CODE, UserError
-from cxr.model.densenet import GRADCAM_LAYER
+from cxr.model.layer_names import GRADCAM_LAYER
 from cxr.saliency.methods import METHODS
 
 

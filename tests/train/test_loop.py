@@ -255,7 +255,7 @@ class FakeBuilder:
 
 
 def tiny_densenet(size=8):
-    """A model with the layer names `cxr.model.densenet` looks up, and a tiny backbone."""
+    """A model with the layer names `cxr.model.layer_names` gives, and a tiny backbone."""
     keras.utils.set_random_seed(0)
     inputs = keras.Input((size, size, 3))
     x = keras.layers.Conv2D(6, 3, activation="relu", name="relu")(inputs)
