@@ -4,6 +4,7 @@ study (its scores in saliency.json) and row 8 of the bench without editing eithe
 
 import dataclasses
 import json
+import pathlib
 
 import keras
 import numpy as np
@@ -18,6 +19,7 @@ from cxr.pipeline import dashboard, saliency_study
 from cxr.saliency import methods, registry
 from cxr.tracking.rundir import RunDir, SaliencyDir
 
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILT_IN = ("cam", "gradcam", "gradcam++", "ig", "smoothgrad", "occlusion")
 CALLS = []  # images per call of the method registered here: it really ran
 
@@ -74,6 +76,14 @@ def test_a_name_is_registered_once_and_an_off_by_default_method_is_not_run_by_de
     finally:
         registry.unregister("quiet")
     assert "quiet" not in registry.METHODS
+
+
+def test_the_recipe_in_development_md_is_the_entry_registered_here(gradient_x_input):
+    text = (ROOT / "docs" / "development.md").read_text()
+    section = text.split("## Adding a saliency method")[1].split("\n## ")[0]
+    block = section.split("```python\n")[1].split("```")[0].strip().rstrip(",")
+    entry = eval(block, {"Method": registry.Method})  # the recipe's code, as written
+    assert dataclasses.replace(entry, compute=gradient_x_input_maps) == gradient_x_input
 
 
 def logits(model, x, label):
