@@ -28,8 +28,8 @@ import sys
 import tempfile
 import time
 
-from cxr.bench import scale_data
-from cxr.bench.rows import machine
+from cxr.bench import provenance, scale_data
+from cxr.bench.provenance import machine
 from cxr.bench.scale_report import STAGES, markdown, summarize
 from cxr.bench.scale_stages import MARKER
 from cxr.errors import UserError, exits_cleanly
@@ -88,6 +88,7 @@ def run(
     out="bench/scale.json",
     work=None,
     stages=STAGES,
+    argv=None,
 ) -> dict:
     """Measures `stages` at every size and writes `out`; returns the results.
 
@@ -99,6 +100,7 @@ def run(
         work: where the data goes (each size's is removed after it); None: a temporary dir.
         stages: a subset of `STAGES`, run in `STAGES` order (`build` is always run: every
             stage reads its data; `head` needs `features`).
+        argv: the command line recorded in `provenance`; None: this process's.
 
     Raises:
         UserError: for no size, an unknown stage, or `head` without `features`.
@@ -115,6 +117,7 @@ def run(
         )
     meta = scale_data.load_metadata(sample_dir, max_images=sizes[-1])
     results = {
+        "provenance": provenance.collect(argv),
         "machine": machine(),
         "image_size": image_size,
         "metadata": meta.source,
@@ -187,6 +190,7 @@ def main(argv=None):
         out=args.out,
         work=args.work,
         stages=[s.strip() for s in args.stages.split(",") if s.strip()],
+        argv=argv,
     )
     print(markdown(results))
     print(f"Written: {args.out}")

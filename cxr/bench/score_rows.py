@@ -8,7 +8,9 @@ all-findings expert set scored the same way. The labels come from the real NIH f
 them; the row is skipped without them. W&B is off: the row times the scoring.
 """
 
+import contextlib
 import csv
+import io
 import os
 import pathlib
 import shutil
@@ -52,7 +54,7 @@ def write_predictions(nih_dir, path, *, seed=0) -> int:
     return len(images)
 
 
-def score_seconds(nih_dir, work, *, timed, repeats=3) -> tuple[int, dict, dict]:
+def score_seconds(nih_dir, work, *, timed, repeats=3, resamples=1000) -> tuple[int, dict, dict]:
     """Times `cxr score` (NIH labels) and `cxr score` + `cxr readers` (expert_all).
 
     Args:
@@ -60,6 +62,7 @@ def score_seconds(nih_dir, work, *, timed, repeats=3) -> tuple[int, dict, dict]:
         work: a scratch folder.
         timed: `cxr.bench.rows.timed`.
         repeats: timed runs after one warm-up.
+        resamples: patient-bootstrap resamples of each score (the goal is set at 1,000).
 
     Returns:
         The number of images scored and the two `timed` results in seconds.
@@ -73,16 +76,18 @@ def score_seconds(nih_dir, work, *, timed, repeats=3) -> tuple[int, dict, dict]:
     def run(*argv):
         out = pathlib.Path(argv[argv.index("--out") + 1])
         shutil.rmtree(out, ignore_errors=True)  # `cxr score` refuses an existing OUT
-        return argv
+        return [*argv, "--num-bootstrap", str(resamples)]
 
     def nih():
-        score.main(run(str(csv_file), "--out", str(work / "nih"), "--nih-dir", str(nih_dir)))
+        with contextlib.redirect_stdout(io.StringIO()):  # its report: the bench times it
+            score.main(run(str(csv_file), "--out", str(work / "nih"), "--nih-dir", str(nih_dir)))
 
     def experts():
         expert_out = work / "expert_all"
-        score.main(run(str(csv_file), "--out", str(expert_out), "--nih-dir", str(nih_dir),
-                       "--labels", "expert_all"))  # fmt: skip
-        readers.main(run(str(expert_out), "--out", str(work / "readers"),
-                         "--nih-dir", str(nih_dir)))  # fmt: skip
+        with contextlib.redirect_stdout(io.StringIO()):
+            score.main(run(str(csv_file), "--out", str(expert_out), "--nih-dir", str(nih_dir),
+                           "--labels", "expert_all"))  # fmt: skip
+            readers.main(run(str(expert_out), "--out", str(work / "readers"),
+                             "--nih-dir", str(nih_dir)))  # fmt: skip
 
     return n, timed(nih, repeats), timed(experts, repeats)

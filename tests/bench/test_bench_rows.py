@@ -1,4 +1,4 @@
-"""cxr.bench.rows: row 6 (the GPU epoch) on a tiny model, so its code runs without a GPU,
+"""cxr.bench: row 6 (the GPU epoch) on a tiny model, so its code runs without a GPU,
 and row 2's data pass over a built split."""
 
 import os
@@ -6,7 +6,7 @@ import os
 import keras
 import pytest
 
-from cxr.bench import rows
+from cxr.bench import data_rows, epoch_rows, rows
 from cxr.runtime import speed
 
 
@@ -19,11 +19,11 @@ def tiny_model():
 @pytest.mark.skipif(keras.backend.backend() != "tensorflow", reason="the bench is TensorFlow's")
 def test_epoch_row_projects_one_epoch_without_a_gpu():
     choice = speed.Choice(xla=False, precision="float32", why="")
-    train = rows.epoch_rate(choice, batch=4, steps=2, make_model=tiny_model, repeats=1)
+    train = epoch_rows.epoch_rate(choice, batch=4, steps=2, make_model=tiny_model, repeats=1)
     assert train["median"] > 0
     pipeline = {"median": train["median"] / 2, "min": 1.0, "max": 1.0}  # the slower one
-    row = rows.epoch_row(choice, train, pipeline, batch=4)
-    assert row["epoch_seconds"] == pytest.approx(rows.EPOCH_IMAGES / pipeline["median"])
+    row = epoch_rows.epoch_row(choice, train, pipeline, batch=4)
+    assert row["epoch_seconds"] == pytest.approx(epoch_rows.EPOCH_IMAGES / pipeline["median"])
     assert row["baseline"]["median"] == pytest.approx(86_524 / 45)
     assert row["meets_goal"] == (train["median"] >= 86_524 / 45)
     assert "batch 4, float32, XLA off" in row["row"]
@@ -32,7 +32,7 @@ def test_epoch_row_projects_one_epoch_without_a_gpu():
 
 def test_the_bench_pipeline_row_reads_a_built_split(synthetic_builder):
     """Row 2's data pass goes through `cxr.data.datasets` as training does: every train image once."""
-    result = rows.pipeline_rate(synthetic_builder, 64, repeats=1)
+    result = data_rows.pipeline_rate(synthetic_builder, 64, repeats=1)
     assert 0 < result["min"] <= result["median"] <= result["max"]
 
 
