@@ -98,19 +98,9 @@ def speed() -> argparse.ArgumentParser:
 
 def bench() -> argparse.ArgumentParser:
     """`cxr bench`'s options (cxr.bench.rows.main)."""
-    parser = _parser("bench", "`make bench`: where time goes, measured side by side in one run.")
-    parser.add_argument("--scale", type=int, default=1, help="multiplies the data sizes (GPU: 8)")
-    parser.add_argument(
-        "--sample_dir",
-        default=os.environ.get("CXR14_SAMPLE_DIR", "../shared/cxr14"),
-        help="real NIH files for row 5; skipped when absent",
-    )
-    parser.add_argument("--out", help="default bench/results.json; with --only bench/saliency.json")
-    parser.add_argument("--only", choices=["saliency"], help="row 8 alone, never over other rows")
-    parser.add_argument(
-        "--epoch_row", action="store_true", help="measure row 6 (GPU epoch) without a GPU too"
-    )
-    return parser
+    from cxr.bench import options  # pure: the one parser both read
+
+    return options.parser()
 
 
 def bench_scale() -> argparse.ArgumentParser:
