@@ -102,7 +102,9 @@ dashboard: install
 clean:
 	rm -rf $(VENV) .pytest_cache
 
-# Speed against its limits (bench/results.json and a Markdown table); minutes, not a test.
+# Speed against its limits, rows 1-9 with one per backbone (bench/results.json, with the command,
+# commit, machine and versions, and a Markdown table); minutes, not a test. ARGS: --backbones a,b,
+# --scale 8 on a GPU, --compare OLD.json NEW.json (docs/bench.md).
 bench: install
 	$(BIN)/cxr bench $(ARGS)
 
