@@ -99,7 +99,26 @@ def markdown(entries: list[dict], old_name: str, new_name: str) -> str:
     return "\n".join(lines)
 
 
+def notes(old: dict, new: dict) -> list[str]:
+    """Why the figures of `old` and `new` may not be comparable: other machines, a check run."""
+    said = []
+    machines = [r.get("machine", {}) for r in (old, new)]
+    where = [f"{m.get('cpu')}, {m.get('cores')} cores, GPUs {m.get('gpus')}" for m in machines]
+    if where[0] != where[1]:
+        said.append(
+            f"note: other machines (OLD: {where[0]}; NEW: {where[1]}): the figures differ by "
+            "machine as much as by code"
+        )
+    for name, results in (("OLD", old), ("NEW", new)):
+        if (results.get("scale") or 1) < 1:
+            said.append(
+                f"note: {name} is a check run (--scale {results['scale']}): not measurements"
+            )
+    return said
+
+
 def main(old_path, new_path) -> str:
-    """The table `cxr bench --compare OLD NEW` prints."""
-    entries = compare(load(old_path), load(new_path))
-    return markdown(entries, str(old_path), str(new_path))
+    """The table `cxr bench --compare OLD NEW` prints, after its `notes`."""
+    old, new = load(old_path), load(new_path)
+    table = markdown(compare(old, new), str(old_path), str(new_path))
+    return "\n".join([*notes(old, new), table])

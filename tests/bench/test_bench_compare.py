@@ -74,6 +74,17 @@ def test_cxr_bench_compare_prints_every_row(two_files, capsys):
     )
     assert table["5. gone"].endswith("| only in OLD |")
     assert len([t for t in table if t[0].isdigit()]) == 5
+    assert not any(line.startswith("note:") for line in lines)  # same machine, no scale
+
+
+def test_compare_notes_other_machines_and_check_runs():
+    old = {"machine": {"cpu": "Xeon", "cores": 2, "gpus": []}, "scale": 1, "rows": []}
+    new = {"machine": {"cpu": "EPYC", "cores": 2, "gpus": []}, "scale": 0.01, "rows": []}
+    said = compare.notes(old, new)
+    assert len(said) == 2
+    assert "OLD: Xeon, 2 cores" in said[0] and "NEW: EPYC, 2 cores" in said[0]
+    assert said[1] == "note: NEW is a check run (--scale 0.01): not measurements"
+    assert compare.notes(old, old) == []
 
 
 def test_compare_names_a_file_that_is_not_a_results_file(two_files, tmp_path, capsys):
