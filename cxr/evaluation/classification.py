@@ -36,7 +36,7 @@ import math
 import numpy as np
 
 from cxr.stats import bootstrap
-from cxr.stats.auroc import macro_auroc, per_label_auroc
+from cxr.stats.auroc import macro_auroc, per_label_auroc, undefined_reason
 from cxr.stats.published import OFFICIAL_TEST_IMAGES, PUBLISHED, PUBLISHED_MACRO
 
 # Below this share of valid resamples, a macro CI says more about the resamples that
@@ -272,14 +272,9 @@ def _rate_cis(per_label, labels, probs, patients, num_bootstrap, seed):
 
 def _degenerate(y, split):
     """Why AUROC/thresholds are undefined for labels `y` of `split`, or None."""
-    n_pos = int(np.sum(y))
     if len(y) == 0:
         return f"no image in {split}"
-    if n_pos == 0:
-        return f"no positive in {split}"
-    if n_pos == len(y):
-        return f"no negative in {split}"
-    return None
+    return undefined_reason(y, f"in {split}")
 
 
 def _auprc(y, p):

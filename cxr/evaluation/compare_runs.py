@@ -34,7 +34,7 @@ from cxr.errors import UserError, exits_cleanly
 from cxr.evaluation import compare_report
 from cxr.evaluation.classification import MIN_VALID_SHARE, class_counts, valid_share_warning
 from cxr.stats import bootstrap, type1
-from cxr.stats.auroc import macro_auroc, per_label_auroc
+from cxr.stats.auroc import macro_auroc, per_label_auroc, undefined_reason
 from cxr.stats.delong import delong_macro_test, delong_test
 from cxr.stats.obuchowski import obuchowski_macro_test, obuchowski_test
 from cxr.tracking import wandb_logging, writer
@@ -205,7 +205,7 @@ def _comparison(runs, k, c):
             "delong": delong_test(ref[:, i], other[:, i], labels[:, i]),
             "obuchowski": obuchowski_test(ref[:, i], other[:, i], labels[:, i], patients),
         }
-        reason = None if i in c["defined"] else _undefined(labels[:, i])
+        reason = None if i in c["defined"] else undefined_reason(labels[:, i], "on the split")
         diffs = c["boot"][k, :, i] - c["boot"][0, :, i]
         aurocs = (c["aurocs"][0][name], c["aurocs"][k][name])
         per_label[name] = _entry(aurocs, diffs, tests, reason, c["counts"][i], c["table"])
@@ -319,10 +319,6 @@ def _init_wandb(report, out_dir):
     return wandb_logging.init_wandb(
         config=config, name=name, run_dir=out_dir, tags=("compare",), job_type="compare"
     )
-
-
-def _undefined(labels):
-    return "no positive on the split" if labels.sum() == 0 else "no negative on the split"
 
 
 def _split(predictions):

@@ -37,6 +37,7 @@ import numpy as np
 from cxr.errors import UserError, exits_cleanly
 from cxr.evaluation import score
 from cxr.stats import bootstrap
+from cxr.stats.auroc import undefined_reason
 from cxr.tracking import writer
 from cxr.tracking.rundir import EvalDir
 from cxr_tfds.cxr14_subset import expert_labels, sources
@@ -82,7 +83,8 @@ def operating_point(*, probs, truth, patients, calls, num_bootstrap=1000, seed=0
     """
     probs, y, calls = np.asarray(probs, float), np.asarray(truth) > 0.5, np.asarray(calls) > 0.5
     n_pos = int(y.sum())
-    out = {"n": len(y), "n_pos": n_pos, "reason": _undefined(y)}
+    reason = undefined_reason(y, "among the images this reader read")
+    out = {"n": len(y), "n_pos": n_pos, "reason": reason}
     if out["reason"]:
         return out | {k: math.nan for k in ("auroc", *_RATES)}
     import sklearn.metrics  # here: seconds that `cxr readers --help` need not pay
@@ -119,14 +121,6 @@ def operating_point(*, probs, truth, patients, calls, num_bootstrap=1000, seed=0
         out[f"{which}_diff_ci"] = _ci(diffs)
         out[f"{which}_p"] = bootstrap.bootstrap_p_value(diffs)
     return out
-
-
-def _undefined(y) -> str | None:
-    if not y.any():
-        return "no positive among the images this reader read"
-    if y.all():
-        return "no negative among the images this reader read"
-    return None
 
 
 def _resampled_sums(columns, patients, num_bootstrap, seed) -> np.ndarray:

@@ -59,3 +59,24 @@ def macro_auroc(aurocs):
     defined = values[~np.isnan(values)]
     # Not np.nanmean: it warns on an all-NaN input, which is a legitimate case.
     return float(defined.mean()) if defined.size else float("nan")
+
+
+def undefined_reason(labels, where: str) -> str | None:
+    """Why AUROC is undefined for these 0/1 labels (N,), or None when it is defined.
+
+    The one wording of the rule every report uses: AUROC (and any operating point) needs at
+    least one positive and one negative.
+
+    Args:
+        labels: 0/1 labels (N,), any array numpy can convert.
+        where: what the labels are of, appended to the reason ("in test", "on the split").
+
+    Returns:
+        "no positive <where>" (also for no label at all), "no negative <where>", or None.
+    """
+    n_pos = int(np.sum(labels))
+    if n_pos == 0:
+        return f"no positive {where}"
+    if n_pos == np.size(labels):
+        return f"no negative {where}"
+    return None
