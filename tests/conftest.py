@@ -2,18 +2,10 @@
 
 import os
 import pathlib
-import subprocess
-import sys
 
 import pytest
 
-ROOT = pathlib.Path(__file__).resolve().parents[1]
-# Tests mirror cxr's subpackages, one folder each; a few share helpers across folders
-# (`from test_tracking import ...`), so each folder is importable whatever runs first.
-for _folder in sorted(p for p in pathlib.Path(__file__).parent.iterdir() if p.is_dir()):
-    if not _folder.name.startswith((".", "_")):
-        sys.path.insert(0, str(_folder))
-DUMMY_DIR = ROOT / "cxr_tfds" / "cxr14_subset" / "dummy_data"
+from tests.helpers.paths import ROOT
 
 
 def _sample_dir() -> pathlib.Path:
@@ -55,31 +47,3 @@ def synthetic_builder(data_dir):
     from cxr.data import datasets
 
     return datasets.prepare("cxr14_subset/synthetic", data_dir=str(data_dir))
-
-
-def rerun_under_the_other_backend(test_file: str) -> None:
-    """Runs the other tests of `test_file` with the other Keras backend (TF <-> JAX).
-
-    The same tests under each backend, without importing Keras twice in one process.
-    """
-    import keras
-
-    other = "tensorflow" if keras.backend.backend() == "jax" else "jax"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "pytest",
-            test_file,
-            "-q",
-            "-m",
-            "not large",
-            "-k",
-            "not other_backend",
-        ],
-        env={**os.environ, "KERAS_BACKEND": other},
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert result.returncode == 0, result.stdout[-5000:]

@@ -9,12 +9,12 @@ import sys
 
 import pytest
 import tensorflow_datasets as tfds
-from conftest import ROOT
 
 from cxr.data import datasets
 from cxr.errors import UserError
 from cxr_tfds import tfds_build
 from cxr_tfds.cxr14_subset import source_dir
+from tests.helpers.paths import ROOT
 
 LISTS = ("Data_Entry_2017_v2020.csv", "train_val_list.txt", "test_list.txt", "BBox_List_2017.csv")
 

@@ -8,12 +8,12 @@ import shutil
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from conftest import DUMMY_DIR
 from PIL import Image
 
 import cxr_tfds.builders  # noqa: F401  (registers cxr14_subset)
 from cxr_tfds import LABELS
 from cxr_tfds.cxr14_subset import images, metadata, splits
+from tests.helpers.paths import DUMMY_DIR
 
 
 def build(manual_dir, data_dir, config="224"):

@@ -8,44 +8,17 @@ import pydicom
 import pytest
 from PIL import Image
 from pydicom import uid
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.encaps import encapsulate
 from pydicom.pixels import get_decoder
 from pydicom.pixels.decoders.base import Decoder
 
 from cxr.data import dicom
 from cxr.errors import UserError
+from tests.helpers.dicom_files import make_dataset, save
 
 # float32 output of float64 arithmetic: 255 * 2**-24 is far below this.
 EXACT = 1e-4
-
-
-def make_dataset(pixels, *, photometric="MONOCHROME2", bits_stored=12, **elements):
-    """An uncompressed single-frame DX dataset holding `pixels` (2-D ints)."""
-    pixels = np.asarray(pixels)
-    ds = Dataset()
-    ds.file_meta = FileMetaDataset()
-    ds.file_meta.TransferSyntaxUID = uid.ExplicitVRLittleEndian
-    ds.file_meta.MediaStorageSOPClassUID = uid.DigitalXRayImageStorageForPresentation
-    ds.file_meta.MediaStorageSOPInstanceUID = uid.generate_uid()
-    ds.SOPClassUID = ds.file_meta.MediaStorageSOPClassUID
-    ds.SOPInstanceUID = ds.file_meta.MediaStorageSOPInstanceUID
-    ds.Modality = "DX"
-    ds.Rows, ds.Columns = pixels.shape
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = photometric
-    signed = pixels.dtype.kind == "i"
-    ds.BitsAllocated = 8 if pixels.dtype.itemsize == 1 else 16
-    ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits_stored, bits_stored - 1, int(signed)
-    ds.PixelData = pixels.tobytes()
-    for key, value in elements.items():
-        setattr(ds, key, value)
-    return ds
-
-
-def save(ds, path):
-    ds.save_as(path, enforce_file_format=True)
-    return path
 
 
 def read(ds, tmp_path, name="image.dcm"):

@@ -330,11 +330,15 @@ def test_compare_pairs_runs_on_the_same_images_and_refuses_others(smoke_run, tmp
 def test_the_dashboard_names_keys_a_real_run_logged(smoke_run, monkeypatch):
     """`finetune:smoke` (head, then fine-tune) offline: the view's keys, the running epoch
     axis, the gallery's box groups and mask, and nothing outside the run directory."""
-    from test_dashboard import assert_logged, logged_items, the_runs_own
-    from test_wandb_logging import assert_self_contained, items_of, read_wandb_records
-
     from cxr.pipeline import dashboard
     from cxr.tracking import wandb_logging
+    from tests.helpers.dashboard_spec import assert_logged, the_runs_own
+    from tests.helpers.wandb_records import (
+        assert_self_contained,
+        items_of,
+        logged_items,
+        read_wandb_records,
+    )
 
     _, run_dir = smoke_run("finetune")
     run = RunDir.open(run_dir)

@@ -11,7 +11,6 @@ import sys
 import numpy as np
 import pytest
 import wandb
-from test_wandb_logging import items_of, read_wandb_records
 
 from cxr.configs import common
 from cxr.data import datasets
@@ -22,6 +21,7 @@ from cxr.pipeline import dashboard, evaluate, wiring
 from cxr.tracking import writer
 from cxr.tracking.rundir import EvalDir, RunDir
 from cxr.tracking.writer import Result
+from tests.helpers.wandb_records import items_of, read_wandb_records
 
 
 # --- The recipe: one class, registered by name, and one config line ---------------------

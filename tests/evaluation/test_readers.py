@@ -8,12 +8,12 @@ import json
 
 import numpy as np
 import pytest
-from test_score import offline_wandb, wandb_summary
 
 from cxr.evaluation import readers
 from cxr.tracking.rundir import EvalDir
 from cxr_tfds.cxr14_subset import expert_labels, synthetic
 from cxr_tfds.labels import LABELS
+from tests.helpers.wandb_records import offline_wandb, wandb_summary
 
 
 def brute_force(probs, truth, reader_sens, reader_spec):

@@ -10,14 +10,13 @@ import types
 
 import numpy as np
 import pytest
-import wandb
 from sklearn.metrics import roc_auc_score
-from test_wandb_logging import items_of, read_wandb_records
 
 from cxr.evaluation import compare_runs, evaluators, score
 from cxr.tracking import writer
 from cxr.tracking.rundir import EvalDir
 from cxr_tfds.labels import LABELS
+from tests.helpers.wandb_records import offline_wandb, wandb_summary
 
 # torchxrayvision's NIH-style output order: the 14 NIH labels, then four it also predicts.
 XRV = (
@@ -32,23 +31,6 @@ CHEXNET = [x for x in XRV[:14] if x != "Hernia"]
 def no_wandb(monkeypatch):
     """W&B off, but where a test turns it on (`offline_wandb`)."""
     monkeypatch.setenv("WANDB_MODE", "disabled")
-
-
-def offline_wandb(monkeypatch, tmp_path):
-    """W&B offline, every folder of its own under `tmp_path`."""
-    monkeypatch.setenv("WANDB_MODE", "offline")
-    for var in ("WANDB_DIR", "WANDB_DATA_DIR", "WANDB_CACHE_DIR", "WANDB_CONFIG_DIR"):
-        monkeypatch.setenv(var, str(tmp_path / var.lower()))
-
-
-def wandb_summary(folder) -> dict:
-    """The summary of the one offline W&B run whose files are in `folder`/wandb."""
-    wandb.teardown()  # waits for wandb-core to flush the run's file
-    (path,) = folder.glob("wandb/offline-run-*/run-*.wandb")
-    summary = {}
-    for update in items_of(read_wandb_records(path), "summary"):
-        summary.update(update)
-    return summary
 
 
 @pytest.fixture(scope="module")

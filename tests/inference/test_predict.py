@@ -9,13 +9,13 @@ import keras
 import numpy as np
 import pytest
 from PIL import Image
-from test_dicom import make_dataset, save
 
 from cxr.data import datasets
 from cxr.inference import drawing, operating_points, predict, scoring
 from cxr.model import classifier
 from cxr.tracking.rundir import EvalDir, RunDir
 from cxr_tfds.labels import LABELS
+from tests.helpers.dicom_files import make_dataset, save
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ registry) are in test_densenet121.py; every backbone's in test_backbones.py.
 import keras
 import numpy as np
 import pytest
-from conftest import rerun_under_the_other_backend
 
 from cxr.model import classifier
 from cxr_tfds.labels import LABELS
+from tests.helpers.backends import rerun_under_the_other_backend
 
 SIZE = 32
 BACKBONE = "tiny"

@@ -10,8 +10,6 @@ import keras
 import numpy as np
 import pytest
 import wandb
-from test_gallery import SIZE, fake_data, predictions, validation
-from test_wandb_logging import items_of, read_wandb_records, tiny_data, tiny_model
 
 from cxr.evaluation import evaluators
 from cxr.pipeline import dashboard
@@ -19,20 +17,12 @@ from cxr.tracking import metric_keys, wandb_logging, writer
 from cxr.tracking.rundir import RunDir
 from cxr.train import callbacks
 from cxr_tfds.labels import LABELS
+from tests.helpers.dashboard_spec import assert_logged, the_runs_own
+from tests.helpers.made_up_predictions import SIZE, fake_data, predictions, validation
+from tests.helpers.tiny_keras import tiny_data, tiny_model
+from tests.helpers.wandb_records import logged_items
 
 TEST_SPLIT = "test[:50%]"  # logged under "test/"
-
-
-def logged_items(run_dir):
-    """{"history": key -> last value, "summary": key -> value}, read from the .wandb file."""
-    (wandb_file,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
-    records = read_wandb_records(wandb_file)
-    assert any(r.WhichOneof("record_type") == "exit" for r in records), "incomplete .wandb"
-    items = {"history": {}, "summary": {}}
-    for kind, logged in items.items():
-        for update in items_of(records, kind):
-            logged.update(update)
-    return items
 
 
 def evaluate(run, eval_dir):
@@ -93,34 +83,6 @@ def reviewed(tmp_path_factory):
         run_dir=run_dir,
         printed=printed.getvalue(),
     )
-
-
-def number(items, key):
-    """Whether `key` was logged as a number; NaN (a label without test positives) is null."""
-    return key in items and (items[key] is None or isinstance(items[key], float | int))
-
-
-def the_runs_own(spec):
-    """The view without the sections that other W&B jobs of the run log (its saliency job:
-    test_saliency_study checks that section against the job's items)."""
-    own = [s for s in spec["sections"] if s["name"] != dashboard.SALIENCY_SECTION]
-    return {**spec, "sections": own}
-
-
-def assert_logged(spec, items):
-    """Each panel's keys were logged, each as the kind of value its panel shows: curves
-    in the history, scalars and bars in the summary, tables and images as such."""
-    history, summary = items["history"], items["summary"]
-    media = {"table": "table-file", "media": "image-file"}
-    for section in spec["sections"]:
-        for panel in section["panels"]:
-            for key in panel["keys"]:
-                if panel["type"] in media:
-                    assert history.get(f"{key}._type") == media[panel["type"]], (panel, key)
-                elif panel["type"] == "line":
-                    assert number(history, key), (panel, key)
-                else:
-                    assert number(summary, key), (panel, key)
 
 
 def test_every_panel_names_a_key_the_offline_run_logged(reviewed):

@@ -10,14 +10,14 @@ import keras
 import numpy as np
 import pytest
 import wandb
-from test_dashboard import assert_logged, logged_items
-from test_wandb_logging import read_wandb_records
 
 from cxr.model import classifier
 from cxr.pipeline import dashboard, saliency_study
 from cxr.saliency import sanity
 from cxr.tracking import writer
 from cxr.tracking.rundir import RunDir, SaliencyDir
+from tests.helpers.dashboard_spec import assert_logged
+from tests.helpers.wandb_records import logged_items, read_wandb_records
 
 # The tests share one study (a module fixture): in one xdist group it runs once, not once
 # per worker.

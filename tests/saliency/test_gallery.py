@@ -1,7 +1,6 @@
 """Grad-CAM galleries: case selection, signed maps and their colours, PNGs from a tiny
 model, the W&B table."""
 
-import dataclasses
 import json
 import pathlib
 
@@ -13,18 +12,16 @@ import scipy.ndimage
 import wandb
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from PIL import Image
-from test_wandb_logging import assert_self_contained, items_of, read_wandb_records
 
 from cxr.evaluation import classification, evaluators
 from cxr.model import classifier
-from cxr.pipeline import evaluate
 from cxr.saliency import gallery, localization, pointing
 from cxr.saliency.gradcam import class_activation_grid, gradcam, upsample
 from cxr.tracking import wandb_logging, writer
 from cxr.tracking.rundir import EvalDir, RunDir
 from cxr_tfds.labels import LABELS
-
-SIZE = 64
+from tests.helpers.made_up_predictions import SIZE, fake_data, predictions, validation
+from tests.helpers.wandb_records import assert_self_contained, items_of, read_wandb_records
 
 
 def test_select_cases_by_rank():
@@ -53,41 +50,6 @@ def test_overlay_colours_hot_pixels_only():
     assert (rgb[0, 0] == 100).all()  # cold: the plain X-ray
     red, green, blue = rgb[2, 3].astype(int)
     assert red > green + 20 and red > blue + 20  # hot: jet's red end
-
-
-def fake_data(n=10, seed=0):
-    """Gray images, multi-hot labels and one box per image for its first label."""
-    rng = np.random.default_rng(seed)
-    gray = rng.integers(0, 256, (n, SIZE, SIZE), dtype=np.uint8)
-    labels = (rng.random((n, len(LABELS))) < 0.3).astype(np.float32)
-    labels[:3, 0], labels[3:6, 0] = 1, 0  # Atelectasis has every kind of case
-    boxes = [np.array([[0.1, 0.2, 0.5, 0.6]]) for _ in range(n)]
-    box_labels = [np.array([int(np.argmax(row))]) for row in labels]
-    return gray, labels, boxes, box_labels
-
-
-def predictions(gray, labels, boxes, box_labels, probs):
-    """What `cxr.pipeline.evaluate.predict_split` gives the evaluators, for made-up data."""
-    n = len(gray)
-    return evaluate.Predictions(
-        probs=probs,
-        labels=labels,
-        image_id=np.array([f"{i:08d}_000.png" for i in range(n)]),
-        patient_id=np.arange(n),
-        boxes=boxes,
-        box_labels=box_labels,
-        label_names=LABELS,
-        dataset="made-up",
-        split="test",
-        official_images=0,
-    )
-
-
-def validation(preds):
-    """Made-up validation predictions: the test ones with the scores shuffled a little."""
-    rng = np.random.default_rng(2)
-    probs = np.clip(preds.probs + rng.normal(0, 0.2, preds.probs.shape), 0, 1)
-    return dataclasses.replace(preds, probs=probs, split="validation")
 
 
 def run_galleries(preds, gray, heatmap_of, per_kind, eval_dir, cam_of=None):

@@ -9,12 +9,12 @@ import sys
 import keras
 import numpy as np
 import pytest
-from conftest import rerun_under_the_other_backend
 
 from cxr.model.layer_names import GRADCAM_LAYER
 from cxr.saliency import gradcam
 from cxr.saliency.gradients import logit_gradients
 from cxr.saliency.methods import METHODS, black_baseline, gradcam_plus_plus_weights, saliency_maps
+from tests.helpers.backends import rerun_under_the_other_backend
 
 SIZE = 32  # tiny images: 8 x 8 conv grid, every test in seconds
 # Small settings for the cross-backend comparison; same numpy noise on both backends.
@@ -199,7 +199,8 @@ def write_maps(path):
 def test_maps_agree_across_backends_other_backend(tmp_path):
     other = "tensorflow" if keras.backend.backend() == "jax" else "jax"
     here = pathlib.Path(__file__).parent
-    code = f"import sys; sys.path[:0] = [{str(here)!r}, {str(here.parent)!r}]; "
+    # This folder for `test_methods`, the repository root for `tests.helpers`.
+    code = f"import sys; sys.path[:0] = [{str(here)!r}, {str(here.parents[1])!r}]; "
     code += f"import test_methods; test_methods.write_maps({str(tmp_path / 'maps.json')!r})"
     result = subprocess.run(
         [sys.executable, "-c", code],

@@ -3,10 +3,10 @@
 import keras
 import numpy as np
 import pytest
-from conftest import rerun_under_the_other_backend
 
 from cxr.model import classifier
 from cxr.saliency import sanity
+from tests.helpers.backends import rerun_under_the_other_backend
 
 SIZE = 32  # HOG needs 3 x 3 cells of 8 px: 24 px at least
 

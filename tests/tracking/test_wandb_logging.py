@@ -6,14 +6,10 @@ import json
 import math
 import os
 import pathlib
-import struct
 
 import keras
-import numpy as np
 import pytest
 import wandb
-from conftest import rerun_under_the_other_backend
-from wandb.proto import wandb_internal_pb2
 
 from cxr.errors import UserError
 from cxr.stats.auroc import macro_auroc
@@ -21,21 +17,9 @@ from cxr.tracking import wandb_logging, writer
 from cxr.tracking.metric_keys import MONITOR
 from cxr.tracking.rundir import RunDir
 from cxr_tfds.labels import LABELS
-
-
-def tiny_model(learning_rate=0.1):
-    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(len(LABELS))])
-    model.compile(
-        optimizer=keras.optimizers.SGD(learning_rate),
-        loss=keras.losses.BinaryCrossentropy(from_logits=True),
-    )
-    return model
-
-
-def tiny_data(n=16):
-    rng = np.random.default_rng(0)
-    x = rng.normal(size=(n, 4)).astype(np.float32)
-    return x, (rng.random((n, len(LABELS))) < 0.5).astype(np.float32)
+from tests.helpers.backends import rerun_under_the_other_backend
+from tests.helpers.tiny_keras import tiny_data, tiny_model
+from tests.helpers.wandb_records import assert_self_contained, items_of, read_wandb_records
 
 
 class FakeAuroc(keras.callbacks.Callback):
@@ -177,49 +161,6 @@ def test_disabled_wandb_is_a_no_op(monkeypatch, tmp_path):
     wandb_logging.log_model_artifact(run, tmp_path / "missing.keras")
 
 
-def read_wandb_records(path):
-    """Parses a `.wandb` file: a LevelDB-style log of `Record` protos.
-
-    Layout: a 7-byte header (":W&B", magic, version), then 32 KiB blocks of
-    chunks, each chunk = crc32 (4 bytes), length (2, little-endian), type (1:
-    full, 2: first, 3: middle, 4: last) and data; a block tail shorter than
-    a chunk header is padding.
-    """
-    block, data = 32 * 1024, path.read_bytes()
-    assert data[:4] == b":W&B"
-    records, pending, pos = [], b"", 7
-    while pos + 7 <= len(data):
-        if block - pos % block < 7:
-            pos += block - pos % block
-            continue
-        length, kind = struct.unpack("<HB", data[pos + 4 : pos + 7])
-        pending += data[pos + 7 : pos + 7 + length]
-        pos += 7 + length
-        if kind in (1, 4):
-            record = wandb_internal_pb2.Record()
-            record.ParseFromString(pending)
-            records.append(record)
-            pending = b""
-    return records
-
-
-def items_of(records, kind):
-    """Key -> value dicts of the "history", "summary" or "run" (config) records."""
-    fields = {
-        "history": lambda record: record.history.item,
-        "summary": lambda record: record.summary.update,
-        "run": lambda record: record.run.config.update,
-    }
-    return [
-        {
-            (item.key or ".".join(item.nested_key)): json.loads(item.value_json)
-            for item in fields[kind](record)
-        }
-        for record in records
-        if record.WhichOneof("record_type") == kind
-    ]
-
-
 @pytest.fixture(scope="module")
 def offline_run(tmp_path_factory):
     """One offline W&B run with epoch records, a result and a model, read back from disk."""
@@ -358,33 +299,6 @@ def test_offline_summary_holds_written_results_and_the_model_artifact(offline_ru
     # deletes what it staged) never deletes the model.
     staged, original = os.stat(entry.local_path), os.stat(offline_run["run_dir"] / RunDir.MODEL)
     assert staged.st_ino == original.st_ino and pathlib.Path(entry.local_path).name != RunDir.MODEL
-
-
-def referenced_files(records, files_dir):
-    """Every local file an offline run's records name: artifact files and manifests, media."""
-    paths = []
-    for record in records:
-        kind = record.WhichOneof("record_type")
-        if kind == "artifact":
-            manifest = record.artifact.manifest
-            paths += [e.local_path for e in manifest.contents if e.local_path]
-            paths += [manifest.manifest_file_path] if manifest.manifest_file_path else []
-        elif kind == "files":
-            paths += [files_dir / f.path for f in record.files.files]
-    for kind in ("history", "summary"):
-        for items in items_of(records, kind):
-            paths += [files_dir / v for k, v in items.items() if k.endswith(".path")]
-    return [pathlib.Path(p) for p in paths]
-
-
-def assert_self_contained(records, run_dir, home):
-    """Each file the run names exists inside `run_dir`; W&B's default `home` stays empty."""
-    (files_dir,) = run_dir.glob("wandb/offline-run-*/files")
-    paths = referenced_files(records, files_dir)
-    assert paths
-    for path in paths:
-        assert path.resolve().is_relative_to(run_dir.resolve()) and path.is_file(), path
-    assert not [p for p in home.rglob("*") if p.is_file()]
 
 
 def test_every_file_the_offline_run_names_is_in_its_run_dir(offline_run):

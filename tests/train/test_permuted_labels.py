@@ -13,7 +13,6 @@ import keras
 import numpy as np
 import pytest
 import tensorflow_datasets as tfds
-from conftest import DUMMY_DIR
 
 from cxr.data import datasets
 from cxr.model import classifier
@@ -21,6 +20,7 @@ from cxr.runtime import distribution
 from cxr.tracking.rundir import RunDir
 from cxr.train import loop
 from cxr.train.phases import Phase
+from tests.helpers.paths import DUMMY_DIR
 
 SEED = 5
 
