@@ -30,7 +30,7 @@ from cxr.data import datasets
 from cxr.errors import UserError, exits_cleanly
 from cxr.evaluation import saliency_scores
 from cxr.model import layer_names, saved
-from cxr.pipeline import evaluate, saliency_report, wiring
+from cxr.pipeline import saliency_report, saved_run, wiring
 from cxr.runtime import progress
 from cxr.saliency import gradcam, registry, sanity
 from cxr.saliency.methods import METHODS, saliency_maps
@@ -350,7 +350,7 @@ def saliency_run(
     check_methods(methods, options)
     methods = list(dict.fromkeys(methods))  # a method named twice is scored once
     dirs = dirs or {}
-    opened = evaluate.open_run(
+    opened = saved_run.open_run(
         run, dataset=dataset, split=split,
         data_dir=dirs.get("data_dir"), manual_dir=dirs.get("manual_dir"),
     )  # fmt: skip
@@ -425,7 +425,7 @@ def main(argv=None):
     options = parse_options(args.option)
     check_methods(args.methods, options)
     run = RunDir.open(args.run)
-    evaluate.rerun_in_run_backend(run, "saliency", argv)
+    saved_run.rerun_in_run_backend(run, "saliency", argv)
     saliency_run(
         run=run,
         methods=args.methods,

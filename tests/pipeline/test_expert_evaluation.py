@@ -12,13 +12,13 @@ import re
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
+from test_score import offline_wandb, wandb_summary
 
 from cxr.evaluation import readers
-from cxr.pipeline import evaluate
+from cxr.pipeline import evaluate, expert_evaluation
 from cxr.tracking.rundir import EvalDir, RunDir
 from cxr_tfds.cxr14_subset import synthetic
 from cxr_tfds.labels import LABELS
-from tests.helpers.wandb_records import offline_wandb, wandb_summary
 
 
 def read_csv(path) -> list[dict]:
@@ -209,7 +209,7 @@ def test_the_synthetic_twin_finds_its_own_nih_folder(synthetic_builder):
     """Without --nih-dir, the twin's labels come from the folder its build generated."""
     built = synthetic_builder.data_dir_root / "downloads"
     generated = set(built.iterdir())  # each synthetic config built in this session has one
-    found = evaluate._nih_dir(synthetic_builder, None)
+    found = expert_evaluation._nih_dir(synthetic_builder, None)
     assert found in generated and set(built.iterdir()) == generated  # found, not made now
     assert found == synthetic_builder.synthetic_nih_dir(built)
     assert (found / "Data_Entry_2017_v2020.csv").exists()

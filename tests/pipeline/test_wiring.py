@@ -12,7 +12,7 @@ import pytest
 from cxr.data import datasets
 from cxr.errors import UserError
 from cxr.evaluation import evaluators
-from cxr.pipeline import evaluate, wiring
+from cxr.pipeline import evaluate, saved_run, wiring
 from cxr.tracking import wandb_logging
 from cxr.tracking.rundir import EvalDir, RunDir
 
@@ -90,14 +90,14 @@ def execs(monkeypatch, tmp_path):
     run = RunDir(tmp_path / "quick" / "run1")
     run.create({**CONFIG, "backend": other})
     calls = []
-    monkeypatch.setattr(evaluate.os, "execve", lambda *args: calls.append(args))
+    monkeypatch.setattr(saved_run.os, "execve", lambda *args: calls.append(args))
     monkeypatch.delenv("KERAS_BACKEND", raising=False)
     return run, other, calls
 
 
 def test_a_run_of_the_other_backend_is_rerun_under_it(execs):
     run, other, calls = execs
-    evaluate.rerun_in_run_backend(run, "saliency", ["--run", str(run.path)])
+    saved_run.rerun_in_run_backend(run, "saliency", ["--run", str(run.path)])
     ((program, args, env),) = calls
     assert args == [program, "-m", "cxr", "saliency", "--run", str(run.path)]
     assert env["KERAS_BACKEND"] == other and env["PATH"] == os.environ["PATH"]
@@ -106,12 +106,12 @@ def test_a_run_of_the_other_backend_is_rerun_under_it(execs):
 def test_no_rerun_in_the_runs_backend_or_when_keras_backend_is_set(execs, monkeypatch):
     run, other, calls = execs
     monkeypatch.setenv("KERAS_BACKEND", keras.backend.backend())  # the user's choice
-    evaluate.rerun_in_run_backend(run, "evaluate", [])
+    saved_run.rerun_in_run_backend(run, "evaluate", [])
     monkeypatch.delenv("KERAS_BACKEND")
     run.config_file.write_text(json.dumps({**CONFIG, "backend": keras.backend.backend()}))
-    evaluate.rerun_in_run_backend(run, "evaluate", [])
+    saved_run.rerun_in_run_backend(run, "evaluate", [])
     run.config_file.write_text(json.dumps(CONFIG))  # saved before runs named their backend
-    evaluate.rerun_in_run_backend(run, "evaluate", [])
+    saved_run.rerun_in_run_backend(run, "evaluate", [])
     assert calls == []
 
 
