@@ -12,13 +12,13 @@ import re
 import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
-from test_score import offline_wandb, wandb_summary
 
 from cxr.evaluation import readers
 from cxr.pipeline import evaluate, expert_evaluation
 from cxr.tracking.rundir import EvalDir, RunDir
 from cxr_tfds.cxr14_subset import synthetic
 from cxr_tfds.labels import LABELS
+from tests.helpers.wandb_records import offline_wandb, wandb_summary
 
 
 def read_csv(path) -> list[dict]:
