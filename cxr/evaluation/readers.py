@@ -299,7 +299,7 @@ def main(argv=None):
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     out = pathlib.Path(args.out)
-    score.check_out(out)
+    writer.check_out(out)
     spec = expert_labels.SETS[args.labels]
     folder = pathlib.Path(args.nih_dir or ".") / spec.folder
     if not args.nih_dir or not folder.is_dir():
@@ -321,7 +321,7 @@ def main(argv=None):
     )
     if not report["n_images"]:
         raise UserError(f"{args.evaluation}: none of its images has {args.labels} labels")
-    staging = score.staging_dir(out)
+    staging = writer.staging_dir(out)
     wandb_args = dict(
         config={"command": "readers", **{k: str(v) for k, v in vars(args).items()}},
         name=f"readers {out.name} ({args.labels} labels)",
@@ -329,4 +329,4 @@ def main(argv=None):
         job_type="readers",
     )
     prefix = score.wandb_prefix("test", args.labels)
-    score.write_whole(render(report, staging), staging, out, wandb_args=wandb_args, prefix=prefix)
+    writer.write_whole(render(report, staging), staging, out, wandb_args=wandb_args, prefix=prefix)

@@ -23,7 +23,6 @@ by `cxr.pipeline.saved_run`.
 """
 
 import argparse
-import dataclasses
 import re
 
 import numpy as np
@@ -34,49 +33,11 @@ from cxr.inference import scoring
 from cxr.pipeline import saved_run, wiring
 from cxr.runtime import progress
 from cxr.saliency import gradcam
-from cxr.tracking import writer
+from cxr.tracking import wandb_logging, writer
+from cxr.tracking.disabled_run import DISABLED
+from cxr.tracking.predictions import Predictions
 from cxr.tracking.rundir import EvalDir, RunDir
 from cxr_tfds.cxr14_subset import expert_labels
-
-
-@dataclasses.dataclass
-class Predictions:
-    """A split's scores and per-image facts, in the split's order.
-
-    Attributes:
-        probs: sigmoid probabilities (N, L) float32.
-        labels: multi-hot truth (N, L) float32.
-        image_id, patient_id: (N,) arrays.
-        boxes: per image, its NIH boxes (K_i, 4), normalised ymin, xmin, ymax, xmax.
-        box_labels: per image, the label index of each box (K_i,).
-        label_names: the L labels.
-        dataset, split: what was evaluated.
-        official_images: how many images are on NIH's official test list.
-    """
-
-    probs: np.ndarray
-    labels: np.ndarray
-    image_id: np.ndarray
-    patient_id: np.ndarray
-    boxes: list
-    box_labels: list
-    label_names: tuple
-    dataset: str
-    split: str
-    official_images: int
-
-    def encoded(self) -> bytes:
-        """The predictions file of these predictions (`EvalDir.PREDICTIONS`)."""
-        return EvalDir.encode_predictions(
-            image_id=self.image_id,
-            patient_id=self.patient_id,
-            labels=self.labels,
-            probs=self.probs,
-            label_names=self.label_names,
-            dataset=self.dataset,
-            split=self.split,
-        )
-
 
 NO_BOXES = np.zeros((0, 4), np.float32)
 NO_BOX_LABELS = np.zeros((0,), np.int64)
@@ -134,7 +95,7 @@ def evaluate(
     eval_dir: EvalDir,
     evaluators,
     batch_size,
-    wandb_run=None,
+    wandb_run=DISABLED,
     tta=None,
     val_dir: EvalDir | None = None,
 ):
@@ -148,7 +109,7 @@ def evaluate(
         eval_dir: where the files go.
         evaluators: from `evaluators.default` (or any with `pairs`, `add`, `result`).
         batch_size: images per batch, for prediction and Grad-CAM.
-        wandb_run: a W&B run, or None.
+        wandb_run: a W&B run; a disabled one (the default) logs nothing.
         tta: `augment.tta` arguments ({"flip": bool, "crop": fraction}) to score both
             splits with test-time augmentation; None or all off scores the image alone.
             Grad-CAM always explains `model` itself.
@@ -250,21 +211,20 @@ def evaluate_run(
     d = config["data"]
     chosen, tta = wiring.evaluation_setup(config)
     eval_dir = run.evaluation(dataset, split)
-    wandb_run = wiring.start_wandb(config, run=run, evaluation=(dataset, split))
-    evaluate(
-        model=model,
-        builder=builder,
-        split=split,
-        val_split=val_split,
-        eval_dir=eval_dir,
-        evaluators=chosen,
-        batch_size=d["batch_size"],
-        wandb_run=wandb_run,
-        tta=tta,
-        val_dir=run.evaluation(dataset, val_split),
-    )
-    if wandb_run is not None:
-        wandb_run.finish()
+    job = wiring.start_wandb(config, run=run, evaluation=(dataset, split))
+    with wandb_logging.finishing(job) as wandb_run:
+        evaluate(
+            model=model,
+            builder=builder,
+            split=split,
+            val_split=val_split,
+            eval_dir=eval_dir,
+            evaluators=chosen,
+            batch_size=d["batch_size"],
+            wandb_run=wandb_run,
+            tta=tta,
+            val_dir=run.evaluation(dataset, val_split),
+        )
     print(f"Evaluation files: {eval_dir.path}")
     return eval_dir
 

@@ -13,9 +13,10 @@ import numpy as np
 
 from cxr.data import datasets
 from cxr.errors import UserError
-from cxr.evaluation import readers, score
+from cxr.evaluation import label_reference, readers, score, score_report
 from cxr.pipeline import evaluate, wiring
-from cxr.tracking import writer
+from cxr.tracking import wandb_logging, writer
+from cxr.tracking.predictions import Predictions
 from cxr.tracking.rundir import EvalDir, RunDir
 from cxr_tfds.cxr14_subset import expert_labels, sources
 
@@ -55,7 +56,7 @@ def evaluate_labels(
         builder = datasets.find(dataset, data_dir or d["data_dir"])
         nih_dir = _nih_dir(builder, manual_dir or d["manual_dir"])
     # Every check on the label files before anything is predicted or written.
-    references = (score.load_reference(nih_dir, labels), score.load_reference(nih_dir, "nih"))
+    references = tuple(label_reference.load_reference(nih_dir, k) for k in (labels, "nih"))
     spec = expert_labels.SETS[labels]
     experts = expert_labels.read_set(os.path.join(nih_dir, spec.folder), spec)
     where = dict(dataset=dataset, split=split, val_split=val_split)
@@ -71,12 +72,11 @@ def evaluate_labels(
         num_bootstrap=config["eval"]["num_bootstrap"],
         seed=config["seed"],
     )
-    wandb_run = wiring.start_wandb(config, run=run, evaluation=(dataset, f"{split} {labels}"))
+    job = wiring.start_wandb(config, run=run, evaluation=(dataset, f"{split} {labels}"))
     prefix = score.wandb_prefix(writer.split_prefix(split), labels)
-    for result, key in zip(results, (prefix, f"{prefix}/nih", prefix), strict=True):
-        writer.write(result, wandb_run=wandb_run, prefix=key)
-    if wandb_run is not None:
-        wandb_run.finish()
+    with wandb_logging.finishing(job) as wandb_run:
+        for result, key in zip(results, (prefix, f"{prefix}/nih", prefix), strict=True):
+            writer.write(result, wandb_run=wandb_run, prefix=key)
     print(f"Evaluation files: {folders[0].path} and {folders[1].path}")
     return folders[0]
 
@@ -106,7 +106,7 @@ def _saved_predictions(run: RunDir, dataset, split) -> EvalDir | None:
     return next((e for e in candidates if e.file(EvalDir.PREDICTIONS).is_file()), None)
 
 
-def _predictions(test_dir: EvalDir, val_dir: EvalDir) -> score.Predictions:
+def _predictions(test_dir: EvalDir, val_dir: EvalDir) -> Predictions:
     """The saved test predictions, then the validation ones where saved, as `score` reads them."""
     saved = [test_dir.read_predictions()]
     if val_dir.file(EvalDir.PREDICTIONS).is_file():
@@ -119,7 +119,9 @@ def _predictions(test_dir: EvalDir, val_dir: EvalDir) -> score.Predictions:
                 rows.append(part["probs"][k])
     probs = np.array(rows, float).reshape(len(rows), len(saved[0]["label_names"]))
     path = test_dir.file(EvalDir.PREDICTIONS)
-    return score.Predictions(path, list(ids), saved[0]["label_names"], probs)
+    return Predictions(
+        probs=probs, image_id=list(ids), label_names=saved[0]["label_names"], path=path
+    )
 
 
 def _label_results(*, predictions, references, experts, folders, num_bootstrap, seed) -> list:
@@ -130,13 +132,16 @@ def _label_results(*, predictions, references, experts, folders, num_bootstrap, 
     )
     where = (
         f"On the {by_set['report']['input']['n_rows']} of the run's "
-        f"{len(predictions.image_ids)} saved test and validation images with "
+        f"{len(predictions.image_id)} saved test and validation images with "
         f"{references[0].name} labels:"
     )
-    by_set_result, nih = score.render(by_set, folders[0]), score.render(by_nih, folders[1])
+    by_set_result, nih = (
+        score_report.render(by_set, folders[0]),
+        score_report.render(by_nih, folders[1]),
+    )
     for result in (by_set_result, nih):
         result.text = f"{where}\n{result.text}"
-    last = [writer.Result(text=score.side_by_side(by_set, by_nih))]
+    last = [writer.Result(text=score_report.side_by_side(by_set, by_nih))]
     independent = readers.independent_readers(experts)
     if independent:
         test = {**by_set["test"], "label_names": tuple(by_set["report"]["labels"])}

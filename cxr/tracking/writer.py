@@ -4,16 +4,26 @@ Evaluators (`cxr.evaluation.evaluators`) compute and return a `Result`; they nev
 `write` puts every result's files on disk first, then logs its W&B items (so an
 image logged from a file finds it written), then prints its text. Evaluators
 stay testable without a W&B run or a disk, and every output passes one place.
+
+A command that writes a whole folder (`cxr score`, `cxr readers`) stages it: `check_out`
+refuses a folder in use, `write_whole` writes into `staging_dir` and renames it, so the
+folder is written whole or not at all.
 """
 
 import dataclasses
 import json
 import math
+import os
 import pathlib
 import re
+import shutil
 from typing import Any
 
 import numpy as np
+
+from cxr.errors import UserError
+from cxr.tracking import wandb_logging
+from cxr.tracking.disabled_run import DISABLED
 
 
 @dataclasses.dataclass
@@ -69,12 +79,12 @@ def wandb_key(prefix, key):
     return f"{prefix}/{key}"
 
 
-def write(results, *, wandb_run=None, prefix="test"):
+def write(results, *, wandb_run=DISABLED, prefix="test"):
     """Writes results: their files, then W&B items under `<prefix>/`, then their text.
 
     Args:
         results: `Result`s, in the order their text should appear.
-        wandb_run: A W&B run, or None for files and text only.
+        wandb_run: A W&B run; a disabled one (the default): files and text only.
         prefix: The split the results are on (`split_prefix`), prefixed to every W&B key.
 
     Returns:
@@ -84,12 +94,11 @@ def write(results, *, wandb_run=None, prefix="test"):
     for result in results:
         for path, content in result.files.items():
             written.append(_write_file(pathlib.Path(path), content))
-    if wandb_run is not None:
-        for result in results:
-            if result.log:
-                wandb_run.log({wandb_key(prefix, k): _to_wandb(v) for k, v in result.log.items()})
-            for key, value in result.summary.items():
-                wandb_run.summary[wandb_key(prefix, key)] = value
+    for result in results:
+        if result.log and not wandb_run.disabled:  # _to_wandb imports wandb: not for nothing
+            wandb_run.log({wandb_key(prefix, k): _to_wandb(v) for k, v in result.log.items()})
+        for key, value in result.summary.items():
+            wandb_run.summary[wandb_key(prefix, key)] = value
     for result in results:
         if result.text:
             print(result.text)
@@ -134,3 +143,48 @@ def _to_wandb(value):
         rows = [[_to_wandb(cell) for cell in row] for row in value.rows]
         return wandb.Table(columns=list(value.columns), data=rows)
     return value
+
+
+def staging_dir(out: pathlib.Path) -> pathlib.Path:
+    """Where `out`'s files are written before `write_whole` renames the folder to `out`."""
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return out.parent / f".{out.name}.partial-{os.getpid()}"
+
+
+def write_whole(result: Result, staging, out, *, wandb_args=None, prefix="test") -> None:
+    """Writes `result` (its paths under `staging`), renames `staging` to `out`, then logs it.
+
+    Args:
+        result: files under `staging`, W&B items, text.
+        staging: `staging_dir(out)`.
+        out: the folder the files end in.
+        wandb_args: `wandb_logging.init_wandb`'s arguments but `run_dir` (W&B's files go
+            in `out`); None: no W&B.
+        prefix: the W&B key prefix (`cxr.evaluation.score.wandb_prefix`).
+    """
+    try:
+        write([dataclasses.replace(result, log={}, summary={})])
+        if out.is_dir():
+            out.rmdir()  # empty: checked before anything was written
+        os.replace(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    if wandb_args is None:
+        return
+    # W&B starts once the files are in place, so its images are read from `out`.
+    run = wandb_logging.init_wandb(run_dir=out, **wandb_args)
+
+    def moved(value):
+        if isinstance(value, Image) and isinstance(value.data, pathlib.Path):
+            return dataclasses.replace(value, data=out / value.data.relative_to(staging))
+        return value
+
+    log = {k: moved(v) for k, v in result.log.items()}
+    write([Result(log=log, summary=result.summary)], wandb_run=run, prefix=prefix)
+    run.finish()
+
+
+def check_out(out: pathlib.Path) -> None:
+    """Refuses an --out that exists and is not an empty folder (nothing is overwritten)."""
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise UserError(f"--out {out} exists and is not an empty folder; pass a new folder")

@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 from sklearn.metrics import roc_auc_score
 
-from cxr.evaluation import compare_runs, evaluators, score
+from cxr.evaluation import compare_runs, evaluators, label_reference, score, score_report
 from cxr.tracking import writer
+from cxr.tracking.predictions import Predictions
 from cxr.tracking.rundir import EvalDir
 from cxr_tfds.labels import LABELS
 from tests.helpers.wandb_records import offline_wandb, wandb_summary
@@ -270,14 +271,14 @@ def test_expert_four_scores_pneumothorax_with_its_validation(nih_with_experts, t
 def test_expert_and_nih_labels_score_the_same_images(nih_with_experts, nih):
     """The recipe `cxr evaluate --labels expert_all` follows: one model, both truths."""
     rows, test, _ = nih
-    expert = score.load_reference(nih_with_experts, "expert_all")
+    expert = label_reference.load_reference(nih_with_experts, "expert_all")
     ids = [i for i in test[:3000] if i in expert.labels] + test[:50]  # some lack expert labels
     ids = list(dict.fromkeys(ids))
     probs = np.random.default_rng(5).random((len(ids), len(LABELS)))
-    model = score.Predictions(path="model", image_ids=ids, label_names=LABELS, probs=probs)
+    model = Predictions(path="model", image_id=ids, label_names=LABELS, probs=probs)
     keep = [k for k, i in enumerate(ids) if i in expert.labels]
     by_expert, by_nih = score.on_labelled_images(
-        model, expert, score.load_reference(nih_with_experts, "nih"), num_bootstrap=5
+        model, expert, label_reference.load_reference(nih_with_experts, "nih"), num_bootstrap=5
     )
     assert by_expert["report"]["n_test_images"] == by_nih["report"]["n_test_images"] == len(keep)
     assert len(keep) > 50 and len(ids) - len(keep) > 0  # the others are not expert-labelled
@@ -287,7 +288,7 @@ def test_expert_and_nih_labels_score_the_same_images(nih_with_experts, nih):
         if 0 < y[:, j].sum() < len(y):
             expected = roc_auc_score(y[:, j], probs[keep, j])
             assert by_nih["report"]["per_label"][label]["auroc"] == pytest.approx(expected)
-    text = score.side_by_side(by_expert, by_nih)
+    text = score_report.side_by_side(by_expert, by_nih)
     assert f"AUROC on the same {len(keep)} test images, expert_all labels beside NIH's" in text
     effusion = by_nih["report"]["per_label"]["Effusion"]["auroc"]
     assert any(line.split()[0] == "Effusion" and line.endswith(f"{effusion:.3f}") for line in text.splitlines())  # fmt: skip
