@@ -205,6 +205,7 @@ PURE_MODULES = sorted(
         "cxr.saliency.pointing",
         "cxr.saliency.map_scores",
         "cxr.saliency.registry",
+        "cxr.runtime.cluster_env",
         "cxr.tracking.rundir",
         "cxr.tracking.metric_keys",
         "cxr.evaluation.classification",

@@ -23,7 +23,7 @@ import h5py
 import numpy as np
 import pytest
 
-from cxr.runtime import distribution
+from cxr.runtime import cluster_env
 
 pytestmark = [pytest.mark.large, pytest.mark.xdist_group("multi_device")]
 BACKENDS = pytest.mark.parametrize("backend", ["tensorflow", "jax"])
@@ -130,7 +130,7 @@ def free_ports(count):
 def process_env(backend, index, ports):
     if backend == "jax":
         return dict(
-            zip(distribution.JAX_ENV, [f"localhost:{ports[0]}", "2", str(index)], strict=True)
+            zip(cluster_env.JAX_ENV, [f"localhost:{ports[0]}", "2", str(index)], strict=True)
         )
     workers = [f"localhost:{port}" for port in ports]
     task = {"type": "worker", "index": index}

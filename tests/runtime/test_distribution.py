@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from cxr.errors import UserError
-from cxr.runtime import distribution
+from cxr.runtime import cluster_env, distribution
 from cxr.train import feature_cache
 
 # --- Settings: pure functions, no engine started ---------------------------------------
@@ -19,7 +19,7 @@ from cxr.train import feature_cache
 
 @pytest.mark.parametrize("value, expected", [("auto", None), ("none", 0), (" 2 ", 2), (1, 1)])
 def test_distribution_values(value, expected):
-    assert distribution.parse(value) == expected
+    assert cluster_env.parse(value) == expected
 
 
 @pytest.mark.parametrize("value", ["gpu", "0", "-1", "2.5", ""])
@@ -27,10 +27,10 @@ def test_unknown_distribution_names_the_value_and_the_fix(value):
     with pytest.raises(
         UserError, match=f"distribution={value!r}: use 'auto'.*--config.distribution"
     ):
-        distribution.parse(value)
+        cluster_env.parse(value)
 
 
-JAX_ENV = dict(zip(distribution.JAX_ENV, ["10.0.0.1:1234", "2", "1"], strict=True))
+JAX_ENV = dict(zip(cluster_env.JAX_ENV, ["10.0.0.1:1234", "2", "1"], strict=True))
 TF_CONFIG = {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "index": 1}}
 
 
@@ -51,16 +51,16 @@ TF_CONFIG = {"cluster": {"worker": ["a:1", "b:2"]}, "task": {"type": "worker", "
     ],
 )  # fmt: skip
 def test_cluster_from_the_environment(backend, env, expected):
-    assert distribution.cluster(backend, env) == expected
+    assert cluster_env.cluster(backend, env) == expected
 
 
 @pytest.mark.parametrize(
     "backend, env, expected",
     [
-        ("jax", {distribution.JAX_ENV[1]: "2"}, "incomplete multi-host environment: "
+        ("jax", {cluster_env.JAX_ENV[1]: "2"}, "incomplete multi-host environment: "
          "KERAS_DISTRIBUTION_NUM_PROCESSES set but not KERAS_DISTRIBUTION_JOB_ADDRESSES, "
          "KERAS_DISTRIBUTION_PROCESS_ID"),
-        ("jax", {**JAX_ENV, distribution.JAX_ENV[2]: "2"}, "PROCESS_ID='2'"),
+        ("jax", {**JAX_ENV, cluster_env.JAX_ENV[2]: "2"}, "PROCESS_ID='2'"),
         ("jax", {"TF_CONFIG": "{}"}, "unset TF_CONFIG"),
         ("tensorflow", JAX_ENV, "KERAS_DISTRIBUTION_JOB_ADDRESSES is set, but"),
         ("tensorflow", {"TF_CONFIG": '{"cluster": {}}'}, "is incomplete; set TF_CONFIG to"),
@@ -72,7 +72,7 @@ def test_cluster_from_the_environment(backend, env, expected):
 )  # fmt: skip
 def test_bad_multi_host_environments_say_what_to_set(backend, env, expected):
     with pytest.raises(UserError) as error:
-        distribution.cluster(backend, env)
+        cluster_env.cluster(backend, env)
     assert expected in str(error.value) and "\n" not in str(error.value)
 
 
