@@ -202,6 +202,7 @@ PURE_MODULES = sorted(
         "cxr.configs.common",
         "cxr.pipeline.experiment_config",
         "cxr.saliency.localization",
+        "cxr.saliency.localization_report",
         "cxr.saliency.pointing",
         "cxr.saliency.map_scores",
         "cxr.saliency.registry",

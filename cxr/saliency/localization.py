@@ -42,8 +42,8 @@ Boxes are normalised `[ymin, xmin, ymax, xmax]`; NIH's list never has two boxes
 of one finding on one image, so box i is judged against its own truth alone.
 
 Streaming: `score_boxes` keeps per-box arrays of one batch, `concatenate_scores`
-joins batches, `localization_table` makes the per-label rows, and `summary`,
-`format_table`, `format_summary`, `format_published` report them.
+joins batches, `localization_table` makes the per-label rows and `summary` their W&B
+numbers; `cxr.saliency.localization_report` writes them as text.
 """
 
 import math
@@ -202,7 +202,7 @@ def localization_table(
     groups[ALL_BOXES] = np.ones(len(labels), dtype=bool)
     table = {name: _row(scores, centre, chance, mine) for name, mine in groups.items()}
     present = [table[name] for name in label_names if table[name]["n"]]
-    mean = {k: _mean([row[k] for row in present]) for k in table[ALL_BOXES] if "/afp@" not in k}
+    mean = {k: nan_mean([row[k] for row in present]) for k in table[ALL_BOXES] if "/afp@" not in k}
     mean.update(n=sum(r["n"] for r in present), empty=sum(r["empty"] for r in present))
     for kind in POINTING:
         hits, centre_hits = scores[kind], centre[kind]
@@ -239,106 +239,6 @@ def summary(table):
     labels = [name for name in table if name not in (ALL_BOXES, LABEL_MEAN) and table[name]["n"]]
     out.update({f"pointing/{name}": table[name]["pointing"] for name in labels})
     return {k: float(v) for k, v in out.items()}
-
-
-def format_table(table, *, iobb=0.5, official=False):
-    """A compact terminal table per label with boxes, then the summary line.
-
-    Args:
-        table: From `localization_table`.
-        iobb: The T(IoBB) of the box columns (one of `IOBB_THRESHOLDS`).
-        official: True only when the boxes are NIH's whole official test list;
-            then Wang et al.'s published accuracies follow (`format_published`).
-    """
-    every = table[ALL_BOXES]
-    if not every["n"]:
-        return "No box: no localization measured."
-    lines = [
-        f"Accuracy/AFP at T(IoBB) > {iobb:g} (AFP: a label's wrong boxes per box scored, any "
-        f"label; none for the label mean) of the boxes above 60 and above 180 of 255: "
-        f"{SET_TITLES['wang']}, then {SET_TITLES['up']}; each level alone.",
-        "Pointing: model (uniform random, centre); tolerant: within "
-        f"{every['tolerance'] * pointing.NIH_IMAGE_SIDE:.0f} px of the box in a "
-        f"{pointing.NIH_IMAGE_SIDE} px image. Empty (constant) Grad-CAM maps miss.",
-        f"{'label':<19}{'n':>5}{'empty':>6}"
-        + "".join(f"{title:>11}" for title in ("wang>60", "wang>180", "up>60", "up>180"))
-        + f"{'pointing':>19}{'tolerant':>19}",
-    ]
-    for name, row in table.items():
-        if row["n"]:
-            boxes = [_acc_afp(row, s, iobb) for s in BOX_SETS]
-            games = [
-                f"{row[k]:.2f} ({row['random/' + k]:.2f}, {row['centre/' + k]:.2f})"
-                for k in POINTING
-            ]
-            cells = "".join(f"{c:>11}" for c in boxes) + "".join(f"{c:>19}" for c in games)
-            lines.append(f"{name:<19}{row['n']:>5}{row['empty']:>6}{cells}")
-    lines.append(format_summary(table))
-    return "\n".join(lines + ([format_published(table)] if official else []))
-
-
-def format_summary(table):
-    """One line: boxes, empty maps, accuracy and AFP at T(IoBB) > 0.5 per level, pointing."""
-    every = table[ALL_BOXES]
-    if not every["n"]:
-        return "Localization: no boxes."
-    sets = "; ".join(
-        f"{SET_TITLES[kind]} >60 {_acc_afp(every, kind + '60', 0.5)}, "
-        f">180 {_acc_afp(every, kind + '180', 0.5)}"
-        for kind in SET_TITLES
-    )
-    return (
-        f"{every['n']} boxes, {every['empty']} empty Grad-CAM maps. Accuracy/AFP at T(IoBB) > 0.5: "
-        f"{sets}. Pointing per box {pointing.format_game(every, 'pointing')}, "
-        f"per label {pointing.format_game(table[LABEL_MEAN], 'pointing')}. " + beats_centre(every)
-    )
-
-
-def beats_centre(row):
-    """The pointing game's verdict against the centre baseline, in words.
-
-    "More often" only when the rate is higher and the one-sided sign test's p < 0.05:
-    a map must beat "findings are near the middle" to show it looks at the finding.
-    """
-    rate, centre, p = row["pointing"], row["centre/pointing"], row["p_centre/pointing"]
-    verdict = "more often than" if rate > centre and p < 0.05 else "no more often than"
-    return (
-        f"Grad-CAM's peak lands in the box {verdict} the centre baseline's: "
-        f"{rate:.2f} vs {centre:.2f}, p = {p:.1g}"
-    )
-
-
-def format_published(table):
-    """Wang et al.'s T(IoBB) accuracies (`cxr.stats.published.WANG_LOCALIZATION`) beside ours.
-
-    Per label of theirs and their mean: ours above 60 and above 180, then each
-    published table. Only meaningful when the boxes are NIH's whole official test list.
-    """
-    sources, labels = published.WANG_LOCALIZATION, published.WANG_LOCALIZATION_LABELS
-    lines = [
-        "T(IoBB) accuracy: ours >60 / ours >180 / Wang et al. 2017 (arXiv:1705.02315 v5) "
-        + " / ".join(sources),
-        f"{'label':<19}{'n':>5}" + "".join(f"{'> ' + format(t, 'g'):>21}" for t in IOBB_THRESHOLDS),
-    ]
-
-    def cell(names, j):  # ours per level, then each published table, at the j-th T(IoBB)
-        t = IOBB_THRESHOLDS[j]
-        ours = [_mean([table[n][rate_key(s, "acc", "iobb", t)] for n in names]) for s in WANG_SETS]
-        theirs = [_mean([s["accuracy"][n][j] for n in names]) for s in sources.values()]
-        return " ".join(f"{v:.2f}" for v in (*ours, *theirs))
-
-    for title, names in [*((n, [n]) for n in labels), (f"mean of {len(labels)}", labels)]:
-        cells = "".join(f"{cell(names, j):>21}" for j in range(len(IOBB_THRESHOLDS)))
-        lines.append(f"{title:<19}{sum(table[n]['n'] for n in names):>5}{cells}")
-    return "\n".join(lines)
-
-
-def _acc_afp(row, name, iobb):
-    """ "acc/afp" of a set at a T(IoBB); "-" for a missing AFP (the label mean has none)."""
-    afp = row.get(rate_key(name, "afp", "iobb", iobb))
-    return f"{row[rate_key(name, 'acc', 'iobb', iobb)]:.2f}/" + (
-        "-" if afp is None else f"{afp:.2f}"
-    )
 
 
 def _detect(heatmap, cam):
@@ -395,7 +295,7 @@ def _row(scores, centre, chance, mine):
     row = {
         "n": n,
         "empty": int(scores["empty"][mine].sum()),
-        "tolerance": _mean(scores["tolerance"][mine]),
+        "tolerance": nan_mean(scores["tolerance"][mine]),
     }
     for prefix, source in (("", scores), ("centre/", centre)):
         for name, criterion, thresholds in WANG_COLUMNS:
@@ -404,11 +304,11 @@ def _row(scores, centre, chance, mine):
                 source[f"{name}/fp_{criterion}"][mine],
             )
             for j, t in enumerate(thresholds):
-                row[prefix + rate_key(name, "acc", criterion, t)] = _mean(hits[:, j])
+                row[prefix + rate_key(name, "acc", criterion, t)] = nan_mean(hits[:, j])
                 row[prefix + rate_key(name, "afp", criterion, t)] = (
                     float(false[:, j].sum() / total) if n else math.nan
                 )
-            row[f"{prefix}{name}/boxes"] = _mean(source[f"{name}/boxes"][mine])
+            row[f"{prefix}{name}/boxes"] = nan_mean(source[f"{name}/boxes"][mine])
     for kind in POINTING:
         row.update(
             pointing.game_rates(kind, scores[kind][mine], chance[kind][mine], centre[kind][mine])
@@ -416,7 +316,7 @@ def _row(scores, centre, chance, mine):
     return row
 
 
-def _mean(values):
+def nan_mean(values):
     """Mean as a Python float, NaNs left out; NaN for none, without numpy's warning."""
     values = np.asarray(values, dtype=np.float64)
     values = values[~np.isnan(values)]

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from cxr.saliency import localization, pointing
+from cxr.saliency import localization, localization_report, pointing
 from cxr.stats import published
 from cxr_tfds.labels import LABELS
 
@@ -402,16 +402,18 @@ def test_reports_summary_and_published_rows():
     )
     assert {"label_mean/p_centre/pointing_tol", "wang180/afp@iobb90"} <= flat.keys()
     assert all(isinstance(v, float) for v in flat.values())
-    text = localization.format_table(table)
+    text = localization_report.format_table(table)
     assert [line.split()[0] for line in text.splitlines()[3:6]] == ["Mass", "Nodule", "all"]
     assert "Table 19" not in text and "2 boxes, 1 empty Grad-CAM maps" in text
-    published_text = localization.format_table(table, official=True).split("T(IoBB) accuracy: ")[1]
+    published_text = localization_report.format_table(table, official=True).split(
+        "T(IoBB) accuracy: "
+    )[1]
     assert "Table 19 (ChestX-ray14) / Table 4 (ChestX-ray8)" in published_text
     # Mass at T > 0.1: ours above 60 and above 180 (its box is hit), Table 19, Table 4.
     assert "1.00 1.00 0.59 0.44" in published_text.splitlines()[6]
-    assert localization.format_table(table_of(np.zeros((0, 8, 8)), np.zeros((0, 4)), [])) == (
-        "No box: no localization measured."
-    )
+    assert localization_report.format_table(
+        table_of(np.zeros((0, 8, 8)), np.zeros((0, 4)), [])
+    ) == ("No box: no localization measured.")
 
 
 def test_published_localization_is_whole_boxes_and_afp_is_over_all_984():
@@ -440,6 +442,6 @@ def test_published_localization_is_whole_boxes_and_afp_is_over_all_984():
 )
 def test_the_summary_says_whether_grad_cam_beats_the_centre(rate, centre, p, verdict):
     row = {"pointing": rate, "centre/pointing": centre, "p_centre/pointing": p}
-    line = localization.beats_centre(row)
+    line = localization_report.beats_centre(row)
     assert f"lands in the box {verdict} the centre" in line
     assert f"{rate:.2f} vs {centre:.2f}" in line

@@ -5,7 +5,7 @@ import numpy as np
 
 from cxr.evaluation.evaluators import register
 from cxr.evaluation.evaluators._base import Evaluator, panel
-from cxr.saliency import localization
+from cxr.saliency import localization, localization_report
 from cxr.stats.published import OFFICIAL_TEST_IMAGES
 from cxr.tracking.rundir import EvalDir
 from cxr.tracking.writer import Result, Table
@@ -84,7 +84,7 @@ class Localization(Evaluator):
             log={self.TABLE: Table(["label", *self.COLUMNS], rows)},
             summary=localization.summary(table),
             text=f"Localization of {len(self.box_labels)} {preds.split} boxes:\n"
-            + localization.format_table(table, official=official),
+            + localization_report.format_table(table, official=official),
         )
 
     def sections(self, test, labels):
