@@ -362,8 +362,6 @@ def main(argv=None):
         seed=args.seed,
         min_positive_patients=args.min_positive_patients,
     )
-    wandb_run = _init_wandb(report, out)
-    writer.write([compare_report.render(report, out)], wandb_run=wandb_run, prefix="compare")
-    if wandb_run is not None:
-        wandb_run.finish()
+    with wandb_logging.finishing(_init_wandb(report, out)) as wandb_run:
+        writer.write([compare_report.render(report, out)], wandb_run=wandb_run, prefix="compare")
     print(f"Comparison files: {out}")

@@ -58,40 +58,38 @@ def _run(config, dist) -> RunDir:
         speed_used = {"xla": choice.xla, "precision": choice.precision}
         record = {"backend": backend, "speed_used": speed_used, "preprocessing_in_model": True}
         run_dir.create({**config.to_dict(), **record})
-    wandb_run = wiring.start_wandb(config.to_dict(), run=run_dir, chief=dist.is_chief)
+    job = wiring.start_wandb(config.to_dict(), run=run_dir, chief=dist.is_chief)
+    with wandb_logging.finishing(job) as wandb_run:  # an error still finishes it, as failed
+        # --- Train ----------------------------------------------------------------------
+        warning = experiment_config.untrained_backbone_warning(config)
+        if warning:
+            print(warning, flush=True)
+        loop.train(
+            model=model,
+            run=run_dir,
+            data=_train_data(config, builder, label_names),
+            phases=_phases(config, augmenter, builder),
+            epoch_logs=wandb_logging.epoch_logs(run_dir, wandb_run),
+            dist=dist,
+            jit_compile=choice.xla,
+        )
 
-    # --- Train --------------------------------------------------------------------------
-    warning = experiment_config.untrained_backbone_warning(config)
-    if warning:
-        print(warning, flush=True)
-    loop.train(
-        model=model,
-        run=run_dir,
-        data=_train_data(config, builder, label_names),
-        phases=_phases(config, augmenter, builder),
-        epoch_logs=wandb_logging.epoch_logs(run_dir, wandb_run),
-        dist=dist,
-        jit_compile=choice.xla,
-    )
-
-    # --- Evaluate: the best model on the test split -------------------------------------
-    model.load_weights(run_dir.model_file)
-    chosen, tta = wiring.evaluation_setup(config.to_dict())
-    evaluate.evaluate(
-        model=model,
-        builder=builder,
-        split=d.test_split,
-        val_split=d.val_split,
-        eval_dir=run_dir.evaluation(),
-        evaluators=chosen,
-        batch_size=d.batch_size,
-        tta=tta,
-        wandb_run=wandb_run,
-        val_dir=run_dir.evaluation(d.name, d.val_split),
-    )
-    wandb_logging.log_model_artifact(wandb_run, run_dir.model_file)
-    if wandb_run is not None:
-        wandb_run.finish()
+        # --- Evaluate: the best model on the test split ---------------------------------
+        model.load_weights(run_dir.model_file)
+        chosen, tta = wiring.evaluation_setup(config.to_dict())
+        evaluate.evaluate(
+            model=model,
+            builder=builder,
+            split=d.test_split,
+            val_split=d.val_split,
+            eval_dir=run_dir.evaluation(),
+            evaluators=chosen,
+            batch_size=d.batch_size,
+            tta=tta,
+            wandb_run=wandb_run,
+            val_dir=run_dir.evaluation(d.name, d.val_split),
+        )
+        wandb_logging.log_model_artifact(wandb_run, run_dir.model_file)
     print(f"Run files: {run_dir}")
     return run_dir
 

@@ -34,7 +34,7 @@ from cxr.pipeline import saliency_report, saved_run, wiring
 from cxr.runtime import progress
 from cxr.saliency import gradcam, registry, sanity
 from cxr.saliency.methods import METHODS, saliency_maps
-from cxr.tracking import writer
+from cxr.tracking import wandb_logging, writer
 from cxr.tracking.rundir import RunDir
 
 DEFAULT_METHODS = registry.default_names()  # `cxr.saliency.registry` owns the names
@@ -380,12 +380,9 @@ def saliency_run(
         facts={**facts, "options": options},
         label_names=datasets.label_names(builder.info),
     )
-    wandb_run = wiring.start_wandb(
-        config, run=run, evaluation=(dataset, split), job=wiring.SALIENCY
-    )
-    writer.write([result], wandb_run=wandb_run, prefix=writer.split_prefix(split))
-    if wandb_run is not None:
-        wandb_run.finish()
+    job = wiring.start_wandb(config, run=run, evaluation=(dataset, split), job=wiring.SALIENCY)
+    with wandb_logging.finishing(job) as wandb_run:
+        writer.write([result], wandb_run=wandb_run, prefix=writer.split_prefix(split))
     print(f"Saliency files: {target.path}")
     return target
 

@@ -1,9 +1,11 @@
 """What a run's saved config sets up for training, a re-evaluation and a saliency study alike.
 
-    wandb_run = wiring.start_wandb(config, run=run_dir)                        # training
-    wandb_run = wiring.start_wandb(config, run=run, evaluation=(dataset, split))  # cxr evaluate
-    wandb_run = wiring.start_wandb(config, run=run, evaluation=(dataset, split),
-                                   job=wiring.SALIENCY)                        # cxr saliency
+    job = wiring.start_wandb(config, run=run_dir)                        # training
+    job = wiring.start_wandb(config, run=run, evaluation=(dataset, split))  # cxr evaluate
+    job = wiring.start_wandb(config, run=run, evaluation=(dataset, split),
+                             job=wiring.SALIENCY)                        # cxr saliency
+    with wandb_logging.finishing(job) as wandb_run:  # finished, as failed on an error too
+        ...
     chosen, tta = wiring.evaluation_setup(config)
 
 `config` is the run's config as a dict (`ConfigDict.to_dict()`, or `RunDir.config()`
@@ -37,7 +39,8 @@ def start_wandb(config: dict, *, run: RunDir, evaluation=None, job=EVAL, chief=T
         chief: False in every process but the chief, which alone logs.
 
     Returns:
-        The `wandb` run, or None when W&B is off.
+        The `wandb` run, or a `cxr.tracking.disabled_run.DisabledRun` when W&B is off (or
+        this is not the chief): never None. Use it in `wandb_logging.finishing`.
     """
     name, wandb = config["name"], config.get("wandb", {})
     mode = unset_to_none(wandb.get("mode")) if chief else "disabled"

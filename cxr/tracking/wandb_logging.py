@@ -18,6 +18,7 @@ Keras would start TensorFlow or JAX for them (seconds, before even `--help`).
 `EpochLog`, a Keras callback class, is defined on first use for the same reason.
 """
 
+import contextlib
 import functools
 import math
 import netrc
@@ -26,6 +27,7 @@ import pathlib
 import secrets
 import urllib.parse
 
+from cxr.tracking.disabled_run import DISABLED, DisabledRun
 from cxr.tracking.metric_keys import MONITOR, VAL_LOSS
 
 EPOCH_AXIS = "global_epoch"  # 1, 2, ... over all phases; "epoch" restarts in each phase
@@ -92,11 +94,11 @@ def init_wandb(
             for a saliency study, "compare", "score" and "readers" for those commands.
 
     Returns:
-        The `wandb` run, or None when W&B is disabled.
+        The `wandb` run, or a `DisabledRun` (nothing written) when W&B is disabled.
     """
     mode = resolve_wandb_mode(mode)
     if mode == "disabled":
-        return None
+        return DisabledRun()
     import wandb  # here, not at the top: see the module's docstring
 
     run = wandb.init(
@@ -122,6 +124,25 @@ def init_wandb(
     return run
 
 
+@contextlib.contextmanager
+def finishing(run):
+    """`with finishing(run) as run:` finishes a W&B run however the block ends: exit code 0
+    when it ends, 1 when an error leaves it (the error goes on).
+
+    Not `with run:`, W&B's own, which also prints the error's traceback: a `UserError`
+    must reach the user as its one line.
+
+    Args:
+        run: A run from `init_wandb` (a `DisabledRun` too).
+    """
+    try:
+        yield run
+    except BaseException:
+        run.finish(exit_code=1)
+        raise
+    run.finish()
+
+
 def define_epoch_axis(run):
     """Plots every metric against `EPOCH_AXIS`, and keeps the best `MONITOR` as its summary.
 
@@ -145,12 +166,12 @@ def log_model_artifact(run, path, name=None, aliases=("best",)):
     no hard link can be made, W&B copies it. Either way it skips W&B's cache.
 
     Args:
-        run: The run from `init_wandb`; None does nothing.
+        run: The run from `init_wandb`; a disabled one logs nothing.
         path: The file to log, e.g. `RunDir.model_file`.
         name: Artifact name; None uses "model-<W&B run id>".
         aliases: Aliases of this artifact version besides "latest".
     """
-    if run is None:
+    if run.disabled:  # before the staging below: a disabled run would never upload it
         return
     import wandb
 
@@ -250,7 +271,7 @@ def _epoch_log_class():
     return EpochLog
 
 
-def epoch_logs(run_dir, wandb_run=None):
+def epoch_logs(run_dir, wandb_run=DISABLED):
     """The trainer's epoch logs: a factory `(phase) -> EpochLog` per destination.
 
     Records go to the run's metrics.jsonl and, if any, to W&B, each with its
@@ -258,7 +279,7 @@ def epoch_logs(run_dir, wandb_run=None):
 
     Args:
         run_dir: The `RunDir`, whose metrics.jsonl gets every record.
-        wandb_run: A W&B run, or None.
+        wandb_run: A W&B run; a disabled one drops its records.
     """
 
     def before(phase):
@@ -275,4 +296,4 @@ def epoch_logs(run_dir, wandb_run=None):
     def to_wandb(phase):
         return _epoch_log_class()(wandb_run.log, {PHASE: phase}, epochs_before=before(phase))
 
-    return [to_file] if wandb_run is None else [to_file, to_wandb]
+    return [to_file, to_wandb]

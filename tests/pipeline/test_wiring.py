@@ -14,6 +14,7 @@ from cxr.errors import UserError
 from cxr.evaluation import evaluators
 from cxr.pipeline import evaluate, saved_run, wiring
 from cxr.tracking import wandb_logging
+from cxr.tracking.disabled_run import DisabledRun
 from cxr.tracking.rundir import EvalDir, RunDir
 
 CONFIG = {
@@ -81,6 +82,18 @@ def test_a_saliency_study_is_a_saliency_job_in_the_runs_group(started, tmp_path)
     assert kwargs["tags"] == ("quick", keras.backend.backend(), "cxr14_subset/224", "saliency")
     assert (kwargs["group"], kwargs["job_type"], kwargs["mode"]) == ("quick", "saliency", None)
     assert "run_id" not in kwargs
+
+
+def test_a_job_without_wandb_gets_a_disabled_run_not_none(tmp_path):
+    run = RunDir(tmp_path / "quick" / "run1")
+    off = {**CONFIG, "wandb": {"mode": "disabled"}}
+    jobs = [
+        wiring.start_wandb(off, run=run),
+        wiring.start_wandb(off, run=run, evaluation=("cxr14_subset/224", "test")),
+        wiring.start_wandb(CONFIG, run=run, chief=False),  # only the chief logs
+    ]
+    assert [type(job) for job in jobs] == [DisabledRun] * 3
+    assert not (run.path / "wandb").exists() and not (run.path / "evaluations").exists()
 
 
 @pytest.fixture

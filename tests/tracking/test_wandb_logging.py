@@ -1,11 +1,15 @@
 """Run directories, metrics.jsonl and W&B logging, checked in W&B's offline files."""
 
 import contextlib
+import inspect
 import io
 import json
 import math
 import os
 import pathlib
+import re
+import subprocess
+import sys
 
 import keras
 import pytest
@@ -14,12 +18,18 @@ import wandb
 from cxr.errors import UserError
 from cxr.stats.auroc import macro_auroc
 from cxr.tracking import wandb_logging, writer
+from cxr.tracking.disabled_run import DisabledRun
 from cxr.tracking.metric_keys import MONITOR
 from cxr.tracking.rundir import RunDir
 from cxr_tfds.labels import LABELS
 from tests.helpers.backends import rerun_under_the_other_backend
 from tests.helpers.tiny_keras import tiny_data, tiny_model
-from tests.helpers.wandb_records import assert_self_contained, items_of, read_wandb_records
+from tests.helpers.wandb_records import (
+    assert_self_contained,
+    items_of,
+    offline_wandb,
+    read_wandb_records,
+)
 
 
 class FakeAuroc(keras.callbacks.Callback):
@@ -153,12 +163,85 @@ def test_resolve_wandb_mode(monkeypatch, tmp_path):
     assert wandb_logging.resolve_wandb_mode("offline") == "offline"
 
 
-def test_disabled_wandb_is_a_no_op(monkeypatch, tmp_path):
-    monkeypatch.setenv("WANDB_MODE", "disabled")
-    run = wandb_logging.init_wandb(config={"lr": 0.1}, name="quick", run_dir=tmp_path)
-    assert run is None and not (tmp_path / "wandb").exists()
-    writer.write([writer.Result(summary={"macro_auroc": 0.7}, text="printed")], wandb_run=run)
-    wandb_logging.log_model_artifact(run, tmp_path / "missing.keras")
+def test_disabled_wandb_is_a_no_op(tmp_path):
+    """A disabled run takes what a job logs, writes nothing and never imports wandb."""
+    model = tmp_path / "model.keras"
+    model.write_bytes(b"weights")
+    probe = f"""
+import sys
+import numpy as np
+from cxr.tracking import wandb_logging, writer
+from cxr.tracking.disabled_run import DisabledRun
+run = wandb_logging.init_wandb(config={{"lr": 0.1}}, name="quick", run_dir={str(tmp_path)!r}, mode="disabled")
+with wandb_logging.finishing(run) as job:
+    image = writer.Image(np.zeros((4, 4), np.uint8))
+    writer.write([writer.Result(log={{"map": image}}, summary={{"macro_auroc": 0.7}})], wandb_run=job)
+    wandb_logging.log_model_artifact(job, {str(model)!r})
+print(type(run).__name__, run.disabled, "wandb" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split() == ["DisabledRun", "True", "False"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.keras"]
+
+
+def calls_on_a_run() -> set:
+    """The attributes cxr uses on a W&B run: `wandb_run.<name>` anywhere in cxr/, and
+    `run.<name>` in the helpers of `wandb_logging` that take a run."""
+    root = pathlib.Path(wandb_logging.__file__).parents[1]
+    names = set()
+    for path in root.rglob("*.py"):
+        names |= set(re.findall(r"\bwandb_run\.(\w+)", path.read_text()))
+    helpers = (
+        wandb_logging.define_epoch_axis,
+        wandb_logging.log_model_artifact,
+        wandb_logging.finishing,
+    )
+    for helper in helpers:
+        names |= set(re.findall(r"\brun\.(\w+)", inspect.getsource(helper)))
+    return names
+
+
+def test_the_disabled_run_takes_every_call_cxr_makes_on_a_run():
+    names = calls_on_a_run()
+    assert {"log", "summary", "finish", "define_metric", "log_artifact"} <= names  # found
+    run = DisabledRun()
+    assert [n for n in sorted(names) if not hasattr(run, n)] == []
+    # Called as cxr calls them: each takes the arguments and keeps nothing.
+    run.log({"test/macro_auroc": 0.7})
+    run.summary["test/macro_auroc"] = 0.7
+    assert run.summary == {}
+    wandb_logging.define_epoch_axis(run)
+    run.log_artifact(object(), aliases=["best"])
+    run.finish()
+    run.finish(exit_code=1)
+    assert run.disabled and run.id is None
+    with run as entered:
+        assert entered is run
+    with pytest.raises(ValueError), run:
+        raise ValueError("goes on")
+    with pytest.raises(ValueError), wandb_logging.finishing(run):
+        raise ValueError("goes on")
+
+
+def test_an_error_in_the_block_finishes_an_offline_run_as_failed(monkeypatch, tmp_path, capsys):
+    offline_wandb(monkeypatch, tmp_path)
+    run_dir = tmp_path / "run"
+    run = wandb_logging.init_wandb(config={}, name="quick", run_dir=run_dir, job_type="eval")
+    with pytest.raises(UserError, match="bad input"), wandb_logging.finishing(run) as job:
+        job.log({"test/macro_auroc": 0.7})
+        raise UserError("bad input")
+    assert wandb.run is None  # finished: no run is active in this process any more
+    # Its one line stays one line: W&B's own `with run:` would print the traceback.
+    assert "Traceback" not in capsys.readouterr().err
+    wandb.teardown()  # waits for wandb-core to close the run's file
+    (path,) = run_dir.glob("wandb/offline-run-*/run-*.wandb")
+    records = read_wandb_records(path)
+    exits = [r.exit.exit_code for r in records if r.WhichOneof("record_type") == "exit"]
+    assert exits == [1]
+    assert items_of(records, "history")[-1]["test/macro_auroc"] == 0.7
 
 
 @pytest.fixture(scope="module")
