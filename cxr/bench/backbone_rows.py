@@ -13,9 +13,10 @@ Grad-CAM grid (the side of the named feature map at 224 px). Two rows each:
   step that keeps up with the arithmetic trains at about 1/3 of the forward rate.
 """
 
-from cxr.bench import measure
+from cxr.bench import measure, plan
 from cxr.bench.plan import SIZE
 from cxr.model import classifier
+from cxr.runtime import speed
 
 FORWARD_BATCH = 32
 TRAIN_BATCH = 16
@@ -88,3 +89,29 @@ def table(rows) -> str:
             f"| {train['ratio']:.2f} ({met}) |"
         )
     return "\n".join(lines)
+
+
+def run_alone(args, argv, *, header, write):
+    """`cxr bench --only backbones`: row 9 of `--backbones`, with the row-1 reference it
+    is measured against (`--backbone`'s forward rate, float32), written to `args.out`."""
+    sizes = plan.Sizes.at(args.scale)
+    choice = speed.choose()
+    reference_name = plan.check_backbone(args.backbone)
+    with measure.no_warm_ups(sizes.is_check):
+        reference = measure.forward_rate(
+            FORWARD_BATCH, backbone=reference_name, repeats=sizes.repeats
+        )
+        rows = [
+            row
+            for name in plan.row9_backbones(args.backbones)
+            for row in backbone_rows(name, choice, reference, repeats=sizes.few_repeats)
+        ]
+    results = {
+        **header,
+        "scale": args.scale,
+        "settings": {"precision": choice.precision, "xla": choice.xla, "why": choice.why},
+        "reference": {"backbone": reference_name, "forward_batch": FORWARD_BATCH, **reference},
+        "rows": rows,
+    }
+    write(results, args.out)
+    return results

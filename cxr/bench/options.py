@@ -28,8 +28,15 @@ def parser(prog: str | None = "cxr bench") -> argparse.ArgumentParser:
         default=os.environ.get("CXR14_SAMPLE_DIR", "../shared/cxr14"),
         help="real NIH files for rows 5 and 7; skipped when absent",
     )
-    p.add_argument("--out", help="default bench/results.json; with --only bench/saliency.json")
-    p.add_argument("--only", choices=["saliency"], help="row 8 alone, never over other rows")
+    p.add_argument(
+        "--out",
+        help="default bench/results.json; with --only, bench/saliency.json or bench/backbones.json",
+    )
+    p.add_argument(
+        "--only",
+        choices=["saliency", "backbones"],
+        help="row 8, or row 9 (with its row-1 reference), alone in its own file",
+    )
     p.add_argument(
         "--epoch_row", action="store_true", help="measure row 6 (GPU epoch) without a GPU too"
     )

@@ -238,12 +238,16 @@ def write(results, out):
     out.write_text(json.dumps(results, indent=2) + "\n")
 
 
+def header(argv) -> dict:
+    """The provenance and machine facts every results file starts with."""
+    return {"provenance": provenance_lib.collect(argv), "machine": machine()}
+
+
 def run_saliency_alone(out, backbone=backbones.DEFAULT, argv=None):
     """`--only saliency`: row 8 alone, written to `out` unless it holds other rows."""
     saliency_rows.check_alone_out(out)
     results = {
-        "provenance": provenance_lib.collect(argv),
-        "machine": machine(),
+        **header(argv),
         "scale": 1,
         "rows": saliency_bench_rows(measure.build(plan.check_backbone(backbone))),
     }
@@ -286,7 +290,10 @@ def main(argv=None):
     if args.compare:
         print(compare_files.main(*args.compare))
         return
-    if args.only:
+    if args.only == "backbones":
+        args.out = args.out or "bench/backbones.json"
+        results = backbone_rows.run_alone(args, argv, header=header(argv), write=write)
+    elif args.only:
         args.out = args.out or "bench/saliency.json"
         results = run_saliency_alone(args.out, args.backbone, argv)
     else:

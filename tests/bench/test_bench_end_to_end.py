@@ -110,3 +110,19 @@ def test_the_scale_bench_writes_its_provenance(tmp_path, monkeypatch):
     results = json.loads(out.read_text())
     check_provenance(results["provenance"], argv)
     assert [s["n"] for s in results["sizes"]] == [100, 200]
+
+
+def test_only_backbones_writes_row_9_with_its_reference_and_provenance(tmp_path, monkeypatch):
+    fixed = speed.Choice(xla=False, precision="float32", why="fixed by the test")
+    monkeypatch.setattr(speed, "choose", lambda *args, **kwargs: fixed)
+    out = tmp_path / "backbones.json"
+    argv = ["--only", "backbones", "--backbones", "tiny", "--backbone", "tiny"]
+    rows.main([*argv, "--scale", "0.01", "--out", str(out)])
+    results = json.loads(out.read_text())
+    assert results["provenance"]["command"] and results["machine"]["cores"] >= 1
+    assert results["reference"]["backbone"] == "tiny"
+    forward, train = results["rows"]
+    assert forward["backbone"] == train["backbone"] == "tiny"
+    # Training against its own forward rate, judged by the 0.30 goal.
+    assert train["ratio"] == pytest.approx(train["figure"]["median"] / forward["figure"]["median"])
+    assert train["meets_goal"] == (train["ratio"] >= train["goal"] == 0.30)
