@@ -43,8 +43,8 @@ def map_seconds(model, *, timed, batch_size=BATCH, images=None, repeats=3, seed=
     """Seconds per map of each method, and of one forward pass per image.
 
     Args:
-        model: A `keras.Model` from preprocessed images to logits, with the layer
-            `cxr.model.densenet.GRADCAM_LAYER` (the CAM methods' default).
+        model: A `keras.Model` from raw [0, 255] images to logits, with the layer
+            `cxr.model.layer_names.GRADCAM_LAYER` (the CAM methods' default).
         timed: `cxr.bench.rows.timed`: `(fn, repeats, warm_up=) -> seconds {median, min, max}`.
         batch_size: Rows per model call.
         images: {method: maps per repeat}; None: `images_per_repeat(batch_size)`. Its
