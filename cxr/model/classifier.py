@@ -2,7 +2,7 @@
 
 The model is one flat functional graph:
 
-    image -> "preprocess" -> backbone layers ... -> "feature_map" -> "avg_pool"
+    image -> ("preprocess_scale") -> "preprocess" -> backbone layers ... -> "feature_map" -> "avg_pool"
           -> "head_dropout" -> "logits"
 
 Its input is raw [0, 255] gray-as-RGB pixels; the backbone's own preprocessing is its
@@ -66,7 +66,7 @@ def build_model(
     entry = backbones.get(backbone)
     _check_size(entry, image_size)
     inputs = keras.Input(shape=(image_size, image_size, 3), name="image")
-    x = preprocessing.layer(entry.preprocessing)(inputs)
+    x = preprocessing.apply(entry.preprocessing, inputs)
     x = entry.build(x, weights)
     x = keras.layers.Identity(name=FEATURE_MAP_LAYER)(x)
     x = keras.layers.GlobalAveragePooling2D(name=FEATURES_LAYER)(x)

@@ -197,9 +197,9 @@ def test_the_probe_trains_the_layers_cxr_models_are_built_on():
 
     def layers(model, cut):
         names = [layer.name for layer in model.layers]
-        # Past the input, which is named apart, and the model's own preprocessing layer.
+        # Past the input, which is named apart, and the model's own preprocessing layers.
         kept = model.layers[1 : names.index(cut) + 1]
-        kept = [layer for layer in kept if layer.name != layer_names.PREPROCESS_LAYER]
+        kept = [layer for layer in kept if not layer.name.startswith(layer_names.PREPROCESS_LAYER)]
         # Keras numbers unnamed layers (zero_padding2d, zero_padding2d_1, ...) per process.
         configs = [{k: v for k, v in layer.get_config().items() if k != "name"} for layer in kept]
         return [

@@ -106,8 +106,10 @@ def test_3_1_downscaled_to_224_and_normalised_with_imagenet_statistics(tmp_path)
     assert datasets.image_size(builder) == 224
     gray = np.full((1, 2, 2, 1), 51, np.uint8)  # 51 / 255 = 0.2
     # The pipeline gives raw pixels; the model normalises them in its first layer.
-    first = preprocessing.layer(backbones.get(CONFIG.model.backbone).preprocessing)
-    x = np.asarray(first(datasets.model_input(gray)))[0, 0, 0]
+    x = preprocessing.apply(
+        backbones.get(CONFIG.model.backbone).preprocessing, datasets.model_input(gray)
+    )
+    x = np.asarray(x)[0, 0, 0]
     # ImageNet's mean and std (torchvision's, as published for its ImageNet models).
     by_hand = (0.2 - np.array([0.485, 0.456, 0.406])) / np.array([0.229, 0.224, 0.225])
     np.testing.assert_allclose(x, by_hand, rtol=1e-6)  # float32 against float64
