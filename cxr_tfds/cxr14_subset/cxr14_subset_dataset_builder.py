@@ -265,9 +265,13 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
         """The folder with the NIH metadata: generated, the manual dir, or $CXR14_DIR."""
         if self.builder_config.synthetic_patients:
             return self.synthetic_nih_dir(dl_manager.download_dir)
-        # TFDS's `manual_dir` property asserts the folder exists and is not empty; the
-        # path as given is what the error must name.
-        manual = getattr(dl_manager, "_manual_dir", None)
+        # TFDS's `manual_dir` property asserts the folder exists and is not empty (its
+        # DatasetBuilderTestCase points it at dummy_data/); where it fails, the path as
+        # given is what the error must name.
+        try:
+            manual = dl_manager.manual_dir
+        except (AssertionError, ValueError):
+            manual = getattr(dl_manager, "_manual_dir", None)
         root, reasons = source_dir.choose(manual, needs_images=not self.builder_config.archives)
         if root is None:
             raise FileNotFoundError(f"cxr14_subset: {source_dir.no_files(reasons)}")
