@@ -15,19 +15,19 @@ import numpy as np
 
 from cxr.model.layer_names import PREPROCESS_LAYER
 
-# ImageNet channel statistics on [0, 1] pixels, as Keras's "torch" mode uses them.
+# ImageNet channel statistics on [0, 1] pixels, as Keras's DenseNet preprocess_input uses them.
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 def apply(mode: str, inputs):
-    """`inputs` through the preprocessing of mode "torch", "tf" or "built_in".
+    """`inputs` through the preprocessing of mode "mean_std", "tf" or "built_in".
 
-    "torch": x / 255, then minus the ImageNet mean and over its std per channel;
+    "mean_std": x / 255, then minus the ImageNet mean and over its std per channel;
     "tf": x / 127.5 - 1; "built_in": unchanged (the application rescales its own input).
     The last layer is named `PREPROCESS_LAYER`; float32 under any precision policy.
     """
-    if mode == "torch":
+    if mode == "mean_std":
         x = _divide_and_subtract(inputs, 255.0, 0.0, "preprocess_scale")
         return _divide_and_subtract(x, IMAGENET_STD, IMAGENET_MEAN, PREPROCESS_LAYER)
     if mode == "tf":

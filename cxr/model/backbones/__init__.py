@@ -18,10 +18,10 @@ from cxr.errors import UserError
 DEFAULT = "densenet121"
 
 # Input preprocessing modes, applied inside the model to raw [0, 255] gray-as-RGB pixels:
-# "torch": x / 255, then the ImageNet mean and std per channel (DenseNet);
+# "mean_std": x / 255, then the ImageNet mean and std per channel (DenseNet);
 # "tf": x / 127.5 - 1, to [-1, 1] (ResNet V2, Xception, Inception V3);
 # "built_in": the application rescales its own input (EfficientNetV2, ConvNeXt, MobileNetV3).
-PREPROCESSING = ("torch", "tf", "built_in")
+PREPROCESSING = ("mean_std", "tf", "built_in")
 
 
 @dataclasses.dataclass(frozen=True)

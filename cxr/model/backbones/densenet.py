@@ -17,7 +17,7 @@ for _depth, _width in ((121, 1024), (169, 1664), (201, 1920)):
         Backbone(
             name=f"densenet{_depth}",
             build=application(f"DenseNet{_depth}", _file),
-            preprocessing="torch",
+            preprocessing="mean_std",
             weights_file=_file,
             feature_width=_width,
             blocks="dense block (4)",

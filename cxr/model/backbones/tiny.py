@@ -47,7 +47,7 @@ register(
     Backbone(
         name="tiny",
         build=build,
-        preprocessing="torch",
+        preprocessing="mean_std",
         weights_file=None,
         feature_width=WIDTHS[-1],
         blocks="conv block (4)",
