@@ -213,6 +213,7 @@ PURE_MODULES = sorted(
         "cxr.model.backbones",
         "cxr.model.layer_names",
         "cxr_tfds.labels",
+        "cxr_tfds.cxr14_subset.rsna",
     ]
 )
 
