@@ -50,6 +50,9 @@ class EvalDir:
     LOCALIZATION = "localization.json"
     PREDICTIONS = "predictions.npz"  # per image: id, patient, labels, probabilities
     GALLERIES = "gradcam"  # <Label>.png, one Grad-CAM gallery per label
+    CALIBRATION = "calibration.json"  # ECE, MCE, Brier per label, before and after scaling
+    TEMPERATURES = "temperatures.json"  # per-label temperatures (`cxr predict --calibrated`)
+    RELIABILITY = "reliability"  # <Label>.png, one reliability diagram per label
 
     def __init__(self, path):
         self.path = pathlib.Path(path)
@@ -63,6 +66,9 @@ class EvalDir:
 
     def gallery(self, label: str) -> pathlib.Path:
         return self.path / self.GALLERIES / f"{label}.png"
+
+    def reliability(self, label: str) -> pathlib.Path:
+        return self.path / self.RELIABILITY / f"{label}.png"
 
     @staticmethod
     def encode_predictions(*, image_id, patient_id, labels, probs, label_names, dataset, split):
