@@ -184,8 +184,10 @@ def _verdict(entry):
     if not entry or "verdict" not in entry:
         return "-"
     verdict = entry["verdict"]
-    if verdict["passes"] is None:  # constant maps: nothing to randomise away
-        return f"n/a: {verdict['constant_maps']} constant maps ({entry['images']} images)"
+    if verdict["passes"] is None:  # constant maps: nothing measured (sanity.verdicts)
+        trained, randomized = verdict["constant_maps"], verdict.get("constant_randomized_maps", 0)
+        where = f"{trained} constant maps" if trained else f"{randomized} constant randomised maps"
+        return f"n/a: {where} ({entry['images']} images)"
     passed = sum(verdict[m]["passes"] for m in sanity.METRICS)
     word = "pass" if verdict["passes"] else "fail"
     return f"{word} {passed}/{len(sanity.METRICS)} ({entry['images']} images)"

@@ -28,8 +28,9 @@ similarity of its maps of random pairs of different images on the trained model 
 pairs, as Arun et al.); the method passes a metric when the mean similarity over the
 images at full randomisation (every stage re-initialised) is at or below that baseline,
 and passes the check when it passes all four. A method with a constant map of any
-image on the trained model gets no verdict (None): its correlations are 0 by
-definition, so the rule would pass it vacuously. `verdicts` also gives the upper 95%
+image on the trained model, or on the fully randomised (or permuted-label) model, gets
+no verdict (None): its correlations are 0 by definition, so the rule would pass it
+vacuously, without anything being measured. `verdicts` also gives the upper 95%
 bound of that mean (Student's t over images), for a reader who wants the stricter
 "shown below the baseline" reading; the verdict does not use it.
 
@@ -145,8 +146,7 @@ def cascading_randomization(model, images, class_indices, *, methods, seed=0):
     for index, (prefix, layer_names) in enumerate(cascade(copy)):
         randomize(copy, layer_names, seed=seed + 1000 * index)
         for name, fn in methods.items():
-            per_metric = _compare(trained[name], fn(copy, images, classes))
-            results[name]["stages"].append((prefix, per_metric))
+            _add_stage(results[name], prefix, trained[name], fn(copy, images, classes))
     return results
 
 
@@ -167,8 +167,8 @@ def data_randomization(model, permuted_model, images, class_indices, *, methods,
     results = {}
     for name, fn in methods.items():
         trained = fn(model, images, classes)
-        per_metric = _compare(trained, fn(permuted_model, images, classes))
-        results[name] = {**_start(trained, seed), "stages": [(PERMUTED, per_metric)]}
+        results[name] = _start(trained, seed)
+        _add_stage(results[name], PERMUTED, trained, fn(permuted_model, images, classes))
     return results
 
 
@@ -176,6 +176,12 @@ def _start(trained, seed):
     """A method's result before its stages: the baseline, and how many maps were constant."""
     constant = sum(is_empty(m) for m in trained)
     return {"baseline": baseline(trained, seed=seed), "constant_maps": constant, "stages": []}
+
+
+def _add_stage(result, prefix, trained, maps):
+    """Appends one stage's similarities to `result`, and how many of its maps were constant."""
+    result["stages"].append((prefix, _compare(trained, maps)))
+    result.setdefault("randomized_constant_maps", []).append(sum(is_empty(m) for m in maps))
 
 
 def _compare(trained, maps):
@@ -188,13 +194,14 @@ def verdicts(results):
     """The pass rule at full randomisation (the last stage), per method and metric.
 
     The one rule of both tests (see the module's docstring). A method whose map of any
-    image on the trained model is constant has nothing to lose to randomisation: its
-    similarities are 0 by definition, not by the model, so its verdict is None
-    (undetermined), not a pass.
+    image is constant, on the trained model or at the last stage (fully randomised or
+    permuted labels), scores similarities of 0 by definition, not by the model: its
+    verdict is None (undetermined), not a pass.
 
     Returns:
         {method: {metric: {"mean", "upper", "baseline", "passes"}, "passes": bool | None,
-        "constant_maps": int}}.
+        "constant_maps": int (on the trained model), "constant_randomized_maps": int (at
+        the last stage)}}.
     """
     out = {}
     for name, result in results.items():
@@ -212,7 +219,13 @@ def verdicts(results):
             }
         passes = all(rows[m]["passes"] for m in METRICS)
         constant = result.get("constant_maps", 0)
-        out[name] = {**rows, "passes": None if constant else passes, "constant_maps": constant}
+        randomized = (result.get("randomized_constant_maps") or [0])[-1]
+        out[name] = {
+            **rows,
+            "passes": None if constant or randomized else passes,
+            "constant_maps": constant,
+            "constant_randomized_maps": randomized,
+        }
     return out
 
 

@@ -118,8 +118,9 @@ def test_every_boxed_test_image_is_scored_by_every_method(study, sample_builder)
         assert saved["seconds_per_map"][method] > 0
         verdict = saved["sanity"][method]["verdict"]
         assert set(sanity.METRICS) <= set(verdict)
-        # A method with constant maps on the trained model gets no verdict (sanity.verdicts).
-        assert (verdict["passes"] is None) == (verdict.get("constant_maps", 0) > 0)
+        # A method with constant maps, trained or randomised, gets no verdict (sanity.verdicts).
+        constant = verdict.get("constant_maps", 0) + verdict.get("constant_randomized_maps", 0)
+        assert (verdict["passes"] is None) == (constant > 0)
         assert verdict["passes"] is None or isinstance(verdict["passes"], bool)
         blocks = [s["block"] for s in saved["sanity"][method]["stages"]]
         assert blocks == ["logits", "block4", "block3", "block2", "block1", "stem"]
@@ -191,9 +192,10 @@ def test_the_data_randomisation_test_uses_the_cascades_images_baseline_and_rule(
             assert row["baseline"] == cascade["verdict"][metric]["baseline"]
             assert -1.0 <= row["mean"] <= 1.0 + 1e-9
             assert row["passes"] == (row["mean"] <= row["baseline"])
-        # No verdict where the trained model's maps are constant (the cascade's rule).
+        # No verdict where the trained or permuted model's maps are constant (the cascade's rule).
         expected = all(data["verdict"][m]["passes"] for m in sanity.METRICS)
-        constant = data["verdict"].get("constant_maps", 0) > 0
+        v = data["verdict"]
+        constant = v.get("constant_maps", 0) + v.get("constant_randomized_maps", 0) > 0
         assert data["verdict"]["passes"] == (None if constant else expected)
 
 

@@ -177,6 +177,37 @@ def test_constant_maps_leave_the_verdict_undetermined():
     assert verdict["passes"] is None and verdict["constant_maps"] == 4
 
 
+def test_constant_maps_after_randomisation_leave_the_verdict_undetermined():
+    """The audit's vacuous pass: a method whose maps go constant on the randomised (or
+    permuted-label) model scores 0 on all four similarities by definition, at or below
+    any baseline, so the rule alone would pass it though nothing was measured."""
+    images = np.random.default_rng(6).normal(0, 1, (4, SIZE, SIZE, 3)).astype(np.float32)
+    trained = linear_model()
+    gradient = _gradient()
+
+    def vanishing(model, images, classes):  # informative on `trained`, flat on any other
+        maps = gradient(trained, images, classes)
+        return maps if model is trained else np.zeros_like(maps)
+
+    methods = {"vanishing": vanishing, "gradient": gradient}
+    cascade = sanity.cascading_randomization(trained, images, 1, methods=methods)
+    permuted = sanity.data_randomization(trained, linear_model(), images, 1, methods=methods)
+    for results in (cascade, permuted):
+        verdict = sanity.verdicts(results)
+        assert verdict["vanishing"]["constant_maps"] == 0
+        assert verdict["vanishing"]["constant_randomized_maps"] == len(images)
+        # The three correlations with a constant map are 0 by definition (SSIM is not a
+        # correlation: it compares the randomised map's zeros with the trained map's values).
+        assert all(
+            verdict["vanishing"][m]["mean"] == 0.0 for m in ("spearman_abs", "spearman", "hog")
+        )
+        assert all(verdict["vanishing"][m]["passes"] for m in sanity.METRICS)  # vacuously
+        assert verdict["vanishing"]["passes"] is None
+        # A method whose randomised maps are not constant keeps its verdict.
+        assert verdict["gradient"]["constant_randomized_maps"] == 0
+        assert verdict["gradient"]["passes"] is not None
+
+
 def _gradient():
     """The input gradient, signed (SmoothGrad without noise, one sample)."""
     return sanity.method_functions(["smoothgrad"], smoothgrad={"noise": 0.0, "samples": 1})[
