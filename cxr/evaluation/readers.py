@@ -92,8 +92,15 @@ def operating_point(*, probs, truth, patients, calls, num_bootstrap=1000, seed=0
     out["auroc"] = float(sklearn.metrics.roc_auc_score(y, probs))
     reader_sens, reader_spec = np.mean(calls[y]), np.mean(~calls[~y])
     fpr, tpr, thresholds = sklearn.metrics.roc_curve(y, probs, drop_intermediate=False)
-    at_spec = np.flatnonzero(1 - fpr >= reader_spec - 1e-12)[-1]  # most sensitive such point
-    at_sens = np.flatnonzero(tpr >= reader_sens - 1e-12)[0]  # most specific such point
+    # The most sensitive point at the reader's specificity, and of the points with that
+    # sensitivity the most specific: the first (highest threshold) with that tpr. Taking
+    # the last such point reported the lowest specificity reachable (the 2026-12-06 audit).
+    best_tpr = tpr[np.flatnonzero(1 - fpr >= reader_spec - 1e-12)[-1]]
+    at_spec = np.flatnonzero(tpr >= best_tpr)[0]
+    # Likewise the most specific point at the reader's sensitivity, then the most sensitive
+    # of those: the last (lowest threshold) with that fpr.
+    best_fpr = fpr[np.flatnonzero(tpr >= reader_sens - 1e-12)[0]]
+    at_sens = np.flatnonzero(fpr <= best_fpr)[-1]
     model_sens = probs >= thresholds[at_spec]
     model_spec = probs < thresholds[at_sens]
     out.update(

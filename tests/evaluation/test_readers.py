@@ -16,17 +16,19 @@ from cxr_tfds.labels import LABELS
 from tests.helpers.wandb_records import offline_wandb, wandb_summary
 
 
-def brute_force(probs, truth, reader_sens, reader_spec):
-    """(best sensitivity with specificity >= reader's, best specificity with sensitivity >= reader's)."""
+def brute_force(probs, truth, reader_sens, reader_spec, achieved=False):
+    """(best sensitivity with specificity >= reader's, best specificity with sensitivity >= reader's);
+    with `achieved`, also the best specificity among the thresholds giving that sensitivity
+    and the best sensitivity among those giving that specificity."""
     y = truth > 0.5
-    best_sens, best_spec = 0.0, 0.0
-    for t in [*np.unique(probs), np.inf]:
-        sens, spec = np.mean(probs[y] >= t), np.mean(probs[~y] < t)
-        if spec >= reader_spec:
-            best_sens = max(best_sens, sens)
-        if sens >= reader_sens:
-            best_spec = max(best_spec, spec)
-    return best_sens, best_spec
+    points = [(np.mean(probs[y] >= t), np.mean(probs[~y] < t)) for t in [*np.unique(probs), np.inf]]
+    best_sens = max(sens for sens, spec in points if spec >= reader_spec)
+    best_spec = max(spec for sens, spec in points if sens >= reader_sens)
+    if not achieved:
+        return best_sens, best_spec
+    spec_at = max(spec for sens, spec in points if spec >= reader_spec and sens == best_sens)
+    sens_at = max(sens for sens, spec in points if sens >= reader_sens and spec == best_spec)
+    return best_sens, best_spec, spec_at, sens_at
 
 
 def test_hand_made_reader_and_model_points():
@@ -58,8 +60,24 @@ def test_model_points_match_every_threshold_tried(seed):
     )
     sens, spec = np.mean(calls[truth == 1]), np.mean(calls[truth == 0] == 0)
     assert (e["reader_sensitivity"], e["reader_specificity"]) == pytest.approx((sens, spec))
-    expected = brute_force(probs, truth, sens, spec)
-    assert (e["model_sensitivity"], e["model_specificity"]) == pytest.approx(expected)
+    expected = brute_force(probs, truth, sens, spec, achieved=True)
+    found = ("model_sensitivity", "model_specificity")
+    found += ("model_specificity_achieved", "model_sensitivity_achieved")
+    assert tuple(e[k] for k in found) == pytest.approx(expected)
+
+
+def test_the_specificity_achieved_is_the_highest_at_the_matched_sensitivity():
+    """The audit's case: every positive above every negative, so full sensitivity is
+    reached with no false positive; the old code reported the last point of full
+    sensitivity at the reader's specificity (2/3 here), not the 1 reachable."""
+    truth = np.array([1, 1, 0, 0, 0])
+    probs = np.array([0.9, 0.8, 0.7, 0.6, 0.5])
+    calls = np.array([1, 1, 1, 0, 0])  # sensitivity 1, specificity 2/3
+    e = readers.operating_point(
+        probs=probs, truth=truth, patients=np.arange(5), calls=calls, num_bootstrap=50
+    )
+    assert e["model_sensitivity"] == 1.0
+    assert e["model_specificity_achieved"] == 1.0
 
 
 def test_a_clearly_better_model_has_a_small_paired_p_and_a_copy_of_the_reader_p_one():
