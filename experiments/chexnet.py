@@ -17,6 +17,9 @@ paper's words):
   - the splits: CheXNet split the patients at random 70/10/20; this project tests on
     NIH's official test list and holds out 10% of the other patients for validation,
     so its test AUROC is not comparable to CheXNet's 0.841;
+  - the labels are NIH's 2020 CSV (Data_Entry_2017_v2020.csv) where the folder has it,
+    which corrects some labels of the 2017 CSV CheXNet used (metadata.py counts them); a folder holding
+    only Data_Entry_2017.csv gives CheXNet's labels;
   - the loss is the mean over the 14 labels, the paper's sum / 14: Adam's steps do not
     change with a constant factor on the loss (up to its epsilon), nor does which
     validation loss is lowest.
@@ -52,6 +55,10 @@ def get_config(variant=None):
     # validation loss (by then lr has fallen to 1e-6).
     c.train.finetune_epochs = 20
     c.train.finetune_stop_patience = 3
+    # CheXNet trained in float32 (the paper names no other precision): "auto" could pick
+    # mixed bfloat16 on a GPU. XLA stays "auto": it compiles the same float32 arithmetic,
+    # fused, which moves results by float32 rounding only (docs/protocols.md, CheXNet).
+    c.speed.precision = "float32"
     if variant == "smoke":
         common.smoke(c, 32, 16, 16)
         c.train.finetune_epochs = 2  # two epochs: the second can meet a plateau

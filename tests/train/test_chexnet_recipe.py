@@ -36,6 +36,11 @@ def test_2_2_initialized_with_imagenet_weights():
     assert CONFIG.model.weights == "imagenet"
 
 
+def test_trained_in_float32_on_every_machine():
+    # The paper names no other precision; "auto" would pick mixed bfloat16 on a GPU.
+    assert CONFIG.speed.precision == "float32"
+
+
 def test_5_fourteen_outputs_then_an_elementwise_sigmoid():
     # "a fully connected layer producing a 14-dimensional output, after which we apply an
     # elementwise sigmoid nonlinearity": our layer outputs logits; the loss applies the
