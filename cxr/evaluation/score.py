@@ -1,6 +1,6 @@
 """`cxr score`: any model's per-image probabilities, scored exactly as a run's evaluation is.
 
-    cxr score PREDICTIONS.csv --out DIR [--labels nih|expert_all|expert_four]
+    cxr score PREDICTIONS.csv --out DIR [--labels nih|expert_all|expert_four|rsna]
               [--nih-dir DIR] [--ignore COLUMN ...] [--num-bootstrap 1000] [--seed 0]
 
 PREDICTIONS: one row per image; an image column (`Image Index`, `image_id` or `Image ID`)
@@ -8,7 +8,9 @@ and one column per label, matched to the 14 labels ignoring case, spaces and und
 one prefix or suffix common to them all (`prob_Effusion`, `effusion_prob`). Labels it lacks
 are not scored; a column that is no label is an error unless `--ignore`d. No image is read:
 labels and patients come from NIH's Data_Entry CSV in --nih-dir ($CXR14_DIR), or from
-Google's radiologist labels there (`cxr_tfds.cxr14_subset.expert_labels`).
+Google's radiologist labels there (`cxr_tfds.cxr14_subset.expert_labels`), or from RSNA's
+(`cxr.evaluation.rsna_reference`: opacity against the model's Pneumonia, Consolidation,
+Infiltration and their max; abnormal against the max of the 14).
 
 Scored: the rows on NIH's official test list with labels in the chosen set. Rows on
 train_val_list.txt with labels only choose the operating points, as a run's validation split
@@ -17,7 +19,7 @@ silently dropped. DIR gets what a run's evaluation folder holds (`EvalDir`: metr
 per_label.csv, roc.png, auroc.png, predictions.npz), so `cxr compare` reads it beside a run's.
 DIR is written whole or not at all. Its scores go to W&B as a run's evaluation's do (offline
 unless logged in; WANDB_MODE=disabled turns it off), under `test/` for NIH's labels and
-`test/<label set>/` for Google's, the W&B files in DIR/wandb/.
+`test/<label set>/` for the radiologists', the W&B files in DIR/wandb/.
 
 Google's four-findings set scores Pneumothorax as NIH's label, and Nodule or mass as the
 model's max(Nodule, Mass); Fracture and Airspace opacity have no NIH label and are left out.
@@ -143,8 +145,8 @@ def on_labelled_images(predictions, reference, nih, *, num_bootstrap=1000, seed=
 
 def wandb_prefix(split: str, label_set: str) -> str:
     """W&B key prefix of scores on `split` (its `writer.split_prefix`) against `label_set`:
-    NIH's keep a run's evaluation's keys (`test/macro_auroc`), Google's get their own
-    (`test/expert_all/macro_auroc`)."""
+    NIH's keep a run's evaluation's keys (`test/macro_auroc`), the radiologists' get their
+    own (`test/expert_all/macro_auroc`, `test/rsna/...`)."""
     return split if label_set == "nih" else f"{split}/{label_set}"
 
 

@@ -13,13 +13,14 @@ def side_by_side(by_set: dict, by_nih: dict) -> str:
     """Each label's AUROC against the set's labels and against NIH's, on the same images."""
     a, b = by_set["report"], by_nih["report"]
     name = a["input"]["label_set"]
+    width = max(20, *(len(x) + 2 for x in a["labels"]))
     lines = [
         f"AUROC on the same {a['n_test_images']} test images, {name} labels beside NIH's:",
-        f"{'label':<20}{name:>12}{'NIH':>8}",
+        f"{'label':<{width}}{name:>12}{'NIH':>8}",
     ]
     for label in a["labels"]:
         nih = b["per_label"].get(label, {}).get("auroc", math.nan)
-        lines.append(f"{label:<20}{_value(a['per_label'][label]['auroc']):>12}{_value(nih):>8}")
+        lines.append(f"{label:<{width}}{_value(a['per_label'][label]['auroc']):>12}{_value(nih):>8}")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -61,7 +62,8 @@ def _input_lines(info) -> list[str]:
     if info["labels_missing"]:
         lines.append(f"No column for: {', '.join(info['labels_missing'])}")
     for finding, parts in info["combined"].items():
-        lines.append(f"{finding}: scored as the model's max({', '.join(parts)})")
+        score = parts[0] if len(parts) == 1 else f"max({', '.join(parts)})"
+        lines.append(f"{finding}: scored as the model's {score}")
     if info["left_out"]:
         lines.append(f"Left out (no NIH label scores them): {', '.join(info['left_out'])}")
     return lines

@@ -1,10 +1,11 @@
-"""`cxr evaluate --labels expert_all|expert_four`: a run scored against Google's radiologist
-labels instead of NIH's.
+"""`cxr evaluate --labels expert_all|expert_four|rsna`: a run scored against radiologists'
+labels (Google's, or RSNA's Pneumonia Detection Challenge's) instead of NIH's.
 
 Its saved predictions (a split without any is evaluated first, `cxr.pipeline.evaluate`), on
 the images the set labels, are scored against the set and against NIH's labels on the same
-images, into `evaluations/<dataset>/<split>_<labels>/` and `..._<labels>_nih/`; with
-expert_all, also against the radiologists outside the panel (`cxr.evaluation.readers`).
+images (`label_reference.load_pair`: for RSNA, NIH's on RSNA's rows), into
+`evaluations/<dataset>/<split>_<labels>/` and `..._<labels>_nih/`; with expert_all, also
+against the radiologists outside the panel (`cxr.evaluation.readers`).
 """
 
 import os
@@ -40,10 +41,11 @@ def evaluate_labels(
 
     Args:
         run: the run directory.
-        labels: `expert_all` or `expert_four`.
+        labels: a radiologists' set (`label_reference.RADIOLOGIST_SETS`).
         dataset, split, val_split, data_dir, manual_dir: as `evaluate.evaluate_run`'s.
-        nih_dir: the folder with NIH's files and Google's label folders; None for the
-            synthetic twin's generated folder, else the manual dir, else $CXR14_DIR.
+        nih_dir: the folder with NIH's files and the radiologists' (Google's label folders,
+            RSNA's files); None for the synthetic twin's generated folder, else the manual
+            dir, else $CXR14_DIR.
 
     Returns:
         The `EvalDir` of the scores against `labels`.
@@ -56,9 +58,9 @@ def evaluate_labels(
         builder = datasets.find(dataset, data_dir or d["data_dir"])
         nih_dir = _nih_dir(builder, manual_dir or d["manual_dir"])
     # Every check on the label files before anything is predicted or written.
-    references = tuple(label_reference.load_reference(nih_dir, k) for k in (labels, "nih"))
-    spec = expert_labels.SETS[labels]
-    experts = expert_labels.read_set(os.path.join(nih_dir, spec.folder), spec)
+    references = label_reference.load_pair(nih_dir, labels)
+    spec = expert_labels.SETS.get(labels)  # Google's: their individual readers too
+    experts = spec and expert_labels.read_set(os.path.join(nih_dir, spec.folder), spec)
     where = dict(dataset=dataset, split=split, val_split=val_split)
     where.update(data_dir=data_dir, manual_dir=manual_dir)
     test_dir = _saved_predictions(run, dataset, split) or evaluate.evaluate_run(run=run, **where)
@@ -92,7 +94,7 @@ def _nih_dir(builder, manual_dir):
     if not found:
         raise UserError(
             f"pass --nih-dir (or set ${sources.ENV_VAR}) to the folder with NIH's files and "
-            "Google's label folders"
+            "the radiologists' labels"
         )
     return found
 
@@ -142,7 +144,7 @@ def _label_results(*, predictions, references, experts, folders, num_bootstrap, 
     for result in (by_set_result, nih):
         result.text = f"{where}\n{result.text}"
     last = [writer.Result(text=score_report.side_by_side(by_set, by_nih))]
-    independent = readers.independent_readers(experts)
+    independent = readers.independent_readers(experts) if experts else ()
     if independent:
         test = {**by_set["test"], "label_names": tuple(by_set["report"]["labels"])}
         report = readers.compare_with_readers(
