@@ -213,6 +213,11 @@ PURE_MODULES = sorted(
         "cxr.model.backbones",
         "cxr.model.layer_names",
         "cxr_tfds.labels",
+        "cxr_tfds.cxr_vindr.labels",
+        "cxr_tfds.cxr_vindr.annotations",
+        "cxr_tfds.cxr_vindr.fusion",
+        "cxr_tfds.cxr_vindr.splits",
+        "cxr_tfds.cxr_vindr.source_dir",
         "cxr_tfds.cxr14_subset.rsna",
     ]
 )
