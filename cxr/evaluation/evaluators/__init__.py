@@ -35,6 +35,7 @@ __all__ = ["Evaluator", "panel", "register", "names", "from_config", "default", 
 _REGISTERED = {}  # name -> class, filled by `register` as modules are imported
 _CLASSES = {"Classification": "classification", "Galleries": "galleries"}
 _CLASSES["Localization"] = "localization"  # the old `evaluators.<Class>` names
+_CLASSES["Calibration"] = "calibration"
 
 
 def register(name):
@@ -153,6 +154,8 @@ def default_spec(*, num_bootstrap, gallery_per_kind) -> dict:
     """`eval.evaluators` of every run so far: the AUROC report, galleries, localization
     (experiments/common.py writes the same; a test holds them equal)."""
     return {
+        # ECE, MCE, Brier before and after temperature scaling; the temperatures.
+        "calibration": {"type": "calibration", "num_bootstrap": num_bootstrap},
         "classification": {"type": "classification", "num_bootstrap": num_bootstrap},
         "galleries": {"type": "galleries", "per_kind": gallery_per_kind},
         "localization": {"type": "localization"},
