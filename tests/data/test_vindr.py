@@ -214,8 +214,6 @@ def test_another_csv_names_the_columns_it_lacks(tmp_path):
 # --- builds from real rows and generated DICOMs -----------------------------------------
 
 N_TRAIN, N_TEST = 6, 2
-# PhysioNet's annotations_test.csv: one consensus, so no rad_id column.
-TEST_HEADER = ["image_id", "class_name", "x_min", "y_min", "x_max", "y_max"]
 
 
 def build(manual_dir, data_dir, config="64") -> dict:
@@ -238,7 +236,7 @@ def read_csv(path) -> list[dict]:
 
 def write_csv(path, rows, fieldnames) -> None:
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=fieldnames, extrasaction="ignore")
+        writer = csv.DictWriter(f, fieldnames=fieldnames)
         writer.writeheader()
         writer.writerows(rows)
 
@@ -248,23 +246,18 @@ def manual(tmp_path_factory, real_rows):
     """Kaggle's layout for 6 real images, one DICOM deleted and one box pushed past its
     image's right edge; plus an official test set (test/ and annotations_test.csv) of 2
     more, with a finding outside the 14 ("Rib fracture")."""
-    root = vindr_files.make_manual_dir(tmp_path_factory.mktemp("vindr"), N_TRAIN + N_TEST)
+    root = vindr_files.make_manual_dir(tmp_path_factory.mktemp("vindr"), N_TRAIN, N_TEST)
     chosen = vindr_files.choose_images(real_rows, N_TRAIN + N_TEST)
-    rows = read_csv(root / "train.csv")
-    test_ids = set(chosen[N_TRAIN:])
-    (root / "test").mkdir()
-    for image_id in test_ids:
-        (root / "train" / f"{image_id}.dicom").rename(root / "test" / f"{image_id}.dicom")
-    test_rows = [r for r in rows if r["image_id"] in test_ids]
+    test_rows = read_csv(root / "annotations_test.csv")
     test_rows.append(test_rows[0] | {"class_name": "Rib fracture", "x_min": "1.0"})
-    write_csv(root / "annotations_test.csv", test_rows, TEST_HEADER)
-    train_rows = [r for r in rows if r["image_id"] not in test_ids]
+    write_csv(root / "annotations_test.csv", test_rows, list(test_rows[0]))
+    train_rows = read_csv(root / "train.csv")
     pushed = next(r for r in train_rows if r["image_id"] == chosen[0] and r["x_max"])
     width = pydicom.dcmread(root / "train" / f"{chosen[0]}.dicom").Columns
     pushed["x_max"] = f"{width + 5}.0"
-    write_csv(root / "train.csv", train_rows, list(rows[0]))
-    (root / "train" / f"{chosen[4]}.dicom").unlink()
-    return {"root": root, "chosen": chosen, "missing": chosen[4], "pushed": pushed}
+    write_csv(root / "train.csv", train_rows, list(train_rows[0]))
+    (root / "train" / f"{chosen[5]}.dicom").unlink()
+    return {"root": root, "chosen": chosen, "missing": chosen[5], "pushed": pushed}
 
 
 @pytest.fixture(scope="module")
@@ -286,6 +279,8 @@ def test_a_missing_dicom_and_a_box_outside_are_counted_skips(manual, built):
     examples, log = built
     assert manual["missing"] not in examples
     assert len(examples) == N_TRAIN - 1 + N_TEST
+    splits = collections.Counter(e["split"] for e in examples.values())
+    assert splits == {"train": N_TRAIN - 2, "validation": 1, "test": N_TEST}
     assert f"skipped 1 train images listed without a DICOM (e.g. {manual['missing']})" in log
     line = read_csv(manual["root"] / "train.csv").index(manual["pushed"]) + 2
     assert f"skipped 1 boxes reaching outside their image (CSV lines {line})" in log

@@ -18,6 +18,7 @@ import math
 
 import numpy as np
 
+from cxr_tfds.cxr_vindr import splits
 from tests.helpers.dicom_files import make_dataset, save
 from tests.helpers.paths import ROOT
 
@@ -25,6 +26,7 @@ REAL_CSV = ROOT.parent / "shared" / "external_metadata" / "vindr_cxr" / "train.c
 SCALE = 0.1
 SMALLEST_SIDE = 2048  # px of the smallest VinDr-CXR image side, roughly
 CARDIOMEGALY = "Cardiomegaly"
+VALIDATION_PERCENT = 10  # the builder configs' share of validation images
 
 
 def real_rows() -> list[dict]:
@@ -35,8 +37,8 @@ def real_rows() -> list[dict]:
 
 def choose_images(rows: list[dict], n_images: int) -> list[str]:
     """`n_images` image ids, in a fixed order: the first (by id) with Cardiomegaly marked by
-    1, 2 and 3 readers and the first with "No finding" by all three, then the first others
-    by id that have a finding."""
+    1, 2 and 3 readers, the first with "No finding" by all three, the first with a finding
+    that `cxr_vindr` puts in `validation`, then the first others by id with a finding."""
     readers = collections.defaultdict(set)
     findings = collections.defaultdict(set)
     for row in rows:
@@ -44,9 +46,11 @@ def choose_images(rows: list[dict], n_images: int) -> list[str]:
         if row["class_name"] == CARDIOMEGALY:
             readers[row["image_id"]].add(row["rad_id"])
     ids = sorted(findings)
+    abnormal = [i for i in ids if findings[i] != {"No finding"}]
     chosen = [next(i for i in ids if len(readers[i]) == k) for k in (1, 2, 3)]
     chosen.append(next(i for i in ids if findings[i] == {"No finding"}))
-    chosen += [i for i in ids if i not in chosen and findings[i] != {"No finding"}]
+    chosen.append(next(i for i in abnormal if splits.is_validation(i, VALIDATION_PERCENT)))
+    chosen += [i for i in abnormal if i not in chosen]
     return chosen[:n_images]
 
 
@@ -78,25 +82,51 @@ def write_dicom(path, width: int, height: int, seed: int, photometric: str) -> N
     save(make_dataset(pixels.astype(np.uint16), photometric=photometric), path)
 
 
-def make_manual_dir(tmp_path, n_images: int):
-    """Writes `tmp_path/vindr/` (train.csv and train/*.dicom) for `n_images` real images.
+def _write_csv(path, rows: list[dict], fieldnames: list[str]) -> None:
+    with open(path, "w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=fieldnames, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(_scaled(r) for r in rows)
 
-    Every other image is MONOCHROME1, as many of VinDr's are.
+
+def make_manual_dir(tmp_path, n_images: int, test_images: int = 0):
+    """Writes `tmp_path/vindr/`: train.csv and train/*.dicom for `n_images` real images.
+
+    Every other image is MONOCHROME1, as many of VinDr's are. The first 5 images (with
+    `n_images` >= 5) hold Cardiomegaly by 1, 2 and 3 readers, a "No finding" image and an
+    image of the `validation` split.
+
+    Args:
+        tmp_path: where to write.
+        n_images: training images.
+        test_images: more real images written as the official test set would be
+            (test/*.dicom and annotations_test.csv: PhysioNet's layout, one consensus,
+            so no rad_id column; here their training rows stand in for a consensus).
 
     Returns:
         The manual dir.
     """
     rows = real_rows()
-    chosen = choose_images(rows, n_images)
+    chosen = choose_images(rows, n_images + test_images)
     root = tmp_path / "vindr"
-    (root / "train").mkdir(parents=True)
-    kept = [r for r in rows if r["image_id"] in set(chosen)]
-    with open(root / "train.csv", "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(_scaled(r) for r in kept)
-    for index, image_id in enumerate(chosen):
-        width, height = image_size([r for r in kept if r["image_id"] == image_id])
-        photometric = "MONOCHROME1" if index % 2 else "MONOCHROME2"
-        write_dicom(root / "train" / f"{image_id}.dicom", width, height, index, photometric)
+    parts = {"train": chosen[:n_images], "test": chosen[n_images:]}
+    by_image = collections.defaultdict(list)
+    for row in rows:
+        by_image[row["image_id"]].append(row)
+    header = list(rows[0])
+    for part, ids in parts.items():
+        if not ids:
+            continue
+        (root / part).mkdir(parents=True)
+        kept = [r for i in ids for r in by_image[i]]
+        if part == "train":
+            _write_csv(root / "train.csv", kept, header)
+        else:
+            test_header = [c for c in header if c not in ("rad_id", "class_id")]
+            _write_csv(root / "annotations_test.csv", kept, test_header)
+        for image_id in ids:
+            index = chosen.index(image_id)
+            width, height = image_size(by_image[image_id])
+            photometric = "MONOCHROME1" if index % 2 else "MONOCHROME2"
+            write_dicom(root / part / f"{image_id}.dicom", width, height, index, photometric)
     return root
