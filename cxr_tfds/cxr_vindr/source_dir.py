@@ -68,3 +68,25 @@ def dicoms(folder: epath.Path) -> dict[str, epath.Path]:
     if not folder.is_dir():
         return {}
     return {p.name[: -len(SUFFIX)]: p for p in folder.iterdir() if p.name.endswith(SUFFIX)}
+
+
+def preflight(builder, manual_dir=None, *, overwrite=False, download_dir=None) -> str | None:
+    """The one-line error that stops building `builder` before TFDS creates any folder.
+
+    None when the config is built (and not `overwrite`), or when the manual dir (or TFDS's
+    default, `<data_dir>/downloads/manual`) holds VinDr-CXR's files; else what is missing.
+
+    Args:
+        builder: a `cxr_vindr` TFDS builder.
+        manual_dir: the folder the user named; None for TFDS's default.
+        overwrite: the build will be redone, so only the files matter.
+        download_dir: TFDS's download folder, when not `<data_dir>/downloads`.
+    """
+    name = f"{builder.name}/{builder.builder_config.name}"
+    built = (epath.Path(builder.data_dir) / "dataset_info.json").exists()
+    if built and not overwrite:
+        return None
+    if manual_dir is None:
+        manual_dir = epath.Path(download_dir or builder.data_dir_root / "downloads") / "manual"
+    problem = lacks(manual_dir)
+    return f"{name} is not built, and there are {no_files(problem)}" if problem else None

@@ -366,3 +366,17 @@ def test_another_datasets_folder_is_one_line_and_nothing_is_built(tmp_path):
     assert "expected train.csv" in message and "\n" not in message
     assert not (tmp_path / "tfds" / "cxr_vindr" / "64" / "1.0.0").exists()
     assert source_dir.lacks(tmp_path / "nowhere") == f"{tmp_path / 'nowhere'} does not exist"
+
+
+def test_preflight_names_what_a_build_lacks_before_any_folder(tmp_path, manual):
+    builder = tfds.builder("cxr_vindr/64", data_dir=str(tmp_path / "tfds"))
+    problem = source_dir.preflight(builder, tmp_path / "empty")
+    assert problem == (
+        f"cxr_vindr/64 is not built, and there are no VinDr-CXR files to build from: "
+        f"{tmp_path / 'empty'} does not exist; expected {source_dir.EXPECTED_FILES} "
+        f"from {source_dir.URL}"
+    )
+    default = tmp_path / "tfds" / "downloads" / "manual"  # TFDS's default manual dir
+    assert f"{default} does not exist" in source_dir.preflight(builder)
+    assert source_dir.preflight(builder, manual["root"]) is None
+    assert not (tmp_path / "tfds").exists()
