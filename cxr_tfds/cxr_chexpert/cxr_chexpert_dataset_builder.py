@@ -101,15 +101,27 @@ class CxrChexpert(tfds.core.GeneratorBasedBuilder):
         )
         if valid is None:
             logging.warning("cxr_chexpert: %s", NO_TEST)
-        return {
-            split: self._generate_examples(split, valid if split == "test" else train, rows, found)
+        on_disk = {
+            split: _on_disk(split, valid if split == "test" else train, rows, found)
             for split, rows in plan.items()
-            if rows
+        }
+        if not any(present for present, _ in on_disk.values()):
+            raise FileNotFoundError(
+                f"cxr_chexpert: {found.train_csv} lists {len(train)} images and none is under "
+                f"{found.folder} (e.g. {found.image_path(train.paths[0])}); "
+                f"expected {release.EXPECTED_FILES}"
+            )
+        return {
+            split: self._generate_examples(
+                split, valid if split == "test" else train, present, missing, found
+            )
+            for split, (present, missing) in on_disk.items()
+            if present
         }
 
-    def _generate_examples(self, split, rows: metadata.Rows, indices, found: release.Release):
+    def _generate_examples(self, split, rows: metadata.Rows, indices, missing, found):
         size = self.builder_config.image_size
-        skipped = {"missing": [], "unreadable": []}
+        skipped = {"missing": list(missing), "unreadable": []}
         start, written = time.time(), 0
         results = images.parallel_map(
             lambda i: _png(found.image_path(rows.paths[i]).read_bytes(), size),
@@ -142,6 +154,23 @@ class CxrChexpert(tfds.core.GeneratorBasedBuilder):
         if found is None:
             raise FileNotFoundError(release.no_files(reason))
         return found
+
+
+def _on_disk(split, rows: metadata.Rows, indices, found: release.Release):
+    """(indices whose image is on disk, the Paths of the others), the latter logged once."""
+    present, missing = [], []
+    for i in indices:
+        (present if found.image_path(rows.paths[i]).exists() else missing).append(i)
+    missing = [rows.paths[i] for i in missing]
+    if missing:
+        logging.warning(
+            "cxr_chexpert: %s: %d of %d listed images are not on disk, skipped (e.g. %s)",
+            split,
+            len(missing),
+            len(indices),
+            ", ".join(missing[:3]),
+        )
+    return present, missing
 
 
 def _png(data: bytes, size: int) -> bytes:

@@ -9,6 +9,7 @@ import collections
 import csv
 import gzip
 import logging
+import shutil
 import subprocess
 import sys
 import zlib
@@ -313,7 +314,7 @@ def test_splits_are_by_patient_hash(built):
 def test_missing_and_unreadable_images_are_counted_skips(built):
     _, _, _, examples, log = built
     assert MISSING not in examples and UNREADABLE not in examples
-    assert f"skipped {MISSING}: [Errno 2]" in log
+    assert f"listed images are not on disk, skipped (e.g. {MISSING}" in log
     assert f"skipped {UNREADABLE}: cannot decode JPEG" in log
     split = examples[next(iter(examples))]["split"]
     done = [line for line in log.splitlines() if "wrote" in line]
@@ -373,4 +374,13 @@ def test_the_builder_itself_refuses_another_datasets_folder_in_one_line(tmp_path
     with pytest.raises(FileNotFoundError) as error:
         build(tmp_path / "manual", tmp_path / "tfds")
     assert "holds SIIM-ACR Pneumothorax's train-rle.csv" in str(error.value)
+    assert "\n" not in str(error.value)
+
+
+def test_a_csv_without_any_of_its_images_is_one_line(tmp_path):
+    manual = chexpert_files.make_manual_dir(tmp_path, 2)
+    shutil.rmtree(manual / "CheXpert-v1.0-small" / "train")
+    with pytest.raises(FileNotFoundError) as error:
+        build(manual, tmp_path / "tfds")
+    assert "train.csv lists 2 images and none is under" in str(error.value)
     assert "\n" not in str(error.value)
