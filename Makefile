@@ -18,17 +18,18 @@ RUNS ?=
 OUT ?=
 # make dashboard: a run directory, or an experiment name for all its runs.
 GROUP ?=
-# make evaluate LABELS=expert_all|expert_four; make score: a predictions CSV, and its labels.
+# make evaluate LABELS=expert_all|expert_four|rsna; make score: a predictions CSV, and its labels.
 LABELS ?=
 PREDICTIONS ?=
-# make saliency: the methods to compare (default: every one).
+# make saliency: the methods to compare (default: every one), and whose boxes (nih|rsna).
 METHODS ?=
+BOXES ?=
 # Test processes (pytest-xdist): much of a smoke run is single-threaded tracing, so two
 # processes on two cores finish the suite well before one. --dist loadgroup keeps the tests
 # of one xdist_group (those sharing a smoke run) in one process, so it runs once.
 PYTEST_WORKERS ?= 2
 
-.PHONY: install lint test test-fast data experiment evaluate compare score saliency dashboard bench bench-scale clean
+.PHONY: install lint test test-fast data experiment evaluate compare score saliency dashboard export bench bench-scale clean
 
 # make install GPU=1 adds the `gpu` extra: CUDA and cuDNN from pip for TensorFlow and JAX,
 # which otherwise fall back to the CPU, silently, without a matching system CUDA.
@@ -72,22 +73,22 @@ experiment: install
 	KERAS_BACKEND=$(BACKEND) $(BIN)/cxr experiment $(NAME) $(ARGS)
 
 # Re-evaluates a saved run (on its own backend unless BACKEND is given):
-# make evaluate RUN=runs/<name>/<id> [DATA=cxr14_subset/<config>] [SPLIT=test] [LABELS=expert_all]
+# make evaluate RUN=runs/<name>/<id> [DATA=cxr14_subset/<config>] [SPLIT=test] [LABELS=expert_all|expert_four|rsna]
 evaluate: install
 	@test -n "$(RUN)" || { echo "error: set RUN to a run directory, e.g. make evaluate RUN=runs/quickstart/<run id>" >&2; exit 2; }
 	$(if $(filter command line environment,$(origin BACKEND)),KERAS_BACKEND=$(BACKEND)) $(BIN)/cxr evaluate --run $(RUN) $(if $(DATA),--data $(DATA)) $(if $(SPLIT),--split $(SPLIT)) $(if $(LABELS),--labels $(LABELS)) $(ARGS)
 
 # Any model's per-image probabilities scored as a run's evaluation:
-# make score PREDICTIONS=<csv> OUT=<dir> [LABELS=nih|expert_all|expert_four]
+# make score PREDICTIONS=<csv> OUT=<dir> [LABELS=nih|expert_all|expert_four|rsna]
 score: install
 	@test -n "$(PREDICTIONS)" -a -n "$(OUT)" || { echo "error: set PREDICTIONS to a CSV and OUT to a new folder, e.g. make score PREDICTIONS=chexnet.csv OUT=scores/chexnet" >&2; exit 2; }
 	$(BIN)/cxr score $(PREDICTIONS) --out $(OUT) $(if $(LABELS),--labels $(LABELS)) $(ARGS)
 
-# Saliency methods scored alike against NIH's boxes, with sanity checks:
-# make saliency RUN=runs/<name>/<id> [METHODS="gradcam ig"] [DATA=cxr14_subset/<config>] [SPLIT=test]
+# Saliency methods scored alike against NIH's boxes (or RSNA's: BOXES=rsna), with sanity checks:
+# make saliency RUN=runs/<name>/<id> [METHODS="gradcam ig"] [DATA=cxr14_subset/<config>] [SPLIT=test] [BOXES=nih|rsna]
 saliency: install
 	@test -n "$(RUN)" || { echo "error: set RUN to a run directory, e.g. make saliency RUN=runs/quickstart/<run id>" >&2; exit 2; }
-	$(BIN)/cxr saliency --run $(RUN) $(if $(METHODS),--methods $(METHODS)) $(if $(DATA),--data $(DATA)) $(if $(SPLIT),--split $(SPLIT)) $(ARGS)
+	$(BIN)/cxr saliency --run $(RUN) $(if $(METHODS),--methods $(METHODS)) $(if $(DATA),--data $(DATA)) $(if $(SPLIT),--split $(SPLIT)) $(if $(BOXES),--boxes $(BOXES)) $(ARGS)
 
 # Paired comparison of runs evaluated on the same images: make compare RUNS="runs/a/<id> runs/b/<id>" OUT=<dir>
 compare: install
@@ -98,6 +99,12 @@ compare: install
 dashboard: install
 	@test -n "$(RUN)$(GROUP)" || { echo "error: set RUN to a run directory or GROUP to an experiment, e.g. make dashboard RUN=runs/quickstart/<run id>" >&2; exit 2; }
 	$(BIN)/cxr dashboard $(if $(RUN),--run $(RUN)) $(if $(GROUP),--group $(GROUP)) $(ARGS)
+
+# A run's model as a bundle a colleague can use without cxr (model, labels, operating
+# points, temperatures, example, model card): make export RUN=runs/<name>/<id> OUT=<dir>
+export: install
+	@test -n "$(RUN)" -a -n "$(OUT)" || { echo "error: set RUN to a run directory and OUT to a new folder, e.g. make export RUN=runs/quickstart/<run id> OUT=bundles/quickstart" >&2; exit 2; }
+	$(BIN)/cxr export $(RUN) --out $(OUT) $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache

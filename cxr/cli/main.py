@@ -70,6 +70,11 @@ COMMANDS = {
         "probabilities and Grad-CAM overlays for image or DICOM files",
         "cxr predict scans/ --run runs/frozen_head/<run id> --out predictions/",
     ),
+    "export": Command(
+        "cxr.inference.export",
+        "a run's model, labels, thresholds and model card as a bundle to share",
+        "cxr export runs/frozen_head/<run id> --out bundles/frozen_head",
+    ),
     "dashboard": Command(
         "cxr.pipeline.dashboard",
         "save a W&B workspace view of a run or an experiment",

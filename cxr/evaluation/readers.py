@@ -92,15 +92,7 @@ def operating_point(*, probs, truth, patients, calls, num_bootstrap=1000, seed=0
     out["auroc"] = float(sklearn.metrics.roc_auc_score(y, probs))
     reader_sens, reader_spec = np.mean(calls[y]), np.mean(~calls[~y])
     fpr, tpr, thresholds = sklearn.metrics.roc_curve(y, probs, drop_intermediate=False)
-    # The most sensitive point at the reader's specificity, and of the points with that
-    # sensitivity the most specific: the first (highest threshold) with that tpr. Taking
-    # the last such point reported the lowest specificity reachable (the 2026-12-06 audit).
-    best_tpr = tpr[np.flatnonzero(1 - fpr >= reader_spec - 1e-12)[-1]]
-    at_spec = np.flatnonzero(tpr >= best_tpr)[0]
-    # Likewise the most specific point at the reader's sensitivity, then the most sensitive
-    # of those: the last (lowest threshold) with that fpr.
-    best_fpr = fpr[np.flatnonzero(tpr >= reader_sens - 1e-12)[0]]
-    at_sens = np.flatnonzero(fpr <= best_fpr)[-1]
+    at_spec, at_sens = _matched_points(fpr, tpr, reader_sens, reader_spec)
     model_sens = probs >= thresholds[at_spec]
     model_spec = probs < thresholds[at_sens]
     out.update(
@@ -128,6 +120,21 @@ def operating_point(*, probs, truth, patients, calls, num_bootstrap=1000, seed=0
         out[f"{which}_diff_ci"] = _ci(diffs)
         out[f"{which}_p"] = bootstrap.bootstrap_p_value(diffs)
     return out
+
+
+def _matched_points(fpr, tpr, reader_sens, reader_spec) -> tuple[int, int]:
+    """Indices into the ROC curve (thresholds falling) of the model's points at the reader's
+    specificity and at the reader's sensitivity.
+
+    At the reader's specificity: the most sensitive point, and of the points with that
+    sensitivity the most specific, the first (highest threshold) with that tpr. Taking the
+    last such point reported the lowest specificity reachable (the 2026-12-06 audit).
+    Likewise at the reader's sensitivity: the most specific point, then the most
+    sensitive of those, the last (lowest threshold) with that fpr.
+    """
+    best_tpr = tpr[np.flatnonzero(1 - fpr >= reader_spec - 1e-12)[-1]]
+    best_fpr = fpr[np.flatnonzero(tpr >= reader_sens - 1e-12)[0]]
+    return int(np.flatnonzero(tpr >= best_tpr)[0]), int(np.flatnonzero(fpr <= best_fpr)[-1])
 
 
 def _resampled_sums(columns, patients, num_bootstrap, seed) -> np.ndarray:

@@ -185,6 +185,27 @@ def log_model_artifact(run, path, name=None, aliases=("best",)):
     run.log_artifact(artifact, aliases=list(aliases))
 
 
+def log_folder_artifact(run, folder, name, kind):
+    """Logs every file of `folder` as one W&B artifact of type `kind`, e.g. an export bundle.
+
+    W&B copies the files into its staging folder first (the default "mutable" policy),
+    so the upload, or `wandb sync`, deletes those copies and never the folder's files.
+
+    Args:
+        run: The run from `init_wandb`; a disabled one logs nothing.
+        folder: The folder to log.
+        name: The artifact's name.
+        kind: The artifact's type.
+    """
+    if run.disabled:
+        return
+    import wandb
+
+    artifact = wandb.Artifact(name, type=kind)
+    artifact.add_dir(str(folder))
+    run.log_artifact(artifact)
+
+
 # W&B's staging folder is private API (wandb.sdk.artifacts.staging), as is its rule that
 # an upload deletes what is staged there; both were tested with this W&B release only.
 WANDB_STAGING_TESTED = "0.31"

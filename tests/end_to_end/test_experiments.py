@@ -443,3 +443,90 @@ def test_smoke_model_on_the_real_sample_measures_localization(tmp_path, sample_d
     assert report["official_images"] == 80 and not report["comparable"]
     assert "not comparable: 80 of 25,596 official test images" in out
     assert "Localization of 9 test boxes" in out
+
+
+# A fresh Python with Keras and numpy but no cxr: any import of cxr (or cxr_tfds) fails.
+WITHOUT_CXR = """
+import sys
+
+class NoCxr:
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in ("cxr", "cxr_tfds"):
+            raise ImportError(f"{name}: a bundle must load without cxr")
+
+sys.meta_path.insert(0, NoCxr())
+"""
+BUNDLE_PREDICT = (
+    WITHOUT_CXR
+    + """
+import keras, numpy as np
+model = keras.models.load_model(sys.argv[1], compile=False)
+logits = keras.ops.convert_to_numpy(model.predict(np.load(sys.argv[2]), verbose=0))
+np.save(sys.argv[3], 1 / (1 + np.exp(-logits.astype(np.float64))))
+"""
+)
+
+
+def _card_aurocs(card: str) -> dict:
+    """{label: (auroc, low, high)} from the card's per-label table, as printed."""
+    found = {}
+    for line in card.splitlines():
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        if len(cells) == 4 and cells[1][:1].isdigit() and "[" in cells[1]:
+            value, _, ci = cells[1].partition(" [")
+            low, high = ci.rstrip("]").split(", ")
+            found[cells[0].strip("*")] = (float(value), float(low), float(high))
+    return found
+
+
+@SMOKE_RUNS
+@pytest.mark.large
+def test_export_bundle_loads_without_cxr_and_predicts_as_the_run(smoke_run, tmp_path, data_dir):
+    """`cxr export` on the quickstart run (DenseNet121): the bundle's model loads in a
+    Python where cxr cannot be imported, gives the run's own test probabilities, its
+    example runs there too, and the card's AUROCs are the evaluation's."""
+    import tensorflow_datasets as tfds
+
+    from cxr.data import evaluation_batches
+    from cxr.inference import export
+
+    _, run_dir = smoke_run("quickstart")
+    run = RunDir.open(run_dir)
+    bundle = tmp_path / "bundle"
+    out = run_cxr("export", run_dir, "--out", bundle, tmp_path=tmp_path)
+    assert f"Bundle written to {bundle}" in out.stdout
+    saved = run.evaluation().read_predictions()
+    builder = tfds.builder(saved["dataset"], data_dir=str(data_dir))
+    images = np.concatenate(
+        [
+            b["image"]
+            for b in evaluation_batches.batches(builder, saved["split"], 16).as_numpy_iterator()
+        ]
+    )
+    np.save(tmp_path / "images.npy", images)
+    command = [sys.executable, "-c", BUNDLE_PREDICT, bundle / export.MODEL]
+    command += [tmp_path / "images.npy", tmp_path / "probs.npy"]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-3000:]
+    # The same weights and float32 ops in another process, batched differently: sums
+    # may be reduced in another order, a few float32 ulps on any x86 CPU.
+    np.testing.assert_allclose(np.load(tmp_path / "probs.npy"), saved["probs"], atol=1e-5)
+    example = WITHOUT_CXR + f"import runpy; runpy.run_path({str(bundle / export.EXAMPLE)!r})"
+    done = subprocess.run(
+        [sys.executable, "-c", example], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert len(done.stdout.splitlines()) == len(saved["label_names"])
+    metrics = json.loads(run.evaluation().file(EvalDir.METRICS).read_text())
+    card = (bundle / export.CARD).read_text()
+    assert "Research use only, not for clinical decisions" in card
+    rows = _card_aurocs(card)
+    expected = {k: v for k, v in metrics["per_label"].items() if v["auroc"] == v["auroc"]}
+    expected["macro"] = metrics["macro"]
+    assert set(rows) == set(expected)
+    for label, entry in expected.items():
+        assert rows[label] == tuple(round(entry[k], 3) for k in ("auroc", "ci_low", "ci_high"))
+    points = json.loads((bundle / export.OPERATING_POINTS).read_text())
+    assert set(points["youden"]) == set(saved["label_names"])
+    assert not (bundle / "wandb").exists()  # the artifact's W&B files stay in the run
+    assert list(run_dir.glob("wandb/offline-run-*"))
