@@ -46,3 +46,26 @@ def find_dicoms(root: epath.PathLike) -> dict[str, epath.Path]:
             if name.endswith(".dcm"):
                 found[name[: -len(".dcm")]] = epath.Path(folder) / name
     return found
+
+
+def preflight(builder, manual_dir=None, *, overwrite=False, download_dir=None) -> str | None:
+    """The one-line error that stops building `builder` before TFDS creates any folder.
+
+    None when the config is built (and not `overwrite`), or when the manual dir (or TFDS's
+    default, `<data_dir>/downloads/manual`) holds SIIM's files; else `lacks`'s line.
+    (The same signature as cxr14_subset's and cxr_vindr's `source_dir.preflight`.)
+
+    Args:
+        builder: a `cxr_siim` TFDS builder.
+        manual_dir: the folder the user named; None for TFDS's default.
+        overwrite: the build will be redone, so only the files matter.
+        download_dir: TFDS's download folder, when not `<data_dir>/downloads`.
+    """
+    built = (epath.Path(builder.data_dir) / "dataset_info.json").exists()
+    if built and not overwrite:
+        return None
+    if manual_dir is None:
+        manual_dir = epath.Path(download_dir or builder.data_dir_root / "downloads") / "manual"
+    problem = lacks(manual_dir)
+    name = f"{builder.name}/{builder.builder_config.name}"
+    return f"{name} is not built: {problem}" if problem else None

@@ -282,3 +282,9 @@ def test_a_folder_without_siims_files_is_one_line_before_any_write(tmp_path):
     with pytest.raises(FileNotFoundError, match="cxr_siim: .* holds no train-rle.csv"):
         build(tmp_path / "in", tmp_path / "tfds")
     assert not list((tmp_path / "tfds").rglob("*.tfrecord*"))
+    from cxr_tfds.cxr_siim.cxr_siim_dataset_builder import CxrSiim
+
+    builder = CxrSiim(config="64", data_dir=str(tmp_path / "fresh"))
+    problem = source_dir.preflight(builder, tmp_path / "in")
+    assert problem.startswith("cxr_siim/64 is not built: ") and "holds no train-rle.csv" in problem
+    assert not (tmp_path / "fresh").exists()  # checked before TFDS makes any folder
