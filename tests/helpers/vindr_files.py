@@ -29,6 +29,19 @@ CARDIOMEGALY = "Cardiomegaly"
 VALIDATION_PERCENT = 10  # the builder configs' share of validation images
 
 
+# The reader rules, written here apart from cxr_vindr.labels: readers (of 3) -> positive.
+RULES = {"any": lambda n: n >= 1, "majority": lambda n: n >= 2, "all": lambda n: n == 3}
+
+
+def reader_sets(rows: list[dict]) -> dict:
+    """(image_id, class_name) -> the set of rad_ids that marked it, counted from the rows."""
+    marked = collections.defaultdict(set)
+    for row in rows:
+        if row["class_name"] != "No finding":
+            marked[row["image_id"], row["class_name"]].add(row["rad_id"])
+    return marked
+
+
 def real_rows() -> list[dict]:
     """Every row of the real train.csv.gz, as dicts of strings."""
     with gzip.open(REAL_CSV, "rt", newline="") as f:
