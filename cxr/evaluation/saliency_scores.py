@@ -31,7 +31,7 @@ import math
 
 import numpy as np
 
-from cxr.saliency import localization, map_scores, pointing
+from cxr.saliency import localization, map_scores, mask_scores, pointing
 from cxr.stats import bootstrap
 
 TUNING_THRESHOLDS = tuple(round(0.05 * k, 2) for k in range(1, 20))  # 0.05 .. 0.95
@@ -53,20 +53,14 @@ def wang_columns(sets):
 
 
 def threshold_ious(heatmap, box, thresholds=TUNING_THRESHOLDS):
-    """IoU of the box's pixels with the min-max scaled map above each threshold.
+    """IoU of the box's pixels with the min-max scaled map above each threshold
+    (`cxr.saliency.mask_scores.threshold_ious` on the box's pixels).
 
     Returns:
         (T,) IoUs; zeros for an empty (constant) map, which segments nothing.
     """
-    heatmap = np.asarray(heatmap, dtype=np.float64)
-    if pointing.is_empty(heatmap):
-        return np.zeros(len(thresholds))
-    scaled = (heatmap - heatmap.min()) / (heatmap.max() - heatmap.min())
-    truth = map_scores.box_mask(box, heatmap.shape)
-    detected = scaled[None] > np.asarray(thresholds)[:, None, None]
-    union = (detected | truth).sum(axis=(1, 2))
-    inter = (detected & truth).sum(axis=(1, 2))
-    return np.divide(inter, union, out=np.zeros(len(thresholds)), where=union > 0)
+    truth = map_scores.box_mask(box, np.shape(heatmap))
+    return mask_scores.threshold_ious(heatmap, truth, thresholds)
 
 
 def box_scores(heatmaps, boxes, *, grids=None):

@@ -20,14 +20,15 @@
   by average precision, sum_n (R_n - R_{n-1}) P_n over the distinct values, as
   scikit-learn's `average_precision_score`; NaN when no pixel centre lies in the box.
 
-The scores read the map as given: for a signed map (`METHODS[m].signed`), positive
-evidence ranks highest; pass `abs(map)` to score magnitude instead.
+The IoU and AUPRC are `cxr.saliency.mask_scores`'s on the box's pixels (`box_mask`): one
+definition for boxes and pixel masks. The scores read the map as given: for a signed map
+(`METHODS[m].signed`), positive evidence ranks highest; pass `abs(map)` to score
+magnitude instead.
 """
 
 import numpy as np
-from skimage.filters import threshold_otsu
 
-from cxr.saliency import pointing
+from cxr.saliency import mask_scores, pointing
 
 
 def box_mask(box, shape):
@@ -42,31 +43,12 @@ def box_mask(box, shape):
 
 def otsu_iou(heatmap, box):
     """IoU of the map above Otsu's threshold with the box's pixels; 0 for an empty map."""
-    heatmap = np.asarray(heatmap, dtype=np.float64)
-    if pointing.is_empty(heatmap):
-        return 0.0
-    low, high = heatmap.min(), heatmap.max()
-    levels = np.round(255 * (heatmap - low) / (high - low)).astype(np.uint8)
-    detected = levels > threshold_otsu(levels)
-    truth = box_mask(box, heatmap.shape)
-    union = (detected | truth).sum()
-    return float((detected & truth).sum() / union) if union else 0.0
+    return mask_scores.otsu_iou(heatmap, box_mask(box, np.shape(heatmap)))
 
 
 def pixel_auprc(heatmap, box):
     """Average precision of the map's values for the box's pixels; NaN if the box has none."""
-    scores = np.asarray(heatmap, dtype=np.float64).ravel()
-    labels = box_mask(box, np.shape(heatmap)).ravel()
-    if not labels.any():
-        return float("nan")
-    order = np.argsort(-scores, kind="stable")
-    scores, labels = scores[order], labels[order]
-    # One threshold per distinct value: the last pixel of each run of equal scores.
-    last = np.r_[np.nonzero(np.diff(scores))[0], len(scores) - 1]
-    true_positives = np.cumsum(labels)[last]
-    precision = true_positives / (last + 1)
-    recall = true_positives / labels.sum()
-    return float(np.sum(np.diff(recall, prepend=0.0) * precision))
+    return mask_scores.pixel_auprc(heatmap, box_mask(box, np.shape(heatmap)))
 
 
 def score_map(heatmap, box):
