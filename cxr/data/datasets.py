@@ -1,14 +1,18 @@
-"""From `cxr14_subset` records to model-ready batches.
+"""From the records of any registered cxr dataset to model-ready batches.
 
     builder = data.prepare("cxr14_subset/synthetic")      # builds once, then reuses
+    builder = data.prepare("cxr_chexpert/64", policy={"uncertain": "u_ones"})
     names = data.label_names(builder.info)                  # never typed twice
     train = data.batches(builder, "train", batch_size=32, training=True)
     test = data.batches(builder, "test", batch_size=64)     # deterministic order
 
 Batches are `(images, labels)`: images float32 `[B, S, S, 3]`, the gray pixels in
 [0, 255] repeated into 3 channels (each model normalises its own input for its
-backbone: `cxr.model.preprocessing`), labels float32 multi-hot `[B, 14]` in the
-dataset's label order.
+backbone: `cxr.model.preprocessing`), labels float32 `[B, L]` in the dataset's label
+order: 1 positive, 0 negative, `label_space.UNKNOWN` (-1) unknown. What a dataset's
+features mean (labels or raw codes, patients, attributes, boxes) is its
+`cxr_tfds.registry` entry's to say (`cxr.data.label_space`); the label policy a builder
+was prepared with (`with_policy`) travels with it.
 """
 
 import functools
@@ -18,91 +22,20 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
-import cxr_tfds.builders  # noqa: F401  (registers cxr14_subset)
-from cxr.errors import UserError
-from cxr_tfds.cxr14_subset import source_dir
+from cxr.data import label_space
+from cxr.data.open_dataset import (  # noqa: F401  (the names callers know from here)
+    build,
+    check_split,
+    dataset_name,
+    find,
+    image_size,
+    label_names,
+    label_policy,
+    prepare,
+    with_policy,
+)
 
 AUTOTUNE = tf.data.AUTOTUNE
-
-
-def prepare(
-    name: str = "cxr14_subset/synthetic",
-    data_dir: str | None = None,
-    manual_dir: str | None = None,
-) -> tfds.core.DatasetBuilder:
-    """Returns the builder of `name`, building the dataset first if needed.
-
-    Args:
-        name: `cxr14_subset/<config>`.
-        data_dir: TFDS data dir; None for TFDS's default (`~/tensorflow_datasets`).
-        manual_dir: folder with the NIH files; None for TFDS's manual dir, then
-            `$CXR14_DIR`. Not needed for `synthetic`.
-
-    Raises:
-        UserError: for an unknown dataset or config, or one that is not built and
-            has no files to build from.
-    """
-    return build(find(name, data_dir), manual_dir)
-
-
-def find(name: str, data_dir: str | None = None) -> tfds.core.DatasetBuilder:
-    """The builder of `name`, not built yet: its `info` (features, image size) is there.
-
-    Raises:
-        UserError: for an unknown dataset or config.
-    """
-    try:
-        return tfds.builder(name, data_dir=data_dir)
-    except (tfds.core.registered.DatasetNotFoundError, ValueError) as e:
-        first = (str(e).strip().splitlines() or [""])[0]
-        raise UserError(f"no dataset {name!r} ({first}); use cxr14_subset/<config>") from None
-
-
-def build(builder: tfds.core.DatasetBuilder, manual_dir: str | None = None):
-    """Builds `builder`'s dataset unless it is built; returns the builder.
-
-    Raises:
-        UserError: when it is not built and there are no files to build it from (said
-            before TFDS creates any folder), or when `manual_dir` is not what it was
-            built from.
-    """
-    problem = source_dir.preflight(builder, manual_dir)
-    if problem:
-        raise UserError(problem)
-    try:
-        builder.download_and_prepare(
-            download_config=tfds.download.DownloadConfig(manual_dir=manual_dir)
-        )
-    except FileNotFoundError as e:  # the builder names what is missing and where
-        raise UserError(f"{dataset_name(builder)} is not built and cannot be: {e}") from None
-    return builder
-
-
-def dataset_name(builder: tfds.core.DatasetBuilder) -> str:
-    """`cxr14_subset/<config>`, as configs and folder names spell it."""
-    return f"{builder.name}/{builder.builder_config.name}"
-
-
-def image_size(builder: tfds.core.DatasetBuilder) -> int:
-    """The side of the dataset's square images, known before it is built."""
-    return builder.info.features["image"].shape[0]
-
-
-def label_names(info: tfds.core.DatasetInfo) -> tuple[str, ...]:
-    """The label order of the `labels` vectors, read from the dataset itself."""
-    return tuple(info.features["bboxes"]["label"].names)
-
-
-def check_split(builder: tfds.core.DatasetBuilder, split: str) -> None:
-    """Raises a `UserError` unless `split` is a readable split expression of the dataset."""
-    try:
-        builder.info.splits[split]
-    except (KeyError, ValueError, AssertionError) as e:
-        available = ", ".join(builder.info.splits) or "none"
-        first = (str(e).strip().splitlines() or [""])[0]
-        raise UserError(
-            f"{dataset_name(builder)} has no split {split!r} ({first}); splits built: {available}"
-        ) from None
 
 
 def model_input(images: tf.Tensor) -> tf.Tensor:
@@ -205,18 +138,14 @@ def _image_label_pairs(builder, split, *, shard, cache, permute_labels_seed) -> 
     Permuted labels are looked up by image id, so a shard's images carry the labels the
     whole split's permutation gave them.
     """
-    labels_of = _true_labels
+    labels_of = label_space.targets_fn(builder, label_policy(builder))
     if permute_labels_seed is not None:  # before sharding: the whole split is permuted
         labels_of = _permuted_label_lookup(*permuted_labels(builder, split, permute_labels_seed))
     if shard[0] > 1:
         split = tfds.even_splits(split, n=shard[0], drop_remainder=True)[shard[1]]
-    examples = _records(builder, split)
+    examples = records(builder, split)
     examples = examples.map(lambda ex: (ex["image"], labels_of(ex)), AUTOTUNE)
     return examples.cache() if cache else examples
-
-
-def _true_labels(ex):
-    return tf.cast(ex["labels"], tf.float32)
 
 
 def _permuted_label_lookup(ids, labels):
@@ -241,8 +170,9 @@ def permuted_labels(builder: tfds.core.DatasetBuilder, split: str, seed: int):
     Raises:
         ValueError: when two images share an id (the permuted labels are found by id).
     """
-    ds = _records(builder, split, decode_images=False)
-    ds = ds.map(lambda ex: (ex["image_id"], ex["labels"]), AUTOTUNE).batch(4096)
+    ds = records(builder, split, decode_images=False)
+    targets = label_space.targets_fn(builder, label_policy(builder))
+    ds = ds.map(lambda ex: (ex["image_id"], targets(ex)), AUTOTUNE).batch(4096)
     ids, labels = [], []
     for batch_ids, batch_labels in ds.as_numpy_iterator():
         ids.append(batch_ids)
@@ -278,7 +208,7 @@ def _batched(examples, batch_size, multiple):
     return ds.filter(lambda x, y: tf.shape(y)[0] % multiple == 0) if multiple > 1 else ds
 
 
-def _records(builder, split, decode_images=True) -> tf.data.Dataset:
+def records(builder, split, decode_images=True) -> tf.data.Dataset:
     """The split's examples in their stored order, images decoded or left as PNG bytes.
 
     TFDS would quietly keep a whole dataset under 250 MiB in RAM after the first pass
@@ -294,57 +224,14 @@ def _records(builder, split, decode_images=True) -> tf.data.Dataset:
 
 
 def split_labels(builder: tfds.core.DatasetBuilder, split: str) -> np.ndarray:
-    """The multi-hot labels `[N, 14]` float32 of a split, in order, without decoding images."""
-    ds = _records(builder, split, decode_images=False)
-    labels = ds.map(lambda ex: ex["labels"], AUTOTUNE).batch(4096)
+    """The labels `[N, L]` float32 of a split (`UNKNOWN` where unknown), in order, without
+    decoding images."""
+    ds = records(builder, split, decode_images=False)
+    targets = label_space.targets_fn(builder, label_policy(builder))
+    labels = ds.map(targets, AUTOTUNE).batch(4096)
     rows = [np.asarray(batch, np.float32) for batch in labels.as_numpy_iterator()]
     width = len(label_names(builder.info))
     return np.concatenate(rows) if rows else np.zeros((0, width), np.float32)
-
-
-def evaluation_batches(
-    builder: tfds.core.DatasetBuilder, split: str, batch_size: int
-) -> tf.data.Dataset:
-    """One ordered pass over a split: model inputs and every per-image fact, read once.
-
-    Yields dicts of a batch: `image` (model input, float32 `[B, S, S, 3]` in [0, 255]),
-    `labels` (`[B, 14]` float32), `image_id` (bytes), `patient_id`, and the NIH boxes padded to the batch's most boxes: `boxes`
-    (`[B, K, 4]` normalised ymin, xmin, ymax, xmax) and `box_labels` (`[B, K]`,
-    -1 for padding). Images are decoded here and nowhere else, a batch at a time.
-    """
-    ds = _records(builder, split, decode_images=False)
-
-    def example(ex):
-        return {
-            "image": model_input(tf.io.decode_png(ex["image"], channels=1)),
-            "labels": tf.cast(ex["labels"], tf.float32),
-            "image_id": ex["image_id"],
-            "patient_id": ex["patient_id"],
-            "boxes": ex["bboxes"]["bbox"],
-            "box_labels": ex["bboxes"]["label"],
-        }
-
-    ds = ds.map(example, AUTOTUNE).padded_batch(
-        batch_size, padding_values={"box_labels": tf.constant(-1, tf.int64)} | _zero_padding()
-    )
-    options = tf.data.Options()
-    options.deterministic = True
-    return ds.with_options(options).prefetch(AUTOTUNE)
-
-
-def _zero_padding():
-    """padded_batch needs a padding value for every key once one is given.
-
-    Made on use, not at import: a tensor starts TensorFlow's runtime, after which
-    `MultiWorkerMirroredStrategy` can no longer set up its collectives (`cxr.runtime.distribution`).
-    """
-    return {
-        "image": tf.constant(0, tf.float32),
-        "labels": tf.constant(0, tf.float32),
-        "image_id": tf.constant("", tf.string),
-        "patient_id": tf.constant(0, tf.int32),
-        "boxes": tf.constant(0, tf.float32),
-    }
 
 
 def decode_selected(builder: tfds.core.DatasetBuilder, split: str, indices):
@@ -356,7 +243,7 @@ def decode_selected(builder: tfds.core.DatasetBuilder, split: str, indices):
     """
     wanted = np.zeros(builder.info.splits[split].num_examples, dtype=bool)
     wanted[np.asarray(indices, dtype=np.int64)] = True
-    ds = _records(builder, split, decode_images=False)
+    ds = records(builder, split, decode_images=False)
     ds = ds.enumerate().filter(lambda i, ex: tf.gather(wanted, i))
     ds = ds.map(lambda i, ex: (i, tf.io.decode_png(ex["image"], channels=1)[..., 0]), AUTOTUNE)
     for i, image in ds.as_numpy_iterator():

@@ -4,6 +4,12 @@ The evaluation stage fills every field from a split (`cxr.pipeline.evaluate.pred
 a predictions CSV (`cxr.evaluation.predictions_csv`) or a run's saved predictions.npz fill
 the image ids, label names and probabilities, and say which file they came from. Its file,
 predictions.npz, has one encoder: `EvalDir.encode_predictions`.
+
+A label of an image is positive, negative or unknown (issue 24 §2): `labels` holds the
+first two, `known` says which entries are known (1) and which are not (0: uncertain,
+blank under a policy that says so, or not annotated by the dataset); evaluators score a
+label only on the images where it is known. `attributes` holds what the dataset says of
+each image's patient and acquisition, for subgroup audits (issue 25 §1).
 """
 
 import dataclasses
@@ -12,6 +18,9 @@ import pathlib
 import numpy as np
 
 from cxr.tracking.rundir import EvalDir
+
+# The per-image attributes a Predictions may hold, and the unknown value of each.
+ATTRIBUTES = {"sex": "", "age": float("nan"), "view": ""}
 
 
 @dataclasses.dataclass
@@ -26,6 +35,11 @@ class Predictions:
         boxes: per image, its NIH boxes (K_i, 4), normalised ymin, xmin, ymax, xmax.
         box_labels: per image, the label index of each box (K_i,).
         label_names: the L labels.
+        known: (N, L) uint8, 1 where `labels` is known, 0 where it is unknown; None: all
+            known (cxr14_subset, or a CSV without labels).
+        attributes: name -> (N,) array, for the names the dataset has: "sex" str
+            "M"/"F"/"" (unknown), "age" float (nan unknown), "view" str "PA"/"AP"/"";
+            {} when the dataset has none (`ATTRIBUTES` lists the names).
         dataset, split: what was predicted ("" when not known).
         official_images: how many images are on NIH's official test list.
         path: the file they were read from; None when predicted here.
@@ -36,6 +50,8 @@ class Predictions:
     label_names: tuple
     labels: np.ndarray | None = None
     patient_id: np.ndarray | None = None
+    known: np.ndarray | None = None
+    attributes: dict = dataclasses.field(default_factory=dict)
     boxes: list | None = None
     box_labels: list | None = None
     dataset: str = ""
@@ -53,4 +69,12 @@ class Predictions:
             label_names=self.label_names,
             dataset=self.dataset,
             split=self.split,
+            known=self.known,
+            attributes=self.attributes,
         )
+
+    def known_mask(self) -> np.ndarray:
+        """`known` as a bool (N, L) array; all True where `known` is None."""
+        if self.known is None:
+            return np.ones(np.shape(self.probs), dtype=bool)
+        return np.asarray(self.known).astype(bool)

@@ -48,7 +48,10 @@ class EvalDir:
     ROC = "roc.png"
     AUROC = "auroc.png"
     LOCALIZATION = "localization.json"
-    PREDICTIONS = "predictions.npz"  # per image: id, patient, labels, probabilities
+    # per image: id, patient, labels, probabilities; "known" (the mask of known labels)
+    # where some are unknown, "attribute_<name>" per attribute (sex, age, view)
+    PREDICTIONS = "predictions.npz"
+    ATTRIBUTE_PREFIX = "attribute_"
     GALLERIES = "gradcam"  # <Label>.png, one Grad-CAM gallery per label
     CALIBRATION = "calibration.json"  # ECE, MCE, Brier per label, before and after scaling
     TEMPERATURES = "temperatures.json"  # per-label temperatures (`cxr predict --calibrated`)
@@ -70,12 +73,35 @@ class EvalDir:
     def reliability(self, label: str) -> pathlib.Path:
         return self.path / self.RELIABILITY / f"{label}.png"
 
-    @staticmethod
-    def encode_predictions(*, image_id, patient_id, labels, probs, label_names, dataset, split):
-        """The bytes of a predictions file: the per-image facts `cxr.evaluation.compare_runs` pairs across runs."""
+    @classmethod
+    def encode_predictions(
+        cls,
+        *,
+        image_id,
+        patient_id,
+        labels,
+        probs,
+        label_names,
+        dataset,
+        split,
+        known=None,
+        attributes=None,
+    ):
+        """The bytes of a predictions file: the per-image facts `cxr.evaluation.compare_runs` pairs across runs.
+
+        Args:
+            known: (N, L) 1 where a label is known; None (all known) stores nothing.
+            attributes: name -> (N,) array (`cxr.tracking.predictions.ATTRIBUTES`).
+        """
         buffer = io.BytesIO()
+        extra = {} if known is None else {"known": np.asarray(known, dtype=np.uint8)}
+        for name, values in (attributes or {}).items():
+            values = np.asarray(values)
+            dtype = str if values.dtype.kind in "USO" else np.float64  # text, or a number
+            extra[cls.ATTRIBUTE_PREFIX + name] = values.astype(dtype)
         np.savez(
             buffer,
+            **extra,
             image_id=np.asarray(image_id, dtype=str),
             patient_id=np.asarray(patient_id),
             labels=np.asarray(labels, dtype=np.float32),
@@ -87,7 +113,9 @@ class EvalDir:
         return buffer.getvalue()
 
     def read_predictions(self) -> dict:
-        """The saved predictions: arrays, with `label_names` a tuple and dataset, split str.
+        """The saved predictions: arrays, with `label_names` a tuple and dataset, split str,
+        `known` None where every label is known (and in files older than the mask), and
+        `attributes` a dict name -> array ({} where none were saved).
 
         Raises:
             UserError: when this folder holds no predictions.
@@ -101,6 +129,11 @@ class EvalDir:
         with np.load(path) as saved:
             out = {key: saved[key] for key in saved.files}
         out["label_names"] = tuple(str(x) for x in out["label_names"])
+        out.setdefault("known", None)
+        prefix = self.ATTRIBUTE_PREFIX
+        out["attributes"] = {
+            key[len(prefix) :]: out.pop(key) for key in list(out) if key.startswith(prefix)
+        }
         out["dataset"], out["split"] = str(out["dataset"]), str(out["split"])
         return out
 
@@ -235,7 +268,14 @@ class RunDir:
 
     # --- contents ------------------------------------------------------------------
     def config(self) -> dict:
-        return json.loads(self.config_file.read_text())
+        """The saved config; a run saved before `data.dataset` (its `data.name`) reads the same."""
+        config = json.loads(self.config_file.read_text())
+        data = config.get("data", {})
+        if "name" in data:  # a run saved before the rename
+            data.setdefault("dataset", data["name"])
+        elif "dataset" in data:  # kept until no reader asks for "name"
+            data["name"] = data["dataset"]
+        return config
 
     def load_state(self) -> dict | None:
         """The checkpoint state, or None before the first checkpoint."""

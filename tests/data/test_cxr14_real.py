@@ -12,7 +12,7 @@ import pytest
 import tensorflow_datasets as tfds
 from PIL import Image
 
-from cxr.data import datasets
+from cxr.data import datasets, evaluation_batches
 from cxr_tfds import LABELS
 
 RGBA = [
@@ -141,7 +141,7 @@ def test_cxr14_dir_alone_is_enough(sample_dir, tmp_path, monkeypatch):
 
 
 def test_one_evaluation_pass_holds_images_labels_and_boxes_in_order(sample_builder):
-    batches = list(datasets.evaluation_batches(sample_builder, "test", 16).as_numpy_iterator())
+    batches = list(evaluation_batches.batches(sample_builder, "test", 16).as_numpy_iterator())
     images = np.concatenate([b["image"] for b in batches])
     reference = [x for x, _ in datasets.batches(sample_builder, "test", batch_size=16)]
     # The same elementwise TF ops on the same pixels, whatever the batch: equal.

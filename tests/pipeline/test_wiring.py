@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 
-from cxr.data import datasets
+from cxr.data import datasets, evaluation_batches
 from cxr.errors import UserError
 from cxr.evaluation import evaluators
 from cxr.pipeline import evaluate, saved_run, wiring
@@ -188,7 +188,7 @@ def test_evaluation_saves_the_validation_predictions(synthetic_builder, tmp_path
     labels = datasets.split_labels(synthetic_builder, "validation[:8]")
     np.testing.assert_array_equal(saved["labels"], labels)
     # Reference: the model on the split's images, one at a time, and a numpy sigmoid.
-    batches = datasets.evaluation_batches(synthetic_builder, "validation[:8]", 8)
+    batches = evaluation_batches.batches(synthetic_builder, "validation[:8]", 8)
     images = np.concatenate([b["image"] for b in batches.as_numpy_iterator()])
     logits = np.concatenate([np.asarray(model(images[i : i + 1])) for i in range(len(images))])
     # float32 means over the image's pixels, summed in another order for another batch

@@ -29,15 +29,7 @@ class Classification(Evaluator):
         )
         the_report.update(dataset=preds.dataset, split=preds.split, val_split=val.split)
         result = classification_report.render(report=the_report, eval_dir=eval_dir)
-        result.files[eval_dir.file(EvalDir.PREDICTIONS)] = EvalDir.encode_predictions(
-            image_id=preds.image_id,
-            patient_id=preds.patient_id,
-            labels=preds.labels,
-            probs=preds.probs,
-            label_names=preds.label_names,
-            dataset=preds.dataset,
-            split=preds.split,
-        )
+        result.files[eval_dir.file(EvalDir.PREDICTIONS)] = preds.encoded()
         return result
 
     def sections(self, test, labels):
