@@ -19,6 +19,12 @@ them: its point says why, and its decisions are "unsupported", never a guess. Ea
 keeps the validation positives and negatives it rests on; one resting on fewer than
 `MIN_POSITIVES` positives is warned about (`few_positives_warning`), and `to_json`
 gives the points as `cxr predict` stores them in thresholds.json.
+
+On calibrated probabilities (`cxr predict --calibrated --operating-point ...`), `calibrated`
+maps each threshold t through the label's temperature scaling, sigmoid(logit(t) / T), the
+same monotone function that calibrates the probabilities: a calibrated probability is at
+least the mapped threshold exactly when the raw probability is at least t, so the
+decisions and the validation rates are those of the raw point (docs/protocols.md).
 """
 
 import dataclasses
@@ -30,6 +36,7 @@ import numpy as np
 
 from cxr.errors import UserError
 from cxr.evaluation import classification
+from cxr.stats import temperature as scaling
 from cxr.tracking.rundir import RunDir
 
 KINDS = ("f1", "youden", "sensitivity", "specificity")
@@ -66,6 +73,8 @@ class OperatingPoint:
         sensitivity, specificity: of the rule on the validation predictions (NaN likewise).
         positives, negatives: the validation images with and without the label.
         reason: why validation cannot support it, e.g. "no positive in validation"; else None.
+        temperature: None, or the label's temperature: `threshold` is then on the
+            temperature-scaled probability (`calibrated`).
     """
 
     label: str
@@ -76,6 +85,7 @@ class OperatingPoint:
     positives: int
     negatives: int
     reason: str | None = None
+    temperature: float | None = None
 
     def decide(self, probability) -> str:
         """ "positive", "negative", or `UNSUPPORTED` when validation cannot support the point."""
@@ -96,8 +106,9 @@ class OperatingPoint:
         """The point in words: threshold, validation rates and counts, or why there is none."""
         if self.reason is not None:
             return f"{self.name} unsupported: {self.reason} ({self.counts()})"
+        scale = "" if self.temperature is None else f" (calibrated, T {self.temperature:.3f})"
         return (
-            f"{self.name} threshold {self.threshold:.4f}; validation sensitivity "
+            f"{self.name} threshold {self.threshold:.4f}{scale}; validation sensitivity "
             f"{self.sensitivity:.3f}, specificity {self.specificity:.3f} ({self.counts()})"
         )
 
@@ -106,8 +117,9 @@ class OperatingPoint:
         rule = (
             f"{UNSUPPORTED}: {self.reason}"
             if self.reason is not None
-            else f"positive when the probability is at least {self.threshold!r}"
+            else f"positive when the {self._scale()}probability is at least {self.threshold!r}"
         )
+        calibrated = {} if self.temperature is None else {"temperature": self.temperature}
         return {
             "operating_point": self.name,
             "rule": rule,
@@ -118,7 +130,11 @@ class OperatingPoint:
             "negatives": self.negatives,
             "few_positives": self.few_positives,
             "unsupported": self.reason,
+            **calibrated,
         }
+
+    def _scale(self) -> str:
+        return "" if self.temperature is None else "temperature-scaled "
 
 
 def parse(text: str) -> Spec:
@@ -179,6 +195,26 @@ def choose(spec: Spec, val_probs, val_labels, label_names) -> list[OperatingPoin
             )
         )
     return points
+
+
+def calibrated(points, temperatures) -> list[OperatingPoint]:
+    """The points on temperature-scaled probabilities: each threshold t becomes
+    sigmoid(logit(t) / T) (`cxr.stats.temperature.scale`, the function that scales the
+    probabilities), so every decision, and so each validation rate, stays the same.
+
+    Args:
+        points: `choose`'s list.
+        temperatures: (L,) per label, in the points' order; NaN where a label has none
+            (its point and its probabilities stay unscaled).
+    """
+    out = []
+    for point, t in zip(points, np.asarray(temperatures, np.float64), strict=True):
+        if point.reason is not None or not math.isfinite(t):
+            out.append(point)
+            continue
+        mapped = float(scaling.scale(np.array([[point.threshold]]), [t])[0, 0])
+        out.append(dataclasses.replace(point, threshold=mapped, temperature=float(t)))
+    return out
 
 
 def threshold_for_rate(spec: Spec, y, p) -> float:
@@ -259,17 +295,20 @@ def few_positives_warning(counts, what="thresholds", minimum=MIN_POSITIVES) -> s
     )
 
 
-def thresholds_json(points, *, chosen_on: dict) -> str:
+def thresholds_json(points, *, chosen_on: dict, calibrated_with=None) -> str:
     """thresholds.json's text: the points of every label, and what they were chosen on.
 
     Args:
-        points: `choose`'s list, one per label.
+        points: `choose`'s list, one per label (or `calibrated`'s).
         chosen_on: {"dataset": ..., "split": ...} of the validation predictions.
+        calibrated_with: the temperatures.json the thresholds were mapped with, or None.
     """
+    scaled = "temperature-scaled " if calibrated_with else ""
     document = {
         "operating_point": points[0].name if points else None,
         "chosen_on": chosen_on,
-        "decision": "positive when the probability is at least the threshold",
+        "calibrated_with": None if calibrated_with is None else str(calibrated_with),
+        "decision": f"positive when the {scaled}probability is at least the threshold",
         "min_positives": MIN_POSITIVES,
         "labels": {p.label: p.to_json() for p in points},
     }

@@ -30,6 +30,11 @@ naming each label whose threshold rests on fewer than
 `operating_points.MIN_POSITIVES` positives, each decision, and each overlay a band
 saying it. A label the validation split cannot support (no positive or no negative
 there) is "unsupported", with the reason.
+
+With `--calibrated`, every probability shown and written is temperature-scaled with the
+temperatures the run's evaluation fitted on validation (`cxr.inference.temperature`), and
+with `--operating-point` too each threshold is mapped through the same scaling: the
+decisions are those of the raw probabilities (`operating_points.calibrated`).
 """
 
 import argparse
@@ -45,11 +50,12 @@ from tqdm import tqdm
 
 from cxr.data import datasets, dicom
 from cxr.errors import UserError, exits_cleanly
-from cxr.inference import drawing, operating_points, scoring
+from cxr.inference import drawing, operating_points, scoring, temperature
 from cxr.model import saved
 from cxr.runtime import progress
 from cxr.saliency import gradcam, pointing
-from cxr.tracking.rundir import RunDir
+from cxr.stats import temperature as scaling
+from cxr.tracking.rundir import EvalDir, RunDir
 from cxr_tfds.cxr14_subset import images
 from cxr_tfds.labels import LABELS
 
@@ -109,7 +115,7 @@ def read_image(path: pathlib.Path, size: int) -> np.ndarray:
     return images.resize_gray(gray, size)
 
 
-def predict(paths, run, out_dir, *, top=3, batch_size=32, operating_point=None):
+def predict(paths, run, out_dir, *, top=3, batch_size=32, operating_point=None, calibrated=False):
     """Predicts every readable image, writes the CSV and the Grad-CAM PNGs, prints results.
 
     Args:
@@ -119,22 +125,29 @@ def predict(paths, run, out_dir, *, top=3, batch_size=32, operating_point=None):
         top: Labels per image to draw Grad-CAM for, by probability.
         batch_size: Images read, predicted and explained at a time.
         operating_point: None, or `--operating-point` text: decide each label there.
+        calibrated: temperature-scale the probabilities (and map the thresholds) with
+            the temperatures of the run's evaluation.
 
     Returns:
         {image path: {label: probability}}, labels highest first, readable images only.
 
     Raises:
-        UserError: for a bad model or operating point, and when no file could be read.
+        UserError: for a bad model or operating point, a run without temperatures when
+            `calibrated`, and when no file could be read.
     """
     spec = None if operating_point is None else operating_points.parse(operating_point)
+    temperatures = temperature.for_prediction(run, LABELS) if calibrated else None
     model = load_run_model(run)
     points, chosen_on = (None, None) if spec is None else choose_points(run, spec)
+    if points and temperatures is not None:
+        points = operating_points.calibrated(points, temperatures[1])
     files, problems = find_images(paths)
     for problem in problems:
         print(f"skipped {problem}", file=sys.stderr)
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     job = _Job(model, out_dir, min(top, len(LABELS)), batch_size, points)
+    job.temperatures = None if temperatures is None else temperatures[1]
     partial = out_dir / f"{PREDICTIONS_CSV}.partial"
     try:
         _write_rows(job, files, partial, problems)
@@ -143,7 +156,12 @@ def predict(paths, run, out_dir, *, top=3, batch_size=32, operating_point=None):
     except BaseException:  # a failure or Ctrl-C: no CSV that looks like a result
         partial.unlink(missing_ok=True)
         raise
-    _write_thresholds(out_dir / THRESHOLDS_JSON, points, chosen_on)
+    _write_thresholds(
+        out_dir / THRESHOLDS_JSON,
+        points,
+        chosen_on,
+        temperatures and temperatures[0].file(EvalDir.TEMPERATURES),
+    )
     os.replace(partial, out_dir / PREDICTIONS_CSV)
     skipped = f"; {len(problems)} skipped" if problems else ""
     read = len(job.results)
@@ -172,14 +190,17 @@ def _write_rows(job, files, path, problems) -> None:
             bar.update(len(chunk))
 
 
-def _write_thresholds(path, points, chosen_on) -> None:
+def _write_thresholds(path, points, chosen_on, calibrated_with=None) -> None:
     """thresholds.json for `points`; without points, removes one an earlier run left, as it
     would describe decision columns this run's CSV does not have."""
     if not points:
         path.unlink(missing_ok=True)
         return
     tmp = path.with_name(f"{path.name}.partial")
-    tmp.write_text(operating_points.thresholds_json(points, chosen_on=chosen_on))
+    text = operating_points.thresholds_json(
+        points, chosen_on=chosen_on, calibrated_with=calibrated_with
+    )
+    tmp.write_text(text)
     os.replace(tmp, path)
 
 
@@ -232,6 +253,7 @@ class _Job:
         self.batch_size, self.points = batch_size, points
         self.size = model.input.shape[1]
         self.results, self.stems = {}, set()
+        self.temperatures = None  # (14,) to temperature-scale every probability (NaN: not)
 
     def run_batch(self, files, writer, bar, problems):
         """Reads, scores and explains `files`; writes their rows, PNGs and terminal lines."""
@@ -247,6 +269,8 @@ class _Job:
             return
         x = datasets.gray_model_input(np.stack(grays))
         probs = scoring.probabilities(self.model, x, self.batch_size).astype(np.float64)
+        if self.temperatures is not None:
+            probs = scaling.scale(probs, self.temperatures)
         heatmaps = _heatmaps(self.model, x, probs, self.top, self.batch_size)
         for path, gray, p, maps in zip(read, grays, probs, heatmaps, strict=True):
             writer.writerow([str(path), *(f"{v:.6f}" for v in p), *self.decisions(p)])
@@ -320,6 +344,19 @@ def main(argv=None) -> int:
         help=f"decide each label at a threshold chosen on the run's validation predictions: "
         f"{operating_points.HELP}",
     )
+    parser.add_argument(
+        "--calibrated",
+        action="store_true",
+        help="temperature-scale the probabilities (and thresholds) with the temperatures "
+        "the run's evaluation fitted on validation",
+    )
     args = parser.parse_args(argv)
-    predict(args.paths, args.run, args.out, top=args.top, operating_point=args.operating_point)
+    predict(
+        args.paths,
+        args.run,
+        args.out,
+        top=args.top,
+        operating_point=args.operating_point,
+        calibrated=args.calibrated,
+    )
     return 0
