@@ -20,10 +20,12 @@ import pathlib
 
 from cxr.bench.scale_report import STAGES
 from cxr.errors import UserError
+from cxr.evaluation import box_reference
+from cxr.evaluation.label_reference import RADIOLOGIST_SETS
+from cxr.inference import export_cli
 from cxr.inference.operating_points import HELP as OPERATING_POINT_HELP
 from cxr.saliency import registry as saliency_registry
 from cxr.tracking.rundir import RunDir
-from cxr_tfds.cxr14_subset import expert_labels
 
 _RUN = "runs/<name>/<run id>"
 _DATA = "cxr14_subset/<config>; default: the run's dataset"
@@ -48,8 +50,8 @@ def evaluate() -> argparse.ArgumentParser:
     parser.add_argument("--val-split", help="where thresholds are chosen; default: validation")
     parser.add_argument("--data-dir", help="TFDS data dir; default: the run's")
     parser.add_argument("--manual-dir", help=_MANUAL_DIR)
-    parser.add_argument("--labels", choices=list(expert_labels.SETS), help="radiologists' labels")
-    parser.add_argument("--nih-dir", help="with --labels: NIH's files and Google's folders")
+    parser.add_argument("--labels", choices=RADIOLOGIST_SETS, help="radiologists' labels")
+    parser.add_argument("--nih-dir", help="with --labels: NIH's files and the radiologists'")
     return parser
 
 
@@ -131,7 +133,7 @@ def bench_scale() -> argparse.ArgumentParser:
 
 def saliency() -> argparse.ArgumentParser:
     """`cxr saliency`'s options (cxr.pipeline.saliency_study.main)."""
-    parser = _parser("saliency", "`cxr saliency`: every saliency method scored on a split's NIH boxes, with CIs and sanity checks.")  # fmt: skip
+    parser = _parser("saliency", "`cxr saliency`: every saliency method scored on a split's boxes, with CIs and sanity checks.")  # fmt: skip
     parser.add_argument("--run", required=True, help=_RUN)
     parser.add_argument(
         "--methods", nargs="+", default=list(SALIENCY_DEFAULT_METHODS),
@@ -139,6 +141,10 @@ def saliency() -> argparse.ArgumentParser:
     )  # fmt: skip
     parser.add_argument("--data", help=_DATA)
     parser.add_argument("--split", help="default: the run's test split")
+    parser.add_argument(
+        "--boxes", choices=list(box_reference.SETS), default=box_reference.NIH,
+        help="whose boxes the maps are scored against",
+    )  # fmt: skip
     parser.add_argument("--option", action="append", help="METHOD.NAME=VALUE, e.g. ig.steps=16")
     parser.add_argument(
         "--sanity-images", type=int, default=3, help="images of the sanity check; 0: none"
@@ -176,6 +182,11 @@ def _predict_paths(args) -> None:
         _exists(path, "image")
 
 
+def _export_paths(args) -> None:
+    RunDir.open(args.run)  # a one-line UserError naming it
+    _exists(args.evaluation, "--evaluation")
+
+
 def _dashboard_dirs(args) -> None:
     _runs_and_dirs(args)
     if args.group:
@@ -187,6 +198,7 @@ PARSERS = {
     "evaluate": (evaluate, _runs_and_dirs),
     "predict": (predict, _predict_paths),
     "dashboard": (dashboard, _dashboard_dirs),
+    "export": (export_cli.parser, _export_paths),  # one parser, its module's own
     "speed": (speed, None),
     "bench": (bench, None),
     "bench-scale": (bench_scale, None),
