@@ -143,6 +143,8 @@ def _eval() -> ml_collections.ConfigDict:
             ),
             "galleries": dict(type="galleries", per_kind=eval.get_ref("gallery_per_kind")),
             "localization": dict(type="localization"),
+            # Per-subgroup AUROC and underdiagnosis; skipped where the data has no sex/age/view.
+            "subgroups": dict(type="subgroups", num_bootstrap=eval.get_ref("num_bootstrap")),
         }
     )
     return eval

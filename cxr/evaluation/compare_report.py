@@ -17,6 +17,7 @@ import typing
 
 import numpy as np
 
+from cxr.evaluation import compare_unpaired_report
 from cxr.tracking import writer
 from cxr.tracking.rundir import slug
 from cxr.tracking.writer import json_safe
@@ -26,6 +27,7 @@ if typing.TYPE_CHECKING:
 
 JSON_FILE = "compare.json"
 PLOT_FILE = "compare.png"
+SUBGROUPS_FILE = "compare_subgroups.txt"  # paired: the table of each subgroup's images
 TESTS = ("obuchowski", "bootstrap", "delong")  # in the table's column order
 NAMES = {"obuchowski": "p", "bootstrap": "p boot", "delong": "p DeLong"}  # the columns
 
@@ -175,6 +177,8 @@ def render(report, out_dir) -> writer.Result:
     `_p_bootstrap`, `_p_delong`, `_p_obuchowski`, <run> being the run's path as a `slug`.
     """
     out_dir = pathlib.Path(out_dir)
+    if report.get("mode") == "unpaired":
+        return compare_unpaired_report.render(report, out_dir, JSON_FILE)
     keys = ("auroc_ref", "auroc_other", "diff", "ci_low", "ci_high", "n_valid_resamples")
     keys += ("p_bootstrap", "p_delong", "reason", "delong_reason")
     keys += ("p_obuchowski", "obuchowski_reason", "n_pos_images", "n_pos_patients", "warning")
@@ -184,15 +188,37 @@ def render(report, out_dir) -> writer.Result:
             rows.append(json_safe([c["run"], label, *(e[k] for k in keys)]))
         for key in ("diff", "ci_low", "ci_high", "p_bootstrap", "p_delong", "p_obuchowski"):
             summary[f"macro_{key}/{slug(c['run'])}"] = json_safe(c["macro"][key])
-    return writer.Result(
-        files={out_dir / JSON_FILE: report, out_dir / PLOT_FILE: plot(report)},
-        log={
-            "table": writer.Table(columns=["run", "label", *keys], rows=rows),
-            "forest": writer.Image(out_dir / PLOT_FILE),
-        },
-        summary=summary,
-        text=format_table(report),
-    )
+    files = {out_dir / JSON_FILE: report, out_dir / PLOT_FILE: plot(report)}
+    log = {
+        "table": writer.Table(columns=["run", "label", *keys], rows=rows),
+        "forest": writer.Image(out_dir / PLOT_FILE),
+    }
+    text = format_table(report)
+    if report.get("subgroups"):
+        files[out_dir / SUBGROUPS_FILE] = subgroups_text(report)
+        sub_rows = [
+            json_safe([name, c["run"], label, *(e[k] for k in keys)])
+            for name, group in report["subgroups"].items()
+            for c in group["comparisons"]
+            for label, e in [*c["per_label"].items(), ("macro", c["macro"])]
+        ]
+        log["subgroups_table"] = writer.Table(columns=["subgroup", "run", "label", *keys], rows=sub_rows)  # fmt: skip
+        text += f"\nPer subgroup (sex, age, view, sex x age; the same tests): {out_dir / SUBGROUPS_FILE}"  # fmt: skip
+    return writer.Result(files=files, log=log, summary=summary, text=text)
+
+
+def subgroups_text(report) -> str:
+    """compare_subgroups.txt: `format_table` of every subgroup's images, one after another."""
+    blocks = []
+    for name, group in report["subgroups"].items():
+        blocks.append(f"=== {name}: {group['n_images']} images of {group['n_patients']} patients")
+        if group["reason"]:
+            blocks.append(f"not compared: {group['reason']}")
+            continue
+        split = f"{report['split']}, {name}"
+        sub = {**report, **{k: group[k] for k in ("n_images", "n_patients", "comparisons")}}
+        blocks.append(format_table({**sub, "split": split}))
+    return "\n\n".join(blocks) + "\n"
 
 
 def _shorten(path, width=60):

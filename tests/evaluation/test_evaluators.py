@@ -71,6 +71,7 @@ def test_from_config_of_the_default_spec_is_default():
         evaluators.Classification(num_bootstrap=30, seed=7),
         evaluators.Galleries(per_kind=2),
         evaluators.Localization(seed=7),
+        evaluators.Subgroups(num_bootstrap=30, seed=7),
     ]
     assert [settings(e) for e in chosen] == [settings(e) for e in expected]
     default = evaluators.default(num_bootstrap=30, seed=7, gallery_per_kind=2)
@@ -121,8 +122,9 @@ def test_settings_pass_through_and_the_run_seed_fills_in():
     [
         (
             {"galleries": {"type": "galeries"}},
+            # Every evaluator of the package (calibration, subgroups, ...) and Prevalence above.
             "eval.evaluators.galleries: unknown evaluator type 'galeries'; registered: "
-            "classification, galleries, localization, prevalence",
+            + ", ".join(evaluators.names()),
         ),
         ({"x": {"type": "no.such.module:Thing"}}, "eval.evaluators.x: no module for"),
         ({"g": {"type": "galleries", "per_knd": 3}}, "eval.evaluators.g: "),
@@ -153,6 +155,7 @@ def test_cxr_experiment_names_an_unknown_evaluator_before_any_framework_starts()
     lines = out.stderr.strip().splitlines()
     assert len(lines) == 1, out.stderr[-2000:]
     assert "unknown evaluator type 'locale'; registered: " in lines[0]
+    assert "classification, galleries, localization" in lines[0]
     assert out.stdout.strip() == "[]"  # no framework imported, nothing run
 
 
@@ -220,7 +223,8 @@ def _evaluate(synthetic_builder, tmp_path):
 
 def test_a_new_evaluator_runs_through_the_evaluation_stage(evaluated, synthetic_builder):
     run, chosen = evaluated["run"], evaluated["chosen"]
-    assert [type(e).__name__ for e in chosen][-2:] == ["Localization", "Prevalence"]
+    order = [type(e).__name__ for e in chosen]  # in the order of their names
+    assert order.index("Prevalence") == order.index("Localization") + 1
     # Reference: the split's labels as the dataset gives them, averaged by numpy.
     labels = datasets.split_labels(synthetic_builder, "test[:6]")
     names = datasets.label_names(synthetic_builder.info)
@@ -247,6 +251,7 @@ def test_a_new_evaluator_brings_its_dashboard_section(evaluated):
         "Grad-CAM gallery",
         "Localization",
         "Label prevalence",
+        "Subgroups",
         dashboard.SALIENCY_SECTION,
     ]
     (bars,) = sections["Label prevalence"]

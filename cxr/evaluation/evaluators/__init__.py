@@ -36,6 +36,7 @@ _REGISTERED = {}  # name -> class, filled by `register` as modules are imported
 _CLASSES = {"Classification": "classification", "Galleries": "galleries"}
 _CLASSES["Localization"] = "localization"  # the old `evaluators.<Class>` names
 _CLASSES["Calibration"] = "calibration"
+_CLASSES["Subgroups"] = "subgroups"
 
 
 def register(name):
@@ -151,14 +152,16 @@ def from_config(spec, *, seed) -> list:
 
 
 def default_spec(*, num_bootstrap, gallery_per_kind) -> dict:
-    """`eval.evaluators` of every run so far: the AUROC report, galleries, localization
-    (experiments/common.py writes the same; a test holds them equal)."""
+    """`eval.evaluators` of every run so far: the AUROC report, galleries, localization,
+    subgroups (experiments/common.py writes the same; a test holds them equal)."""
     return {
         # ECE, MCE, Brier before and after temperature scaling; the temperatures.
         "calibration": {"type": "calibration", "num_bootstrap": num_bootstrap},
         "classification": {"type": "classification", "num_bootstrap": num_bootstrap},
         "galleries": {"type": "galleries", "per_kind": gallery_per_kind},
         "localization": {"type": "localization"},
+        # Skips itself, with one line, where the split has no sex, age or view.
+        "subgroups": {"type": "subgroups", "num_bootstrap": num_bootstrap},
     }
 
 
