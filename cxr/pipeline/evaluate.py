@@ -2,7 +2,7 @@
 
     make evaluate RUN=runs/<name>/<id> [DATA=cxr14_subset/<config>] [SPLIT=test]
     cxr evaluate --run runs/<name>/<id> [--data ...] [--split ...]
-    cxr evaluate --run runs/<name>/<id> --labels expert_all|expert_four [--nih-dir DIR]
+    cxr evaluate --run runs/<name>/<id> --labels expert_all|expert_four|rsna [--nih-dir DIR]
 
 `evaluate` reads and decodes the split once, a batch at a time, keeping only
 scores and per-image facts (`predict_split`). Then each evaluator
@@ -17,7 +17,7 @@ the validation predictions the operating points were chosen on in the validation
 split's own folder, `evaluations/<dataset>/<validation split>/` (`cxr predict
 --operating-point` chooses its thresholds there).
 
-`--labels` scores the run against Google's radiologist labels instead
+`--labels` scores the run against Google's or RSNA's radiologist labels instead
 (`cxr.pipeline.expert_evaluation`). A saved run is opened, and rerun under its own backend,
 by `cxr.pipeline.saved_run`.
 """
@@ -29,6 +29,7 @@ import numpy as np
 
 from cxr.data import augment, datasets, evaluation_batches, label_space
 from cxr.errors import UserError, exits_cleanly
+from cxr.evaluation.label_reference import RADIOLOGIST_SETS
 from cxr.inference import scoring
 from cxr.pipeline import saved_run, wiring
 from cxr.runtime import progress
@@ -37,7 +38,6 @@ from cxr.tracking import wandb_logging, writer
 from cxr.tracking.disabled_run import DISABLED
 from cxr.tracking.predictions import Predictions
 from cxr.tracking.rundir import EvalDir, RunDir
-from cxr_tfds.cxr14_subset import expert_labels
 
 NO_BOXES = np.zeros((0, 4), np.float32)
 NO_BOX_LABELS = np.zeros((0,), np.int64)
@@ -281,8 +281,8 @@ def main(argv=None):
     parser.add_argument("--val-split", help="where thresholds are chosen; default: validation")
     parser.add_argument("--data-dir", help="TFDS data dir; default: the run's")
     parser.add_argument("--manual-dir", help="NIH files; default: the run's, then $CXR14_DIR")
-    parser.add_argument("--labels", choices=list(expert_labels.SETS), help="radiologists' labels")
-    parser.add_argument("--nih-dir", help="with --labels: NIH's files and Google's folders")
+    parser.add_argument("--labels", choices=RADIOLOGIST_SETS, help="radiologists' labels")
+    parser.add_argument("--nih-dir", help="with --labels: NIH's files and the radiologists'")
     args = parser.parse_args(argv)
     run = RunDir.open(args.run)
     saved_run.rerun_in_run_backend(run, "evaluate", argv)
@@ -296,6 +296,6 @@ def main(argv=None):
             run=run, labels=args.labels, nih_dir=args.nih_dir, **where
         )
     elif args.nih_dir:
-        raise UserError("--nih-dir goes with --labels expert_all|expert_four")
+        raise UserError(f"--nih-dir goes with --labels {'|'.join(RADIOLOGIST_SETS)}")
     else:
         evaluate_run(run=run, **where)

@@ -2,7 +2,7 @@
 
 `result` turns `cxr.pipeline.saliency_study.study`'s output into one `cxr.tracking.writer.Result`:
 the files of a `SaliencyDir`, a W&B table with one image column per method (the same
-images side by side, NIH's box drawn), W&B summary numbers, and the table text.
+images side by side, the box drawn), W&B summary numbers, and the table text.
 """
 
 import math
@@ -11,6 +11,7 @@ import numpy as np
 from matplotlib import patches
 from matplotlib.figure import Figure
 
+from cxr.evaluation import box_reference
 from cxr.evaluation.saliency_scores import CENTRE, RANDOM
 from cxr.saliency import gallery, localization, sanity
 from cxr.saliency.methods import METHODS
@@ -61,13 +62,22 @@ NOTES = {
 }
 
 
+def notes(boxes=None):
+    """`NOTES`, with whose boxes and which maps, and Wang et al.'s protocol named for them."""
+    if boxes is None:
+        return NOTES
+    wang = NOTES["wang60, wang180"].replace("Wang et al.'s protocol", boxes["wang"], 1)
+    return {"boxes": f"{boxes['source']}: {boxes['maps']}", **NOTES, "wang60, wang180": wang}
+
+
 def result(out, *, target: SaliencyDir, facts, label_names):
     """The study's files, W&B items and text.
 
     Args:
         out: `saliency_study.study`'s output.
         target: Where the files go.
-        facts: {"dataset", "split", "val_split", "methods", "options"}.
+        facts: {"dataset", "split", "val_split", "methods", "options"} and "box_set" (a
+            `box_reference.BoxSet` as a dict: whose boxes, which maps; NIH's when absent).
         label_names: The dataset's labels.
     """
     scores = out["scores"]["methods"]
@@ -85,7 +95,7 @@ def result(out, *, target: SaliencyDir, facts, label_names):
         "boxes": out["boxes"],
         "images": out["images"],
         "tuned_threshold": tuned,
-        "notes": NOTES,
+        "notes": notes(facts.get("box_set")),
         "seconds_per_map": out["seconds_per_map"],
         "scores": scores,
         "comparisons": out["scores"]["comparisons"],
@@ -152,7 +162,8 @@ def format_table(scores, seconds, sanity_json, *, facts, tuned):
     columns = [c for c in HEADLINE if any(c in s for s in scores.values())]
     data = any("data_randomization" in e for e in sanity_json.values() if isinstance(e, dict))
     lines = [
-        f"Saliency on {facts['dataset']} {facts['split']}: label means (CheXlocalize: mean "
+        f"Saliency on {facts['dataset']} {facts['split']}{_against(facts)}: label means "
+        "(CheXlocalize: mean "
         f"over labels of per-label means) [95% patient-bootstrap CI]; Wang columns: "
         f"accuracy at T(IoBB) > {T_IOBB}. Tuned mIoU: {tuned}.",
         f"{'method':<11}{'s/map':>7}"
@@ -169,6 +180,14 @@ def format_table(scores, seconds, sanity_json, *, facts, tuned):
             line += f"  {_verdict(entry.get('data_randomization'))}"
         lines.append(line.rstrip())
     return "\n".join(lines)
+
+
+def _against(facts):
+    """against <whose boxes> (<which maps>); Wang's columns: <its name>", for another's boxes."""
+    boxes = facts.get("box_set")
+    if not boxes or boxes["name"] == box_reference.NIH:
+        return ""
+    return f" against {boxes['source']} ({boxes['maps']}; Wang columns: {boxes['wang']})"
 
 
 def _cell(column):
@@ -279,7 +298,7 @@ def sanity_figure(results) -> Figure:
 GALLERY_SCALE = (
     f"Every map on one diverging scale ({gallery.SIGNED_COLORMAP}: red for the label, blue "
     "against, white 0), to each panel's largest |value|; Grad-CAM and Grad-CAM++ are "
-    "ReLU'd, so never blue. Green: NIH's box"
+    "ReLU'd, so never blue. Green: the box scored (NIH's, or another's with --boxes)"
 )
 
 
@@ -294,7 +313,7 @@ def panel(gray, heatmap):
 
 
 def gallery_figure(kept, methods, label_names) -> Figure:
-    """Rows: (image, box) pairs; columns: the X-ray, then each method; NIH's box in green."""
+    """Rows: (image, box) pairs; columns: the X-ray, then each method; the box in green."""
     figure = Figure(figsize=(2.2 * (len(methods) + 1), 2.4 * len(kept)), dpi=100)
     axes = figure.subplots(len(kept), len(methods) + 1, squeeze=False)
     for row, case in zip(axes, kept, strict=True):
@@ -315,7 +334,7 @@ def gallery_figure(kept, methods, label_names) -> Figure:
 
 
 def gallery_table(kept, methods, label_names):
-    """The gallery as a W&B table: one image column per method, NIH's box on each."""
+    """The gallery as a W&B table: one image column per method, the box on each."""
     rows = []
     for case in kept:
         label = label_names[case["label"]]

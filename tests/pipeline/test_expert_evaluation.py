@@ -214,3 +214,67 @@ def test_the_synthetic_twin_finds_its_own_nih_folder(synthetic_builder):
     assert found == synthetic_builder.synthetic_nih_dir(built)
     assert (found / "Data_Entry_2017_v2020.csv").exists()
     assert (found / "four_findings_expert_labels" / "test_labels.csv").exists()
+
+
+@pytest.fixture(scope="module")
+def rsna_nih(sample_dir, tmp_path_factory):
+    """The real sample's NIH files and images, with RSNA's folder beside them."""
+    rsna_dir = sample_dir.parent / "rsna_pneumonia"
+    if not (rsna_dir / "nih_crossref.csv").exists():
+        pytest.skip(f"RSNA's files not found at {rsna_dir}")
+    folder = tmp_path_factory.mktemp("nih_rsna")
+    for path in [*sample_dir.glob("*.*"), sample_dir / "images"]:
+        (folder / path.name).symlink_to(path)
+    (folder / "rsna_pneumonia").symlink_to(rsna_dir)
+    return folder
+
+
+def test_the_real_sample_against_rsna_beside_nih(rsna_nih, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CXR14_DIR", raising=False)  # the run's manual dir is the NIH folder
+    run = make_run(tmp_path, rsna_nih, "cxr14_subset/224")
+    code, out, err = cli(["--run", run.path, "--labels", "rsna"], capsys)
+    assert code == 0, err
+    classes = {}  # the challenge's class of each NIH image, good matches only
+    for r in read_csv(rsna_nih / "rsna_pneumonia/nih_crossref.csv"):
+        if float(r["mse"]) <= 30:
+            classes[r["Image Index"]] = r["class"]
+    test_list = set((rsna_nih / "test_list.txt").read_text().split())
+    saved = run.evaluation().read_predictions()
+    keep = [k for k, i in enumerate(saved["image_id"]) if i in classes]
+    ids, probs = saved["image_id"][keep], saved["probs"][keep]
+    by_set = metrics(run.evaluation("cxr14_subset/224", "test rsna"))
+    by_nih = metrics(run.evaluation("cxr14_subset/224", "test rsna nih"))
+    assert by_set["n_test_images"] == by_nih["n_test_images"] == len(ids) == 30
+    scored = run.evaluation("cxr14_subset/224", "test rsna").read_predictions()["image_id"]
+    assert set(scored) == set(ids) <= test_list  # no train_val image reaches the test scores
+    # The sample's opacity images on train_val_list.txt (the RSNA README): validation only.
+    assert not {"00000820_000.png", "00003699_000.png", "00011585_000.png"} & set(scored)
+    rows = nih_rows(rsna_nih)
+    column = {x: probs[:, j] for j, x in enumerate(LABELS)}
+    three = ("Pneumonia", "Consolidation", "Infiltration")
+    opacity = np.array([classes[i] == "Lung Opacity" for i in ids])
+    abnormal = np.array([classes[i] != "Normal" for i in ids])
+    expected = {  # row -> (RSNA's truth, NIH's truth on the same images, the model's score)
+        **{f"Opacity: {x}": (opacity, [x in rows[i][1] for i in ids], column[x]) for x in three},
+        "Opacity: max of 3": (
+            opacity,
+            [bool(rows[i][1] & set(three)) for i in ids],
+            np.max([column[x] for x in three], axis=0),
+        ),
+        "Abnormal: max of 14": (
+            abnormal,
+            [rows[i][1] != {"No Finding"} for i in ids],
+            probs.max(1),
+        ),
+    }
+    assert by_set["labels"] == by_nih["labels"] == list(expected)
+    for name, (y_rsna, y_nih, p) in expected.items():
+        for report, y in ((by_set, y_rsna), (by_nih, np.array(y_nih))):
+            entry = report["per_label"][name]
+            if 0 < y.sum() < len(y):
+                assert entry["auroc"] == pytest.approx(roc_auc_score(y, p), abs=1e-12)
+            else:
+                assert entry["auroc"] is None and entry["reason"]
+    assert "RSNA's radiologists" in by_set["label_source"] and "NIH" in by_nih["label_source"]
+    assert "AUROC on the same 30 test images, rsna labels beside NIH's" in out
+    assert not (run.evaluation("cxr14_subset/224", "test rsna").path / readers.JSON_FILE).exists()

@@ -12,7 +12,7 @@ import pytest
 import wandb
 
 from cxr.model import classifier
-from cxr.pipeline import dashboard, saliency_study
+from cxr.pipeline import dashboard, saliency_regions, saliency_study
 from cxr.saliency import sanity
 from cxr.tracking import writer
 from cxr.tracking.rundir import RunDir, SaliencyDir
@@ -101,7 +101,7 @@ def view(run, study):
 
 def test_every_boxed_test_image_is_scored_by_every_method(study, sample_builder):
     _, saved = study
-    pairs = saliency_study.split_boxes(sample_builder, "test")
+    pairs = saliency_regions.split_boxes(sample_builder, "test")
     assert len({p[0] for p in pairs}) == saved["images"] == 9  # the sample's boxed test images
     assert saved["boxes"] == len(pairs)
     for method in METHODS:
@@ -132,7 +132,7 @@ def test_every_boxed_test_image_is_scored_by_every_method(study, sample_builder)
 
 def test_the_random_baseline_is_the_mean_box_share_of_pixels(study, sample_builder):
     _, saved = study
-    pairs = saliency_study.split_boxes(sample_builder, "test")
+    pairs = saliency_regions.split_boxes(sample_builder, "test")
     shares = {}
     for _, label, box, _, _ in pairs:  # pixel centres of a 224 px image inside the box
         centres = (np.arange(224) + 0.5) / 224

@@ -15,7 +15,7 @@ from cxr.bench import saliency_rows
 from cxr.cli import arguments
 from cxr.data import datasets
 from cxr.model import classifier
-from cxr.pipeline import dashboard, saliency_study
+from cxr.pipeline import dashboard, saliency_regions, saliency_study
 from cxr.saliency import methods, registry
 from cxr.tracking.rundir import RunDir, SaliencyDir
 
@@ -134,7 +134,7 @@ def test_the_registered_method_runs_through_the_saliency_study(
     assert sum(CALLS) >= saved["boxes"]  # every boxed pair's map was made by our function
     # Its pixel AUPRC recomputed here with scikit-learn, from |map| (the option passed):
     # per box, averaged per label, then over the labels (CheXlocalize's average).
-    auprcs = _auprcs(model, sample_builder, saliency_study.split_boxes(sample_builder, "test"))
+    auprcs = _auprcs(model, sample_builder, saliency_regions.split_boxes(sample_builder, "test"))
     names = datasets.label_names(sample_builder.info)
     per_label = {names[k]: np.mean(v) for k, v in auprcs.items()}
     saved_per_label = {k: v["value"] for k, v in scores["auprc"]["per_label"].items()}
