@@ -6,10 +6,9 @@ window, MONOCHROME1 inverted), then resized as every cxr builder resizes
 
 The mask (the union of the image's regions, decoded on the 1024 x 1024 grid) is scaled
 by the same area average, and a pixel of the S x S mask is 255 where at least half of
-its area lies inside the 1024 px mask, else 0. At 224 px every real mask keeps pixels;
-at 64 px (a pixel covers 16 x 16 of the originals) 30 of the release's 2,669 masks are
-smaller than half a pixel and come out empty: the build log counts them, and mask
-scores leave such images out.
+its area lies inside the 1024 px mask, else 0. At 64 px a pixel covers 16 x 16 of the
+originals, and a mask that covers no pixel by half comes out empty: the build log
+counts them, and mask scores leave such images out.
 """
 
 import io
