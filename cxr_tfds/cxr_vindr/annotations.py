@@ -10,7 +10,8 @@ A row that cannot be read (a column missing, a coordinate that is not a number, 
 with x_min >= x_max or a negative corner, a class_id that is not its class_name's, an
 unknown finding in Kaggle's 14-class file) stops the build before anything is written:
 `AnnotationError` names the file, the line and the value. Findings outside VinDr's 14 (the
-PhysioNet release's 22 local labels) are counted and left out.
+PhysioNet release's 22 local labels) are counted and left out. Column and class names are
+matched without case (PhysioNet writes `rad_ID`).
 
 Pure Python and numpy.
 """
@@ -28,6 +29,10 @@ from cxr_tfds.cxr_vindr.labels import LABEL_NAMES, NO_FINDING, NO_FINDING_ID, VI
 COLUMNS = ("image_id", "class_name", "rad_id", "x_min", "y_min", "x_max", "y_max")
 CORNERS = ("x_min", "y_min", "x_max", "y_max")
 CONSENSUS_READER = "consensus"  # the reader of a test row without a rad_id
+# class_name -> class_id, matched without case: the releases' copies need not agree on it.
+_INDEX = {name.lower(): k for k, name in enumerate(VINDR_NAMES)} | {
+    NO_FINDING.lower(): NO_FINDING_ID
+}
 
 
 class AnnotationError(ValueError):
@@ -95,14 +100,14 @@ def read(path, *, strict_classes: bool = True) -> Annotations:
     for line, row in enumerate(reader, start=2):
         row = {key: (row.get(name) or "").strip() for key, name in columns.items()}
         finding = _finding(row, path, line, strict_classes)
-        if finding is None:
-            left_out[row["class_name"]] = left_out.get(row["class_name"], 0) + 1
-            continue
         if not row["image_id"]:
             raise AnnotationError(f"{path} line {line}: empty image_id")
         image = images.setdefault(row["image_id"], ImageAnnotation(row["image_id"]))
         reader_id = row.get("rad_id") or CONSENSUS_READER
-        image.readers.add(reader_id)
+        image.readers.add(reader_id)  # a reader of the image, whatever the finding
+        if finding is None:
+            left_out[row["class_name"]] = left_out.get(row["class_name"], 0) + 1
+            continue
         if finding == NO_FINDING_ID:
             _check_empty(row, path, line)
             continue
@@ -127,16 +132,13 @@ def _column_map(fieldnames, path) -> dict:
 def _finding(row, path, line, strict_classes) -> int | None:
     """The row's finding: its index in VINDR_NAMES, NO_FINDING_ID, or None (left out)."""
     name = row["class_name"]
-    if name == NO_FINDING:
-        index = NO_FINDING_ID
-    elif name in VINDR_NAMES:
-        index = VINDR_NAMES.index(name)
-    elif strict_classes:
+    index = _INDEX.get(name.lower())
+    if index is None and strict_classes:
         raise AnnotationError(
             f"{path} line {line}: class_name {name!r} is none of VinDr-CXR's 14 findings "
             f"nor {NO_FINDING!r}"
         )
-    else:
+    if index is None:
         return None
     if row.get("class_id") and row["class_id"] != str(index):
         raise AnnotationError(

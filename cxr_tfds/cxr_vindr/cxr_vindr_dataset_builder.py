@@ -231,7 +231,7 @@ def _log_plan(train_csv, train, test_csv, test, on_disk, plan) -> None:
             )
     for source in (train, test):
         for name, rows in (source.left_out if source else {}).items():
-            logging.info("cxr_vindr: left out %d rows of %r (not one of the 14)", rows, name)
+            logging.warning("cxr_vindr: left out %d rows of %r (not one of the 14)", rows, name)
 
 
 def _log_progress(split, written, total, start) -> None:

@@ -192,3 +192,21 @@ def test_another_csv_names_the_columns_it_lacks(tmp_path):
     path.write_text("ImageId, EncodedPixels\n1.2.3,-1\n")
     with pytest.raises(annotations.AnnotationError, match="no column image_id, class_name"):
         annotations.read(path)
+
+
+def test_physionets_layout_reads_without_case_and_leaves_other_findings_out(tmp_path):
+    path = tmp_path / "annotations_train.csv"
+    path.write_text(
+        "image_id,rad_ID,class_name,x_min,y_min,x_max,y_max\n"
+        "a,R1,pleural EFFUSION,1,2,3,4\n"
+        "a,R2,Rib fracture,1,2,3,4\n"
+        "a,R3,No finding,,,,\n"
+    )
+    read = annotations.read(path, strict_classes=False)
+    (image,) = read.images.values()
+    assert image.readers == {"R1", "R2", "R3"}  # R2 marked none of the 14: negative
+    effusion = labels.LABEL_NAMES.index("Effusion")
+    assert image.raw().tolist() == [int(k == effusion) for k in range(14)]
+    assert read.left_out == {"Rib fracture": 1}
+    with pytest.raises(annotations.AnnotationError, match="line 3: class_name 'Rib fracture'"):
+        annotations.read(path)
