@@ -205,6 +205,7 @@ PURE_MODULES = sorted(
         "cxr.saliency.localization_report",
         "cxr.saliency.pointing",
         "cxr.saliency.map_scores",
+        "cxr.saliency.mask_scores",
         "cxr.saliency.registry",
         "cxr.runtime.cluster_env",
         "cxr.tracking.rundir",
@@ -219,6 +220,12 @@ PURE_MODULES = sorted(
         "cxr_tfds.cxr_vindr.splits",
         "cxr_tfds.cxr_vindr.source_dir",
         "cxr_tfds.cxr14_subset.rsna",
+        "cxr_tfds.cxr_siim.rle",
+        "cxr_tfds.cxr_siim.metadata",
+        "cxr_tfds.cxr_siim.labels",
+        "cxr_tfds.cxr_siim.source_dir",
+        "cxr_tfds.cxr_siim.examples",
+        "cxr_tfds.dicom",
     ]
 )
 
