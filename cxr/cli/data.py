@@ -3,6 +3,7 @@
 
 import pathlib
 
+from cxr.cli import data_help
 from cxr.errors import UserError, exits_cleanly
 from cxr.runtime import startup
 
@@ -25,6 +26,7 @@ def check_then_start(args) -> None:
 @exits_cleanly
 def main(argv=None) -> None:
     """`cxr data ...`: builds the dataset `argv` names, cxr14_subset by default."""
+    data_help.answer(argv)  # --help and unknown flags before TFDS loads (cxr.cli.data_help)
     from cxr_tfds import tfds_build  # TFDS itself (no TensorFlow yet): about a second
 
     tfds_build.main(argv, before_build=check_then_start)

@@ -251,3 +251,18 @@ def test_every_help_example_runs(tmp_path):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.split("\n")[:-1] == [f"reached {n}" for n in rest], result.stdout
+
+
+def test_data_answers_help_and_unknown_flags_without_tfds():
+    # `cxr data` is TFDS's build command; its help and flag names come from a kept copy
+    # of TFDS's parser text (cxr.cli.data_help, checked in tests/cli/test_data_help.py).
+    probe = PROBE.replace('{"tensorflow", "jax", "keras"}', '{"tensorflow_datasets", "pydicom"}')
+    result = subprocess.run(
+        [sys.executable, "-c", probe, json.dumps([["data", "--help"], ["data", "--nope"]])],
+        capture_output=True, text=True, cwd=ROOT, timeout=300,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr[-3000:]
+    (help_code, out, _, loaded), (error_code, _, err, loaded_too) = json.loads(result.stdout)
+    assert help_code == 0 and out.startswith("usage: cxr data") and "--manual_dir" in out
+    assert error_code == 2 and err.strip().endswith("unrecognized arguments: --nope")
+    assert loaded == loaded_too == [], loaded + loaded_too
