@@ -226,6 +226,7 @@ PURE_MODULES = sorted(
         "cxr_tfds.cxr_siim.source_dir",
         "cxr_tfds.cxr_siim.examples",
         "cxr_tfds.dicom",
+        "cxr_tfds.cxr14_subset.rsna_counts",
     ]
 )
 

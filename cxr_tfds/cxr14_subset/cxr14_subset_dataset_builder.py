@@ -20,6 +20,7 @@ from cxr_tfds.cxr14_subset import (
     expert_labels,
     images,
     metadata,
+    rsna_features,
     source_dir,
     sources,
     splits,
@@ -30,21 +31,6 @@ from cxr_tfds.labels import LABELS
 # NIH's boxes are in pixels of its 1024x1024 PNGs, whatever size a user's copy has.
 NIH_PNG_SIZE = 1024
 
-# NIH's archive links (https://nihcc.app.box.com/v/ChestXray-NIHCC, batch_download_zips.py).
-NIH_ARCHIVE_URLS = {
-    1: "https://nihcc.box.com/shared/static/vfk49d74nhbxq3nqjg0900w5nvkorp5c.gz",
-    2: "https://nihcc.box.com/shared/static/i28rlmbvmfjbl8p2n3ril0pptcmcu9d1.gz",
-    3: "https://nihcc.box.com/shared/static/f1t00wrtdk94satdfb9olcolqx20z2jp.gz",
-    4: "https://nihcc.box.com/shared/static/0aowwzs5lhjrceb3qp67ahp0rd1l1etg.gz",
-    5: "https://nihcc.box.com/shared/static/v5e3goj22zr6h8tzualxfsqlqaygfbsn.gz",
-    6: "https://nihcc.box.com/shared/static/asi7ikud9jwnkrnkj99jnpfkjdes7l6l.gz",
-    7: "https://nihcc.box.com/shared/static/jn1b4mw4n6lnh74ovmcjb8y48h8xj07n.gz",
-    8: "https://nihcc.box.com/shared/static/tvpxmn7qyrgl0w8wfh9kqfjskv6nmm1j.gz",
-    9: "https://nihcc.box.com/shared/static/upyy3ml7qdumlgk2rfcvlb9k6gvqq2pj.gz",
-    10: "https://nihcc.box.com/shared/static/l6nilvfa9cg3s28tqv1qc1olm3gnz54p.gz",
-    11: "https://nihcc.box.com/shared/static/hhq8fkdgvcari67vfhs7ppg2w6ni4jze.gz",
-    12: "https://nihcc.box.com/shared/static/ioqwiy20ihqwyr8pf4c24eazhh281pbu.gz",
-}
 
 EXPECTED_FILES = source_dir.EXPECTED_FILES
 
@@ -77,12 +63,14 @@ class Cxr14SubsetConfig(tfds.core.BuilderConfig):
 class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
     """NIH ChestX-ray14: images on disk, 14 multi-hot labels, metadata and NIH boxes."""
 
-    VERSION = tfds.core.Version("1.1.0")
+    VERSION = tfds.core.Version("1.2.0")
     RELEASE_NOTES = {
         "1.0.0": "First release.",
         "1.1.0": "Radiologists' labels: `expert_all` and `expert_four` (Google's relabels, "
         "when their folders are in the NIH folder; `present` False elsewhere), with each "
         "individual reader's calls. The synthetic twin carries synthetic ones.",
+        "1.2.0": "`rsna`: the RSNA Pneumonia Challenge's class and opacity boxes (when its "
+        "files are in the NIH folder; class `absent` elsewhere). No other feature changes.",
     }
     BUILDER_CONFIGS = [
         Cxr14SubsetConfig(name="224", description="All images found, 224x224."),
@@ -139,6 +127,7 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
                         }
                     ),
                     **expert_features.features(),
+                    **rsna_features.features(),
                 }
             ),
             supervised_keys=("image", "labels"),
@@ -158,12 +147,12 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
         )
         bbox_file = root / metadata.BBOX_FILE
         boxes = metadata.read_boxes(bbox_file) if bbox_file.exists() else {}
-        experts = expert_labels.read_all(root)
+        labels = (expert_labels.read_all(root), rsna_features.read(root))  # each image's extras
 
         pngs = sources.find_pngs(root)
         archives = sources.find_archives(root)
         if config.archives:
-            urls = {f"images_{n:03d}": NIH_ARCHIVE_URLS[n] for n in config.archives}
+            urls = {f"images_{n:03d}": sources.NIH_ARCHIVE_URLS[n] for n in config.archives}
             archives += [epath.Path(p) for p in dl_manager.download(urls).values()]
         in_archives = {path: set(sources.list_archive(path)) - set(pngs) for path in archives}
         available = set(pngs).union(*in_archives.values())
@@ -194,7 +183,8 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
                 reason,
                 ", ".join(plan.examples[reason]),
             )
-        expert_features.log_counts(experts, plan.splits, root)
+        expert_features.log_counts(labels[0], plan.splits, root)
+        rsna_features.log_counts(labels[1], plan.splits, entries, root)
         for split, names in plan.splits.items():
             if not names:
                 logging.warning(
@@ -202,12 +192,12 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
                     split,
                 )
         return {
-            split: self._generate_examples(split, names, entries, boxes, pngs, in_archives, experts)
+            split: self._generate_examples(split, names, entries, boxes, pngs, in_archives, labels)
             for split, names in plan.splits.items()
             if names
         }
 
-    def _generate_examples(self, split, names, entries, boxes, pngs, in_archives, experts):
+    def _generate_examples(self, split, names, entries, boxes, pngs, in_archives, labels):
         size = self.builder_config.image_size
         wanted = set(names)
         start, written, unreadable = time.time(), 0, []
@@ -225,7 +215,8 @@ class Cxr14Subset(tfds.core.GeneratorBasedBuilder):
                 continue
             written += 1
             example = _example(entries[name], png, boxes.get(name, []))
-            example.update(expert_features.example(experts, name))
+            example.update(expert_features.example(labels[0], name))
+            example.update(rsna_features.example(labels[1], name))
             yield name, example
         seconds = time.time() - start
         logging.info(

@@ -14,7 +14,7 @@ import os
 
 from etils import epath
 
-from cxr_tfds.cxr14_subset import metadata, sources
+from cxr_tfds.cxr14_subset import metadata, rsna, sources
 
 NIH_URL = "https://nihcc.app.box.com/v/ChestXray-NIHCC"
 EXPECTED_FILES = (
@@ -137,8 +137,8 @@ def preflight(
 ) -> str | None:
     """The one-line error that stops building `builder` before TFDS creates any folder.
 
-    Not built (or `overwrite`): None when a folder to build from is found, else what is
-    missing where. Built: None, or "already built from X with N images; rebuild with ..."
+    Not built (or `overwrite`): None when a folder to build from is found (and its RSNA
+    files, if any, read cleanly), else what is missing where, or the RSNA file's bad row. Built: None, or "already built from X with N images; rebuild with ..."
     when `manual_dir` (or, if `reuse_from_env`, $CXR14_DIR) is another folder or holds
     other images than the build recorded.
 
@@ -170,7 +170,21 @@ def preflight(
         manual_dir = epath.Path(download_dir or builder.data_dir_root / "downloads") / "manual"
         label = "no --manual_dir was given, and TFDS's default manual dir"
     root, reasons = choose(manual_dir, not config.archives, label)
-    return None if root else f"{name} is not built, and there are {no_files(reasons)}"
+    if root is None:
+        return f"{name} is not built, and there are {no_files(reasons)}"
+    return rsna_problem(root, name)
+
+
+def rsna_problem(root: epath.PathLike, name: str = "cxr14_subset") -> str | None:
+    """Why the RSNA files in the NIH folder `root` stop a build (a bad row, a box outside
+    the frame, a file missing: `rsna.read`'s message), or None (good, or no RSNA files)."""
+    if rsna.find(root) is None:
+        return None
+    try:
+        rsna.read(root)
+    except ValueError as e:
+        return f"{name} cannot be built from {root}: its RSNA labels are bad: {e}"
+    return None
 
 
 def _is_built(builder) -> bool:

@@ -6,13 +6,18 @@ here with the csv module, independently of `rsna`'s parser.
 
 import collections
 import csv
+import json
+import logging
 import os
 import pathlib
 
 import numpy as np
 import pytest
+import tensorflow_datasets as tfds
 
-from cxr_tfds.cxr14_subset import rsna
+from cxr_tfds import tfds_build
+from cxr_tfds.cxr14_subset import cxr14_subset_dataset_builder, rsna, rsna_counts, rsna_features
+from cxr_tfds.labels import LABELS
 
 DUPLICATE = "00011723_001.png"  # the NIH image two challenge ids match (README)
 
@@ -154,3 +159,186 @@ def test_a_missing_file_says_which_files_to_copy(tmp_path):
     (tmp_path / rsna.CROSSREF_FILE).write_text(CROSSREF)
     with pytest.raises(ValueError, match=f"{rsna.LABELS_FILE} is missing; put the RSNA files"):
         rsna.read(tmp_path)
+
+
+# --- the counts on NIH's lists ------------------------------------------------------------------
+
+
+def test_list_counts_equal_the_readme_and_the_files(rsna_dir, sample_dir, truth):
+    images, _ = truth
+    found = rsna_counts.counts(sample_dir, rsna_dir)
+    test = set((sample_dir / "test_list.txt").read_text().split())
+    nih = {
+        r["Image Index"]: r["Patient ID"] for r in rows(sample_dir / "Data_Entry_2017_v2020.csv")
+    }
+    for name, want in (("test", test), ("train_val", set(nih) - test)):
+        mine = {i: v for i, v in images.items() if i in want}
+        opacity = [i for i, (cls, _) in mine.items() if cls == rsna.OPACITY]
+        got = found["official_lists"][name]
+        assert got["images"] == len(mine)
+        assert got["images_per_class"][rsna.OPACITY] == len(opacity)
+        assert got["boxes"] == sum(len(b) for _, b in mine.values())
+        assert got["opacity_patients"] == len({nih[i] for i in opacity})
+    assert found["patients"] == len({nih[i] for i in images}) == 11410  # README
+    # The README's facts: 7,170 good matches on the test list; 2,583 opacity images there with
+    # 4,220 boxes from 596 patients; 3,414 opacity images on train_val_list.txt.
+    on_test = found["official_lists"]["test"]
+    assert (on_test["images"], on_test["boxes"], on_test["opacity_patients"]) == (7170, 4220, 596)
+    assert on_test["images_per_class"][rsna.OPACITY] == 2583
+    assert found["official_lists"]["train_val"]["images_per_class"][rsna.OPACITY] == 3414
+    assert found["splits"]["test"] == on_test
+    train, validation = found["splits"]["train"], found["splits"]["validation"]
+    assert train["boxes"] + validation["boxes"] == found["official_lists"]["train_val"]["boxes"]
+
+
+def test_the_counts_command_writes_its_provenance(rsna_dir, sample_dir, tmp_path, capsys):
+    out = tmp_path / "counts.json"
+    assert rsna_counts.main([str(sample_dir), "--rsna", str(rsna_dir), "--out", str(out)]) == 0
+    written = json.loads(out.read_text())
+    assert {"command", "commit", "date", "machine", "counts"} <= written.keys()
+    assert json.loads(capsys.readouterr().out) == written
+    assert rsna_counts.main([str(tmp_path), "--rsna", str(rsna_dir)]) == 2
+    assert "holds no Data_Entry_2017_v2020.csv" in capsys.readouterr().err
+
+
+# --- the dataset --------------------------------------------------------------------------------
+
+SMALL = cxr14_subset_dataset_builder.Cxr14SubsetConfig(
+    name="rsna_test_64", description="The real sample at 64 px, for these tests.", image_size=64
+)
+
+
+def _build(manual_dir, data_dir):
+    builder = cxr14_subset_dataset_builder.Cxr14Subset(config=SMALL, data_dir=str(data_dir))
+    builder.download_and_prepare(
+        download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir))
+    )
+    return {
+        ex["image_id"].decode(): dict(ex, split=split)
+        for split in builder.info.splits
+        for ex in tfds.as_numpy(builder.as_dataset(split=split))
+    }
+
+
+@pytest.fixture(scope="module")
+def built(sample_dir, rsna_dir, tmp_path_factory):
+    """The real NIH sample with RSNA's folder linked in as `rsna_pneumonia/`, and its build log."""
+    manual = tmp_path_factory.mktemp("manual")
+    for path in sample_dir.iterdir():
+        (manual / path.name).symlink_to(path)
+    (manual / "rsna_pneumonia").symlink_to(rsna_dir)
+    logger = logging.getLogger("absl")
+    records = []
+    handler = logging.Handler()
+    handler.emit = lambda record: records.append(record.getMessage())
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        examples = _build(manual, tmp_path_factory.mktemp("tfds"))
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+    return examples, "\n".join(records)
+
+
+def _class(ex):
+    return rsna_features.CLASS_NAMES[ex["rsna"]["class"]]
+
+
+def test_the_17_opacity_images_carry_exactly_their_csv_boxes(built, truth):
+    examples, _ = built
+    images, _ = truth
+    labelled = {i for i, ex in examples.items() if _class(ex) != "absent"}
+    assert labelled == images.keys() & examples.keys() and len(labelled) == 74  # README
+    opacity = {i for i in labelled if _class(examples[i]) == rsna.OPACITY}
+    assert len(opacity) == 17
+    for image_id in labelled:
+        cls, boxes = images[image_id]
+        ex = examples[image_id]
+        assert _class(ex) == cls, image_id
+        want = sorted([y / 1024, x / 1024, (y + h) / 1024, (x + w) / 1024] for x, y, w, h in boxes)
+        got = sorted(ex["rsna"]["boxes"].tolist())
+        np.testing.assert_allclose(got, want, rtol=0, atol=1e-7)  # float32 of px / 1024
+    for image_id in examples.keys() - labelled:
+        assert len(examples[image_id]["rsna"]["boxes"]) == 0
+
+
+def test_labels_stay_on_their_official_list(built, sample_dir, truth):
+    """A train_val image's RSNA label is in train or validation, never in test."""
+    examples, _ = built
+    images, _ = truth
+    test = set((sample_dir / "test_list.txt").read_text().split())
+    for image_id in images.keys() & examples.keys():
+        assert (examples[image_id]["split"] == "test") == (image_id in test), image_id
+    assert examples["00000820_000.png"]["split"] in ("train", "validation")  # 2 boxes, train_val
+    test_boxes = sum(len(ex["rsna"]["boxes"]) for ex in examples.values() if ex["split"] == "test")
+    assert test_boxes == sum(len(b) for i, (_, b) in images.items() if i in test & examples.keys())
+
+
+def test_nih_labels_and_boxes_are_unchanged_beside_rsna(built, sample_dir):
+    examples, _ = built
+    nih = {r["Image Index"]: r for r in rows(sample_dir / "Data_Entry_2017_v2020.csv")}
+    assert len(examples) == 195
+    for image_id, ex in examples.items():
+        found = nih[image_id]["Finding Labels"].split("|")
+        assert ex["labels"].tolist() == [int(x in found) for x in LABELS]
+    assert sum(len(ex["bboxes"]["label"]) for ex in examples.values()) == 9  # NIH's own
+
+
+def test_the_build_log_counts_rsna(built, truth):
+    _, log = built
+    images, _ = truth
+    per_class = collections.Counter(cls for cls, _ in images.values())
+    assert (
+        f"rsna_pneumonia: {len(images)} matches kept (mse <= 30), 98 non-matches "
+        "dropped, 1 duplicate matches kept once, 0 conflicting duplicates dropped; "
+        f"Lung Opacity: {per_class['Lung Opacity']}, No Lung Opacity / Not Normal: "
+        f"{per_class['No Lung Opacity / Not Normal']}, Normal: {per_class['Normal']}; "
+        f"{sum(len(b) for _, b in images.values())} boxes"
+    ) in log
+    assert "rsna: test: " in log and "rsna: train: " in log
+
+
+@pytest.mark.parametrize("what", ["edge", "four", "duplicate"])
+def test_edge_four_box_and_duplicate_images_encode_exactly(labels, truth, what):
+    """Through the dataset's own feature encoding: a box touching the 1024 edge decodes to
+    exactly 1.0 (nothing clipped or shifted), 4 boxes stay 4, the duplicate keeps its class."""
+    images, _ = truth
+    pick = {
+        "edge": lambda b: any(x + w == 1024 or y + h == 1024 for x, y, w, h in b),
+        "four": lambda b: len(b) == 4,
+        "duplicate": None,
+    }[what]
+    image_id = DUPLICATE if pick is None else next(i for i, (_, b) in images.items() if pick(b))
+    feature = rsna_features.features()["rsna"]
+    serialized = feature.serialize_example(rsna_features.example(labels, image_id)["rsna"])
+    decoded = tfds.as_numpy(feature.deserialize_example(serialized))
+    cls, boxes = images[image_id]
+    assert rsna_features.CLASS_NAMES[decoded["class"]] == cls
+    want = sorted([y / 1024, x / 1024, (y + h) / 1024, (x + w) / 1024] for x, y, w, h in boxes)
+    np.testing.assert_allclose(sorted(decoded["boxes"].tolist()), want, rtol=0, atol=1e-7)
+    if what == "edge":
+        assert decoded["boxes"].max() == 1.0
+
+
+def test_bad_rsna_files_stop_cxr_data_in_one_line_before_any_folder(sample_dir, tmp_path, capsys):
+    manual = tmp_path / "cxr14"
+    (manual / "images").mkdir(parents=True)
+    for name in ("Data_Entry_2017_v2020.csv", "train_val_list.txt", "test_list.txt"):
+        (manual / name).symlink_to(sample_dir / name)
+    png = sorted((sample_dir / "images").glob("*.png"))[0]
+    (manual / "images" / png.name).symlink_to(png)
+    (manual / rsna.LABELS_FILE).write_text(LABEL_HEADER + "a,1,2,3,4,1\na,1000,0,30,10,1\n")
+    (manual / rsna.CROSSREF_FILE).write_text(CROSSREF.replace("00000001_000", png.stem))
+    data_dir = tmp_path / "tfds"
+    with pytest.raises(SystemExit) as exit_:
+        tfds_build.main(
+            ["cxr14_subset", "--config=224", f"--manual_dir={manual}", f"--data_dir={data_dir}"]
+        )
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and len(err.splitlines()) == 1, err
+    assert (
+        f"its RSNA labels are bad: {manual / rsna.LABELS_FILE}:3: the box spans x 1000..1030" in err
+    )
+    assert not data_dir.exists()

@@ -71,6 +71,22 @@ BOXES = [
     ("00000007_000", "Pneumothorax", 128.0, 128.0, 320.0, 192.0),
 ]
 KAGGLE_2017 = ["00000001_000", "00000004_000", "00000006_000"]
+# RSNA's labels (rsna_pneumonia/): challenge id, image, mse, class, boxes (x, y, w, h) in the
+# 1024 frame. A box touching the right edge; the same image matched twice, agreeing; a
+# non-match (mse > 30), which the builder drops.
+RSNA = [
+    (
+        "r1",
+        "00000006_000",
+        1.5,
+        "Lung Opacity",
+        [(700.0, 300.0, 324.0, 200.0), (100, 300, 200, 250)],
+    ),
+    ("r2", "00000001_000", 0.7, "Normal", []),
+    ("r3", "00000001_000", 0.7, "Normal", []),
+    ("r4", "00000003_000", 2.0, "No Lung Opacity / Not Normal", []),
+    ("r5", "00000004_000", 45.0, "Lung Opacity", [(10.0, 20.0, 30.0, 40.0)]),
+]
 
 
 def pixels(name: str, width=SIZE, height=SIZE) -> np.ndarray:
@@ -129,6 +145,24 @@ def write_lists(root: pathlib.Path, images) -> None:
         (root / list_name).write_text("\n".join(names))  # no final newline, as NIH's
 
 
+def write_rsna(root: pathlib.Path) -> None:
+    """RSNA's three files, made up, in `root/rsna_pneumonia/` (headers: its header only)."""
+    folder = root / "rsna_pneumonia"
+    folder.mkdir(exist_ok=True)
+    labels = ["patientId,x,y,width,height,Target"]
+    for challenge_id, *_, boxes in RSNA:
+        labels += [f"{challenge_id},{x},{y},{w},{h},1" for x, y, w, h in boxes] or [
+            f"{challenge_id},,,,,0"
+        ]
+    (folder / "stage_2_train_labels.csv").write_text("\n".join(labels) + "\n")
+    crossref = [f"{c},{i}.png,{mse},{cls}" for c, i, mse, cls, _ in RSNA]
+    text = "\n".join(["patientId,Image Index,mse,class", *crossref]) + "\n"
+    (folder / "nih_crossref.csv").write_text(text)
+    (folder / "stage_2_train_images_dicom_headers.csv").write_text(
+        ",BodyPartExamined,PatientAge,PatientID,PatientSex,ViewPosition\n"
+    )
+
+
 def main() -> None:
     root = HERE
     rows = [entry_2020(*img[:5]) for img in IMAGES]
@@ -153,6 +187,7 @@ def main() -> None:
     for where, members in archives.items():
         write_tar(root / where, members)
     (root / "images" / f"{NOT_IN_CSV}.png").write_bytes(png_bytes(NOT_IN_CSV, "gray"))
+    write_rsna(root)
 
     kaggle = root / "kaggle_2017"
     subset = [img for img in IMAGES if img[0] in KAGGLE_2017]
