@@ -89,6 +89,7 @@ def test_every_panel_names_a_key_the_offline_run_logged(reviewed):
     spec = reviewed["spec"]
     assert [s["name"] for s in spec["sections"]] == [
         "Validation curves",
+        "Calibration (15 bins)",
         "Test AUROC",
         "Grad-CAM gallery",
         "Localization",

@@ -132,11 +132,12 @@ def test_evaluation_setup_reads_the_eval_fields():
     chosen, tta = wiring.evaluation_setup(CONFIG)
     assert tta == {"flip": True, "crop": 0.0}
     assert [type(e) for e in chosen] == [
+        evaluators.Calibration,
         evaluators.Classification,
         evaluators.Galleries,
         evaluators.Localization,
     ]
-    assert (chosen[0].num_bootstrap, chosen[0].seed) == (30, 7)
+    assert (chosen[1].num_bootstrap, chosen[1].seed) == (30, 7)
     # A run saved before TTA existed has no tta fields: TTA off.
     old = {**CONFIG, "eval": {"num_bootstrap": 30, "gallery_per_kind": 2}}
     assert wiring.evaluation_setup(old)[1] == {"flip": False, "crop": 0.0}
