@@ -321,10 +321,7 @@ def gallery_figure(kept, methods, label_names) -> Figure:
         images += [panel(case["gray"], case["maps"][m]) for m in methods]
         for ax, image, title in zip(row, images, ["X-ray", *methods], strict=True):
             ax.imshow(image)
-            ymin, xmin, ymax, xmax = np.asarray(case["box"]) * image.shape[0]
-            ax.add_patch(
-                patches.Rectangle((xmin, ymin), xmax - xmin, ymax - ymin, fill=False, color="lime")
-            )
+            _draw_region(ax, np.asarray(case["box"]), image.shape[0])
             ax.set_axis_off()
             ax.set_title(title, fontsize=8)
         row[0].set_title(f"{case['image_id']}\n{label_names[case['label']]}", fontsize=7)
@@ -333,11 +330,27 @@ def gallery_figure(kept, methods, label_names) -> Figure:
     return figure
 
 
+def _draw_region(ax, region, size):
+    """The truth in green: a (4,) normalised box as a rectangle, a 2-D mask as its outline."""
+    if region.ndim == 2:
+        ax.contour(region.astype(float), levels=[0.5], colors="lime", linewidths=1)
+        return
+    ymin, xmin, ymax, xmax = region * size
+    ax.add_patch(
+        patches.Rectangle((xmin, ymin), xmax - xmin, ymax - ymin, fill=False, color="lime")
+    )
+
+
 def gallery_table(kept, methods, label_names):
-    """The gallery as a W&B table: one image column per method, the box on each."""
+    """The gallery as a W&B table: one image column per method, the box on each (a mask
+    region: none drawn; the gallery figure outlines it)."""
     rows = []
     for case in kept:
         label = label_names[case["label"]]
+        if np.ndim(case["box"]) == 2:
+            cells = [writer.Image(panel(case["gray"], case["maps"][m]), caption=m) for m in methods]
+            rows.append([case["image_id"], label, writer.Image(case["gray"]), *cells])
+            continue
         ymin, xmin, ymax, xmax = (float(v) for v in case["box"])
         box = {
             "position": {"minX": xmin, "maxX": xmax, "minY": ymin, "maxY": ymax},

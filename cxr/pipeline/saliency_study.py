@@ -53,6 +53,7 @@ def study(
     settings,
     permuted_model=None,
     reference=None,
+    label_names=None,
 ):
     """Scores, validation thresholds, sanity and gallery of one split: `saliency_report`'s input.
 
@@ -62,11 +63,13 @@ def study(
         settings: {"num_bootstrap", "seed", "sanity_images", "gallery_images"}.
         permuted_model: A model trained on permuted labels (`load_permuted_model`) for the
             data randomisation test; None skips it.
+        label_names: The model's labels, which the pairs' label indices index; None: the
+            dataset's (a cxr14_subset model's are the same).
 
     Returns:
         {"scores": `ScoreBook.summarize`, "seconds_per_map", "boxes", "images",
         "validation_boxes", "sanity" (results, verdicts), "data_randomization" (results,
-        verdicts; None when skipped), "kept" (gallery pairs)}.
+        verdicts; None when skipped), "kept" (gallery pairs), "label_names"}.
     """
     reference = reference or saliency_regions.REFERENCES[box_reference.NIH]
     pairs = reference.pairs(builder, split)
@@ -83,8 +86,9 @@ def study(
         reference=reference,
         **common,
     )
+    label_names = label_names or datasets.label_names(builder.info)
     scores = book.summarize(
-        label_names=datasets.label_names(builder.info),
+        label_names=label_names,
         chosen=chosen,
         num_bootstrap=settings["num_bootstrap"],
         seed=settings["seed"],
@@ -107,6 +111,7 @@ def study(
         "sanity": sanity_results,
         "data_randomization": data_results,
         "kept": kept,
+        "label_names": label_names,
     }
 
 
@@ -174,7 +179,7 @@ def saliency_run(
         out,
         target=target,
         facts={**facts, "options": options},
-        label_names=datasets.label_names(builder.info),
+        label_names=out["label_names"],
     )
     job = wiring.start_wandb(config, run=run, evaluation=(dataset, named), job=wiring.SALIENCY)
     prefix = writer.split_prefix(split) + ("" if boxes == box_reference.NIH else f"/{boxes}")

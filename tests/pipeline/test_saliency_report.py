@@ -77,3 +77,29 @@ def test_every_method_is_drawn_on_one_diverging_scale():
     red, green, blue = expected[5, 5].astype(int)
     assert red > green + 20 and red > blue + 20
     assert gallery.SIGNED_COLORMAP in fig.get_suptitle()
+
+
+def test_a_box_is_a_rectangle_and_a_mask_its_outline_in_every_panel():
+    gray = np.full((16, 16), 100, np.uint8)
+    heat = np.zeros((16, 16))
+    mask = np.zeros((16, 16), bool)
+    mask[4:10, 3:8] = True
+    cases = [
+        {"gray": gray, "maps": {"gradcam": heat}, "box": [0.25, 0.25, 0.5, 0.75]},
+        {"gray": gray, "maps": {"gradcam": heat}, "box": mask},
+    ]
+    for k, case in enumerate(cases):
+        case |= {"image_id": f"{k}.png", "label": 0}
+    fig = saliency_report.gallery_figure(cases, ["gradcam"], ["Pneumothorax"])
+    box_row, mask_row = fig.axes[:2], fig.axes[2:]
+    for ax in box_row:  # the box in pixels of the 16 px panel: x 4..12, y 4..8
+        (rect,) = ax.patches
+        assert (rect.get_x(), rect.get_y(), rect.get_width(), rect.get_height()) == (4, 4, 8, 4)
+    for ax in mask_row:  # the mask's outline: a contour at 0.5 along its edge, no rectangle
+        assert not ax.patches
+        (path,) = [p for c in ax.collections for p in c.get_paths() if len(p.vertices)]
+        xs, ys = path.vertices[:, 0], path.vertices[:, 1]
+        # Between the last pixel inside (7, 9) and the first outside (8, 10), at 0.5.
+        assert (xs.min(), xs.max(), ys.min(), ys.max()) == (2.5, 7.5, 3.5, 9.5)
+    table = saliency_report.gallery_table(cases, ["gradcam"], ["Pneumothorax"])
+    assert table.rows[0][2].boxes is not None and table.rows[1][2].boxes is None
