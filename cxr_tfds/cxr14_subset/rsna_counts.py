@@ -73,6 +73,12 @@ def _provenance(argv: list[str]) -> dict:
     except (OSError, subprocess.CalledProcessError):
         commit = "unknown"
     return {
+        "what": (
+            "RSNA's labels on NIH's full metadata: reader counts (matches kept at mse <= "
+            f"{rsna.MAX_MSE}, non-matches, duplicates, images per class, boxes), and per "
+            "official list and per cxr14_subset split (config 224, every image on disk) the "
+            "labelled images per class, boxes and NIH patients"
+        ),
         "command": " ".join(["python -m cxr_tfds.cxr14_subset.rsna_counts", *argv]),
         "commit": commit,
         "date": datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%d %H:%M UTC"),
