@@ -12,8 +12,9 @@ def per_label_auroc(y_true, y_prob, label_names=LABELS):
     result as sigmoid probabilities.
 
     Args:
-        y_true: Multi-hot labels (N, L) of 0/1; any array type numpy can
-            convert (numpy, JAX, eager TensorFlow).
+        y_true: Multi-hot labels (N, L) of 0/1, -1 where unknown (left out of
+            that label's AUROC); any array type numpy can convert (numpy, JAX,
+            eager TensorFlow).
         y_prob: Scores (N, L): probabilities or logits.
         label_names: The L label names, in column order; the 14
             ChestX-ray14 labels by default.
@@ -37,11 +38,12 @@ def per_label_auroc(y_true, y_prob, label_names=LABELS):
 
     aurocs = {}
     for column, name in enumerate(label_names):
-        labels = y_true[:, column]
+        known = y_true[:, column] >= 0  # an unknown label (-1) is left out
+        labels = y_true[known, column]
         if np.unique(labels).size < 2:
             aurocs[name] = float("nan")
         else:
-            aurocs[name] = float(sklearn.metrics.roc_auc_score(labels, y_prob[:, column]))
+            aurocs[name] = float(sklearn.metrics.roc_auc_score(labels, y_prob[known, column]))
     return aurocs
 
 

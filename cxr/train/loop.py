@@ -240,10 +240,10 @@ def _split_features(model, data: Data, split, cache_dir, dist):
 
 
 def phase_loss(pos_weight=None) -> keras.losses.Loss:
-    """The training loss: BCE on logits, mean over labels and rows; weighted if given."""
-    if pos_weight is not None:
-        return WeightedBinaryCrossentropy(pos_weight)
-    return keras.losses.BinaryCrossentropy(from_logits=True)
+    """The training loss: BCE on logits, mean over the known labels of a batch (unknown
+    ones, -1, count nothing; all known it equals Keras's BinaryCrossentropy bit for bit);
+    each label's positives weighted if given."""
+    return WeightedBinaryCrossentropy(pos_weight)
 
 
 def compile_phase(model, phase: Phase, pos_weight=None, jit_compile=False) -> None:

@@ -233,6 +233,8 @@ def test_resuming_under_another_monitor_is_refused(tmp_path):
 class FakeBuilder:
     """The few parts of a TFDS builder the loop reads, over arrays in memory."""
 
+    name = "cxr14_subset"  # its registry entry: multi-hot "labels", NIH's names
+
     def __init__(self, seed=0, size=8):
         rng = np.random.default_rng(seed)
         self.data = {
@@ -247,7 +249,10 @@ class FakeBuilder:
         }
         label = types.SimpleNamespace(names=list(LABELS))
         self.info = types.SimpleNamespace(
-            full_name="fake/1.0.0", splits=splits, features={"bboxes": {"label": label}}
+            name=self.name,
+            full_name="fake/1.0.0",
+            splits=splits,
+            features={"bboxes": {"label": label}},
         )
 
     def as_dataset(self, split, **_):
