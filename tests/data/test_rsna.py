@@ -191,12 +191,19 @@ def test_list_counts_equal_the_readme_and_the_files(rsna_dir, sample_dir, truth)
     assert train["boxes"] + validation["boxes"] == found["official_lists"]["train_val"]["boxes"]
 
 
-def test_the_counts_command_writes_its_provenance(rsna_dir, sample_dir, tmp_path, capsys):
+def test_the_counts_command_writes_its_provenance(rsna_dir, tmp_path, capsys):
+    """On the builder's made-up dummy_data/ (its rsna_pneumonia/ found in it): seconds."""
+    dummy = cxr14_subset_dataset_builder.Cxr14Subset.code_path.parent / "dummy_data"
     out = tmp_path / "counts.json"
-    assert rsna_counts.main([str(sample_dir), "--rsna", str(rsna_dir), "--out", str(out)]) == 0
+    assert rsna_counts.main([str(dummy), "--out", str(out)]) == 0
     written = json.loads(out.read_text())
-    assert {"command", "commit", "date", "machine", "counts"} <= written.keys()
+    assert {"what", "command", "commit", "date", "machine", "counts"} <= written.keys()
     assert json.loads(capsys.readouterr().out) == written
+    crossref = rows(dummy / "rsna_pneumonia" / rsna.CROSSREF_FILE)
+    on_test = {m["Image Index"] for m in crossref if float(m["mse"]) <= 30} & set(
+        (dummy / "test_list.txt").read_text().split()
+    )
+    assert written["counts"]["official_lists"]["test"]["images"] == len(on_test) == 1
     assert rsna_counts.main([str(tmp_path), "--rsna", str(rsna_dir)]) == 2
     assert "holds no Data_Entry_2017_v2020.csv" in capsys.readouterr().err
 
