@@ -36,7 +36,7 @@ from cxr.configs import common
 def get_config(variant=None):
     c = common.get_config()
     c.name = "chexnet"
-    c.data.name = "cxr14_subset/224"  # "downscale the images to 224 x 224"
+    c.data.dataset = "cxr14_subset/224"  # "downscale the images to 224 x 224"
     c.data.batch_size = 16  # "minibatches of size 16"
     c.model.weights = "imagenet"  # "initialized with weights from a model pretrained on ImageNet"
     c.model.dropout = 0.0  # no dropout is mentioned

@@ -58,11 +58,20 @@ def get_config() -> ml_collections.ConfigDict:
 def _data() -> ml_collections.ConfigDict:
     """The `data` fields."""
     data = ml_collections.ConfigDict()
-    data.name = "cxr14_subset/224"  # TFDS dataset/config
+    # The dataset trained and evaluated on: <builder>/<config> of a registered builder
+    # (cxr_tfds/registry.py; docs/data.md lists them and their findings), e.g.
+    # "cxr_chexpert/224". Saved runs from before this field called it data.name.
+    data.dataset = "cxr14_subset/224"
+    # Label policies, each passed to the datasets whose labels module takes it (the
+    # registry's `policies`); None: that dataset's own default (docs/data.md).
+    # CheXpert's uncertain labels: "u_ignore" (unknown), "u_zeros", "u_ones" or "paper_best".
+    data.uncertain = config_dict.placeholder(str)
+    data.blank = config_dict.placeholder(str)  # CheXpert's blanks: "negative" or "unknown"
+    data.readers = config_dict.placeholder(str)  # VinDr's 3 readers: "any", "majority", "all"
     data.data_dir = config_dict.placeholder(str)  # TFDS data dir; None: ~/tensorflow_datasets
     data.manual_dir = config_dict.placeholder(
         str
-    )  # NIH files; None: TFDS manual dir, then $CXR14_DIR
+    )  # the release's files; None: TFDS manual dir (cxr14_subset: then $CXR14_DIR)
     data.train_split = "train"  # any TFDS split expression, e.g. "train[:10%]"
     data.val_split = "validation"
     data.test_split = "test"
@@ -159,7 +168,7 @@ def smoke(c: ml_collections.ConfigDict, train: int, val: int, test: int) -> None
         c: the experiment's config, before locking.
         train, val, test: images taken from the start of each split.
     """
-    c.data.name = "cxr14_subset/synthetic"
+    c.data.dataset = "cxr14_subset/synthetic"
     c.runs_dir = "runs/smoke"
     c.data.train_split, c.data.val_split = f"train[:{train}]", f"validation[:{val}]"
     c.data.test_split = f"test[:{test}]"

@@ -28,7 +28,7 @@ from cxr.configs import common
 def get_config(variant=None):
     c = common.get_config()
     c.name = "learnability"
-    c.data.name = "cxr14_subset/synthetic"
+    c.data.dataset = "cxr14_subset/synthetic"
     c.data.cache_images = True  # 1,600 images of 128 px: 26 MB
     # Twice the steps of 32 in the same time on a CPU: 0.76 validation macro AUROC after
     # 3 epochs instead of 0.68, 0.826 test macro AUROC after 8 instead of 0.801.

@@ -33,7 +33,7 @@ from cxr.configs import common
 def get_config(variant=None):
     c = common.get_config()
     c.name = "quickstart"
-    c.data.name = "cxr14_subset/synthetic_64"
+    c.data.dataset = "cxr14_subset/synthetic_64"
     c.data.cache_images = True  # 1,600 images of 64 px: 7 MB
     # 16 learns faster per CPU-second than 32 (more steps); 8 no faster than 16.
     c.data.batch_size = 16

@@ -2,7 +2,7 @@
 
     make evaluate RUN=runs/<name>/<id> [DATA=cxr14_subset/<config>] [SPLIT=test]
     cxr evaluate --run runs/<name>/<id> [--data ...] [--split ...]
-    cxr evaluate --run runs/<name>/<id> --labels expert_all|expert_four|rsna [--nih-dir DIR]
+    cxr evaluate --run runs/<name>/<id> --labels expert_all|expert_four [--nih-dir DIR]
 
 `evaluate` reads and decodes the split once, a batch at a time, keeping only
 scores and per-image facts (`predict_split`). Then each evaluator
@@ -17,116 +17,25 @@ the validation predictions the operating points were chosen on in the validation
 split's own folder, `evaluations/<dataset>/<validation split>/` (`cxr predict
 --operating-point` chooses its thresholds there).
 
-`--labels` scores the run against Google's or RSNA's radiologist labels instead
+`--labels` scores the run against Google's radiologist labels instead
 (`cxr.pipeline.expert_evaluation`). A saved run is opened, and rerun under its own backend,
 by `cxr.pipeline.saved_run`.
 """
 
 import argparse
-import re
 
 import numpy as np
 
-from cxr.data import augment, datasets, evaluation_batches, label_space
+from cxr.data import augment, datasets
 from cxr.errors import UserError, exits_cleanly
-from cxr.evaluation.label_reference import RADIOLOGIST_SETS
-from cxr.inference import scoring
-from cxr.pipeline import saved_run, wiring
+from cxr.pipeline import label_match, saved_run, wiring
+from cxr.pipeline.split_predictions import predict_split
 from cxr.runtime import progress
 from cxr.saliency import gradcam
 from cxr.tracking import wandb_logging, writer
 from cxr.tracking.disabled_run import DISABLED
-from cxr.tracking.predictions import Predictions
 from cxr.tracking.rundir import EvalDir, RunDir
-
-NO_BOXES = np.zeros((0, 4), np.float32)
-NO_BOX_LABELS = np.zeros((0,), np.int64)
-NO_BOXES.flags.writeable = NO_BOX_LABELS.flags.writeable = False
-
-
-def predict_split(*, model, builder, split, batch_size, label_names) -> Predictions:
-    """Scores every image of `split` once, in order, with a progress bar.
-
-    Every batch is padded to `batch_size` and spread over the devices the model was
-    built for (`cxr.inference.scoring.probabilities`), so the model compiles one input
-    shape, and the padding's scores are dropped. Labels come with their `known` mask
-    (None where every label is known) and the dataset's per-image attributes.
-    """
-    steps = datasets.num_batches(builder, split, batch_size)
-    bar = progress.bar(steps, unit_name="batch")
-    columns = {k: [] for k in ("probs", "labels", "image_id", "patient_id")}
-    attributes = label_space.attribute_features(builder)
-    raw_attributes = {f: [] for fs in attributes.values() for f in fs}
-    boxes, box_labels = [], []
-    box_index = None
-    if label_space.entry(builder).boxes:
-        box_index = evaluation_batches.box_label_index(builder, label_names)
-    for batch in evaluation_batches.batches(builder, split, batch_size).as_numpy_iterator():
-        columns["probs"].append(scoring.probabilities(model, batch["image"], batch_size))
-        for key in ("labels", "image_id", "patient_id"):
-            columns[key].append(batch[key])
-        for feature, values in raw_attributes.items():
-            values.append(batch[evaluation_batches.ATTRIBUTE + feature])
-        _add_boxes(boxes, box_labels, batch, box_index)
-        bar.add(1)
-    arrays = {
-        k: np.concatenate(v) if v else np.zeros((0, len(label_names))) for k, v in columns.items()
-    }
-    labels, known = label_space.split_known(arrays["labels"].reshape(-1, len(label_names)))
-    config = getattr(builder, "builder_config", None)
-    synthetic = bool(getattr(config, "synthetic_patients", False))
-    official = builder.name == "cxr14_subset" and not synthetic
-    on_test_list = official and re.match(r"test\b", split) is not None
-    return Predictions(
-        probs=arrays["probs"].astype(np.float32),
-        labels=labels,
-        known=known,
-        attributes=_attributes(builder, attributes, raw_attributes),
-        image_id=_text(arrays["image_id"]),
-        patient_id=_patients(arrays["patient_id"]),
-        boxes=boxes,
-        box_labels=box_labels,
-        label_names=tuple(label_names),
-        dataset=datasets.dataset_name(builder),
-        split=split,
-        official_images=len(labels) if on_test_list else 0,
-    )
-
-
-def _add_boxes(boxes, box_labels, batch, box_index):
-    """Appends a batch's boxes per image, labels as indices into the predictions' labels;
-    boxes of a finding the predictions lack are dropped (`box_index` -1), none: no boxes."""
-    for i in range(len(batch["image_id"])):
-        kept = np.zeros(0, bool)
-        if box_index is not None:
-            ks = batch["box_labels"][i]
-            mapped = np.where(ks >= 0, box_index[np.maximum(ks, 0)], -1)
-            kept = mapped >= 0
-        if kept.any():
-            boxes.append(batch["boxes"][i][kept])
-            box_labels.append(mapped[kept])
-        else:  # most images: share two empty arrays instead of two new ones per image
-            boxes.append(NO_BOXES)
-            box_labels.append(NO_BOX_LABELS)
-
-
-def _attributes(builder, attributes, raw) -> dict:
-    """name -> (N,) `Predictions.attributes` values from the raw features read."""
-    out = {}
-    for name, features in attributes.items():
-        columns = [np.concatenate(raw[f]) if raw[f] else np.zeros(0) for f in features]
-        out[name] = label_space.attribute_values(builder.info, name, *columns)
-    return out
-
-
-def _text(values) -> np.ndarray:
-    return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values], dtype=str)
-
-
-def _patients(values) -> np.ndarray:
-    """Patient ids: int64 where the dataset stores numbers (cxr14_subset), else text."""
-    values = np.asarray(values)
-    return values.astype(np.int64) if values.dtype.kind in "iu" else _text(values)
+from cxr_tfds.cxr14_subset import expert_labels
 
 
 def evaluate(
@@ -141,6 +50,7 @@ def evaluate(
     wandb_run=DISABLED,
     tta=None,
     val_dir: EvalDir | None = None,
+    model_labels=None,
 ):
     """Evaluates `model` on `split`: predictions, Grad-CAM once per pair, every evaluator.
 
@@ -158,40 +68,43 @@ def evaluate(
             Grad-CAM always explains `model` itself.
         val_dir: where the validation predictions are saved: the validation split's
             evaluation folder (`RunDir.evaluation(dataset, val_split)`); None: not saved.
+        model_labels: the model's outputs' names; None: the dataset's own. Matched to
+            the dataset's by name (`label_match`): only the findings both name are scored.
 
     Returns:
         The `Predictions` of `split`.
     """
     label_names = datasets.label_names(builder.info)
-    print(f"Evaluating on {split} of {datasets.dataset_name(builder)}")
+    dataset = datasets.dataset_name(builder)
+    match = label_match.match(model_labels or label_names, label_names, dataset=dataset)
+    print(f"Evaluating on {split} of {dataset}")
+    if not match.identical:
+        print(match.text(dataset))
     scorer = model
     if tta and (views := augment.tta_views(**tta)):
         scorer = augment.tta(model, **tta)
         print(f"Test-time augmentation: mean probability of the image and {views}")
-    preds = predict_split(
-        model=scorer, builder=builder, split=split, batch_size=batch_size, label_names=label_names
-    )
+    common = dict(model=scorer, builder=builder, batch_size=batch_size, label_names=label_names)
+    preds = predict_split(split=split, match=match, **common)
     print(f"Choosing operating points on {val_split}")
-    val = predict_split(
-        model=scorer,
-        builder=builder,
-        split=val_split,
-        batch_size=batch_size,
-        label_names=label_names,
-    )
-    _gradcam_pairs(model, builder, split, evaluators, preds, batch_size)
+    val = predict_split(split=val_split, match=match, **common)
+    _gradcam_pairs(model, builder, split, evaluators, preds, batch_size, match.model_columns)
     results = [e.result(preds=preds, val=val, eval_dir=eval_dir) for e in evaluators]
+    if not match.identical:
+        summary = match.summary()
+        results.append(writer.Result(files={eval_dir.file(EvalDir.LABEL_MATCH): summary}))
     if val_dir is not None:
         results.append(writer.Result(files={val_dir.file(EvalDir.PREDICTIONS): val.encoded()}))
     writer.write(results, wandb_run=wandb_run, prefix=writer.split_prefix(split))
     return preds
 
 
-def _gradcam_pairs(model, builder, split, evaluators, preds, batch_size):
+def _gradcam_pairs(model, builder, split, evaluators, preds, batch_size, outputs):
     """Decodes only the images evaluators asked for and hands each its Grad-CAM maps.
 
     Grad-CAM runs once per distinct (image, label) pair, `batch_size` pairs at a time,
     and the maps of a batch are dropped once every evaluator has taken what it keeps.
+    `outputs[label]` is the model output of `preds.label_names[label]`.
     """
     wanted = {}  # (image, label) -> the evaluators that asked
     for evaluator in evaluators:
@@ -209,7 +122,7 @@ def _gradcam_pairs(model, builder, split, evaluators, preds, batch_size):
     def flush():
         grays = np.stack([gray for _, _, gray in pending])
         x = datasets.gray_model_input(grays)
-        classes = np.array([label for _, label, _ in pending])
+        classes = np.array([outputs[label] for _, label, _ in pending])
         # One backbone pass gives both maps: the signed grid (Wang et al.'s heatmap)
         # and Grad-CAM, its ReLU'd upsampling.
         cams = gradcam.class_activation_grid(model, x, classes, batch_size=batch_size)
@@ -235,7 +148,8 @@ def evaluate_run(
 
     Args:
         run: the run directory.
-        dataset: `cxr14_subset/<config>`; None for the run's own.
+        dataset: `<builder>/<config>` of any registered dataset (external validation:
+            the findings the run's model and it share are scored); None for the run's own.
         split: the split to evaluate; None for the run's test split.
         val_split: where operating points are chosen; None for the run's validation
             split on its own dataset, else "validation".
@@ -267,6 +181,7 @@ def evaluate_run(
             wandb_run=wandb_run,
             tta=tta,
             val_dir=run.evaluation(dataset, val_split),
+            model_labels=opened.model_labels,
         )
     print(f"Evaluation files: {eval_dir.path}")
     return eval_dir
@@ -276,13 +191,13 @@ def evaluate_run(
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--run", required=True, help="runs/<name>/<run id>")
-    parser.add_argument("--data", help="cxr14_subset/<config>; default: the run's dataset")
+    parser.add_argument("--data", help="<builder>/<config>; default: the run's dataset")
     parser.add_argument("--split", help="default: the run's test split")
     parser.add_argument("--val-split", help="where thresholds are chosen; default: validation")
     parser.add_argument("--data-dir", help="TFDS data dir; default: the run's")
     parser.add_argument("--manual-dir", help="NIH files; default: the run's, then $CXR14_DIR")
-    parser.add_argument("--labels", choices=RADIOLOGIST_SETS, help="radiologists' labels")
-    parser.add_argument("--nih-dir", help="with --labels: NIH's files and the radiologists'")
+    parser.add_argument("--labels", choices=list(expert_labels.SETS), help="radiologists' labels")
+    parser.add_argument("--nih-dir", help="with --labels: NIH's files and Google's folders")
     args = parser.parse_args(argv)
     run = RunDir.open(args.run)
     saved_run.rerun_in_run_backend(run, "evaluate", argv)
@@ -296,6 +211,6 @@ def main(argv=None):
             run=run, labels=args.labels, nih_dir=args.nih_dir, **where
         )
     elif args.nih_dir:
-        raise UserError(f"--nih-dir goes with --labels {'|'.join(RADIOLOGIST_SETS)}")
+        raise UserError("--nih-dir goes with --labels expert_all|expert_four")
     else:
         evaluate_run(run=run, **where)

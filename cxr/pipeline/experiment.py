@@ -87,7 +87,7 @@ def _run(config, dist) -> RunDir:
             batch_size=d.batch_size,
             tta=tta,
             wandb_run=wandb_run,
-            val_dir=run_dir.evaluation(d.name, d.val_split),
+            val_dir=run_dir.evaluation(d.dataset, d.val_split),
         )
         wandb_logging.log_model_artifact(wandb_run, run_dir.model_file)
     print(f"Run files: {run_dir}")
@@ -101,7 +101,8 @@ def _prepare(config, resumed: RunDir | None):
         The builder, its label names, the augmenter (or None), the speed choice and the model.
     """
     d, t, e = config.data, config.train, config.eval
-    builder = datasets.find(d.name, unset_to_none(d.data_dir))
+    policy = wiring.label_policy(config.to_dict())
+    builder = datasets.find(d.dataset, unset_to_none(d.data_dir), policy)
     label_names = datasets.label_names(builder.info)
     backbone = config.model.backbone
     classifier.check_trainable(t.unfreeze, backbone)

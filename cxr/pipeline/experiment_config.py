@@ -43,11 +43,18 @@ def load_config(spec: str):
         raise UserError(str(e)) from None
 
 
+# Fields that were renamed: old name -> new name, said in the error.
+RENAMED = {"data.name": "data.dataset"}
+
+
 def check_field(config, arg: str) -> None:
     """Raises a `UserError` unless `arg` is `--config.<an existing field>=...`."""
     if not arg.startswith("--config."):
         raise UserError(f"{arg!r}: overrides take the form --config.<field>=<value>")
-    path = arg[len("--config.") :].split("=", 1)[0].split(".")
+    field = arg[len("--config.") :].split("=", 1)[0]
+    if field in RENAMED:
+        raise UserError(f"{arg}: {field} is now {RENAMED[field]} (--config.{RENAMED[field]}=...)")
+    path = field.split(".")
     node = config
     for depth, key in enumerate(path):
         fields = list(node.keys()) if hasattr(node, "keys") else []

@@ -11,14 +11,18 @@ import sys
 
 import keras
 
-from cxr.data import datasets
+from cxr.data import datasets, label_space
 from cxr.model import saved
+from cxr.pipeline import label_match, wiring
 from cxr.tracking.rundir import RunDir
 
 
 @dataclasses.dataclass(frozen=True)
 class OpenedRun:
-    """A saved run's best model and the dataset it is to be evaluated on (`open_run`)."""
+    """A saved run's best model and the dataset it is to be evaluated on (`open_run`).
+
+    `model_labels` are the names of the model's outputs: its training dataset's labels.
+    """
 
     config: dict
     model: object
@@ -26,6 +30,7 @@ class OpenedRun:
     dataset: str
     split: str
     val_split: str
+    model_labels: tuple = ()
 
 
 def open_run(
@@ -35,28 +40,35 @@ def open_run(
 
     Args:
         run: the run directory.
-        dataset: `cxr14_subset/<config>`; None for the run's own.
+        dataset: `<builder>/<config>` of any registered dataset; None for the run's own.
         split: None for the run's test split.
         val_split: None for the run's validation split on its own dataset, else "validation".
         data_dir, manual_dir: where TFDS data and NIH files are; None for the run's.
 
     Raises:
-        UserError: a missing split, or a dataset whose labels the model does not predict.
+        UserError: a missing split, a model whose outputs are not its dataset's labels,
+            or a dataset sharing no finding with the model (`label_match`).
     """
     config = run.config()
     d = config["data"]
-    own_data = dataset in (None, d["name"])
-    dataset = dataset or d["name"]
+    own_data = dataset in (None, wiring.dataset_of(config))
+    dataset = dataset or wiring.dataset_of(config)
     split = split or d["test_split"]
     val_split = val_split or (d["val_split"] if own_data else "validation")
     model = saved.load_model(run.model_file)
-    builder = datasets.prepare(dataset, data_dir or d["data_dir"], manual_dir or d["manual_dir"])
+    builder = datasets.prepare(
+        dataset,
+        data_dir or d["data_dir"],
+        manual_dir or d["manual_dir"],
+        policy=wiring.label_policy(config),
+    )
     for name in (split, val_split):
         datasets.check_split(builder, name)
-    label_names = datasets.label_names(builder.info)
-    if model.output.shape[-1] != len(label_names):
-        saved.load_model(run.model_file, num_labels=len(label_names))  # its error
-    return OpenedRun(config, model, builder, dataset, split, val_split)
+    model_labels = label_space.entry(wiring.dataset_of(config)).label_names
+    if model.output.shape[-1] != len(model_labels):
+        saved.load_model(run.model_file, num_labels=len(model_labels))  # its error
+    label_match.match(model_labels, datasets.label_names(builder.info), dataset=dataset)
+    return OpenedRun(config, model, builder, dataset, split, val_split, model_labels)
 
 
 def rerun_in_run_backend(run: RunDir, command, argv):

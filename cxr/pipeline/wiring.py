@@ -14,7 +14,7 @@ of a saved run), so `cxr experiment` and `cxr evaluate` read the same fields the
 
 import keras
 
-from cxr.data import augment
+from cxr.data import augment, label_space
 from cxr.evaluation import evaluators
 from cxr.tracking import wandb_logging
 from cxr.tracking.rundir import RunDir
@@ -51,7 +51,7 @@ def start_wandb(config: dict, *, run: RunDir, evaluation=None, job=EVAL, chief=T
             config=config,
             name=wandb_name(config, run=run),
             run_dir=run.path,
-            tags=(name, backend, config["data"]["name"]),
+            tags=(name, backend, dataset_of(config)),
             run_id=run.name,
             **common,
         )
@@ -108,6 +108,20 @@ def evaluation_setup(config: dict):
     augment.tta_views(**tta)
     chosen = evaluators.from_config(evaluators.spec_of(e), seed=config["seed"])
     return chosen, tta
+
+
+def dataset_of(config: dict) -> str:
+    """The run's dataset, `<builder>/<config>`: `data.dataset` (`data.name` before the rename)."""
+    data = config["data"]
+    return data["dataset"] if "dataset" in data else data["name"]
+
+
+def label_policy(config: dict) -> dict:
+    """The label policies the run's `data` fields set (`cxr.data.label_space.POLICIES`),
+    unset ones left out; `cxr.data.datasets.prepare` passes each to the datasets taking it."""
+    data = config["data"]
+    chosen = {k: unset_to_none(data.get(k)) for k in label_space.POLICIES}
+    return {k: v for k, v in chosen.items() if v is not None}
 
 
 def unset_to_none(value):

@@ -53,6 +53,9 @@ class EvalDir:
     PREDICTIONS = "predictions.npz"
     ATTRIBUTE_PREFIX = "attribute_"
     GALLERIES = "gradcam"  # <Label>.png, one Grad-CAM gallery per label
+    # the findings scored and those left out, where the model's labels and the dataset's
+    # differ (`cxr.pipeline.label_match`)
+    LABEL_MATCH = "label_match.json"
     CALIBRATION = "calibration.json"  # ECE, MCE, Brier per label, before and after scaling
     TEMPERATURES = "temperatures.json"  # per-label temperatures (`cxr predict --calibrated`)
     RELIABILITY = "reliability"  # <Label>.png, one reliability diagram per label

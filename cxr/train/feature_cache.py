@@ -9,12 +9,14 @@ stale features.
 """
 
 import hashlib
+import json
 import os
 import pathlib
 
 import keras
 import numpy as np
 
+from cxr.data import datasets
 from cxr.runtime import distribution, progress
 
 # Where features are cached unless a run says otherwise; any size of dataset fits
@@ -86,12 +88,18 @@ def cache_file(cache_dir, builder, split, extractor, backbone) -> pathlib.Path:
     """Where the features of `split` of `builder`'s dataset through `extractor` go.
 
     The key holds the backbone's name (two backbones never read each other's cache,
-    whatever their weights) and the dtype policy (bf16 features differ from float32 ones).
+    whatever their weights), the dtype policy (bf16 features differ from float32 ones)
+    and any label policy the builder was prepared with (the cache keeps labels too).
     """
     info = builder.info
     policy = extractor.dtype_policy.name
     key = f"{info.full_name.replace('/', '_')}-{info.splits[split].num_examples}"
     key += f"-{backbone}-{weights_digest(extractor)}-{policy}"
+    labels = datasets.label_policy(builder)  # the labels cached beside the features
+    if labels:
+        key += (
+            "-labels_" + hashlib.sha1(json.dumps(labels, sort_keys=True).encode()).hexdigest()[:8]
+        )
     return pathlib.Path(cache_dir) / key / f"{split}.npz"
 
 

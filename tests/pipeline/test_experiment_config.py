@@ -18,6 +18,7 @@ MISTAKES = [
         ["frozen_head:smoke", "--config.train.learnig_rate=1"],
         "did you mean train.head_learning_rate?",
     ),
+    (["frozen_head:smoke", "--config.data.name=cxr14_subset/224"], "data.name is now data.dataset"),
     (["frozen_head:smoke", "--config.seed=seven"], "invalid literal for int()"),
 ]
 # In a fresh process: the `cxr` command itself, then what it imported.
@@ -56,7 +57,7 @@ def test_a_mistake_is_one_line_before_any_framework_starts():
 def test_help_and_good_configs():
     assert experiment_config.parse(["--help"]) is None
     config = experiment_config.load_config("finetune:smoke")
-    assert config.name == "finetune" and config.data.name == "cxr14_subset/synthetic"
+    assert config.name == "finetune" and config.data.dataset == "cxr14_subset/synthetic"
     with pytest.raises(AttributeError):
         config.no_such_field = 1  # locked
 
@@ -81,3 +82,19 @@ def test_a_head_on_a_frozen_random_backbone_is_warned_before_training(spec, over
     assert (warning is not None) == warns
     if warns:
         assert "frozen random backbone" in warning and "NAME=finetune" in warning
+
+
+def test_policy_fields_pass_only_what_is_set(tmp_path):
+    from cxr.pipeline import wiring
+    from cxr.tracking.rundir import RunDir
+
+    config = experiment_config.load_config("frozen_head:smoke")
+    assert wiring.label_policy(config.to_dict()) == {}  # each dataset's own defaults
+    with config.unlocked():
+        config.data.uncertain, config.data.readers = "u_ones", "None"  # "None" from a flag
+    assert wiring.label_policy(config.to_dict()) == {"uncertain": "u_ones"}
+    # A run saved before the rename reads the same: data.name is its dataset.
+    old = {"name": "frozen_head", "data": {"name": "cxr14_subset/224", "test_split": "test"}}
+    run = RunDir(tmp_path / "run").create(old)
+    assert wiring.dataset_of(RunDir.open(run.path).config()) == "cxr14_subset/224"
+    assert RunDir.open(run.path).config()["data"]["dataset"] == "cxr14_subset/224"

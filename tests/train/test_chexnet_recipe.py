@@ -107,7 +107,7 @@ def test_2_2_lr_divided_by_10_when_the_validation_loss_plateaus_after_an_epoch(t
 def test_3_1_downscaled_to_224_and_normalised_with_imagenet_statistics(tmp_path):
     # "we downscale the images to 224 x 224 and normalize based on the mean and standard
     # deviation of images in the ImageNet training set"
-    builder = tfds.builder(CONFIG.data.name, data_dir=str(tmp_path))
+    builder = tfds.builder(CONFIG.data.dataset, data_dir=str(tmp_path))
     assert datasets.image_size(builder) == 224
     gray = np.full((1, 2, 2, 1), 51, np.uint8)  # 51 / 255 = 0.2
     # The pipeline gives raw pixels; the model normalises them in its first layer.
