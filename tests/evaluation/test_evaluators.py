@@ -15,7 +15,7 @@ import wandb
 from cxr.configs import common
 from cxr.data import datasets
 from cxr.errors import UserError
-from cxr.evaluation import evaluators
+from cxr.evaluation import evaluators, subgroup_report
 from cxr.model import classifier
 from cxr.pipeline import dashboard, evaluate, wiring
 from cxr.tracking import writer
@@ -240,6 +240,9 @@ def test_a_new_evaluator_runs_through_the_evaluation_stage(evaluated, synthetic_
     # The defaults ran beside it: their files are there too.
     assert (run.evaluation().path / EvalDir.METRICS).exists()
     assert (run.evaluation().path / EvalDir.LOCALIZATION).exists()
+    # The synthetic twin has sex, age and view per image: the subgroup audit ran on them.
+    assert "Subgroups (age, sex, view; 19 subgroups x 14 labels)" in evaluated["printed"]
+    assert (run.evaluation().path / subgroup_report.JSON_FILE).exists()
 
 
 def test_a_new_evaluator_brings_its_dashboard_section(evaluated):
