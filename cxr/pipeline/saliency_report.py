@@ -187,7 +187,7 @@ def _against(facts):
     boxes = facts.get("box_set")
     if not boxes or boxes["name"] == box_reference.NIH:
         return ""
-    return f" against {boxes['source']} ({boxes['maps']}; Wang columns: {boxes['wang']})"
+    return f" against {boxes['source']} ({boxes['maps']}; Wang's columns: {boxes['wang']})"
 
 
 def _cell(column):

@@ -122,7 +122,7 @@ def test_each_test_opacity_box_is_scored_against_each_of_the_three_maps(study, c
     assert "wang60/acc@iobb50" in saved["scores"]["cam"]
     assert saved["notes"]["wang60, wang180"].startswith("Wang et al.'s protocol on RSNA boxes")
     assert saved["box_set"]["name"] == "rsna" and "Pneumonia" in saved["notes"]["boxes"]
-    assert "Wang columns: Wang et al.'s protocol on RSNA boxes" in out
+    assert "Wang's columns: Wang et al.'s protocol on RSNA boxes" in out
     assert target.path.name == f"cxr14_subset_{SIZE}-test_rsna"
 
 
