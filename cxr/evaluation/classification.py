@@ -20,7 +20,9 @@ takes plain numpy arrays.
         auprc, published (model -> macro AUROC, or None);
     "per_label": label -> auroc, ci_low, ci_high, n_valid_resamples,
         warning (as the macro's, for this CI), auprc, prevalence, n_pos,
-        n_neg (images), n_pos_patients, n_neg_patients, reason (why the
+        n_neg (images), n_pos_patients, n_neg_patients, n_unknown and
+        n_val_unknown (test and validation images whose label is unknown, left
+        out of every number of this label), reason (why the
         test numbers are NaN, else None), val_reason (same for the
         thresholds), published (model -> AUROC, or None), operating_points:
         {"f1"|"youden": threshold, val_score (F1 or J on validation),
@@ -35,14 +37,15 @@ import math
 
 import numpy as np
 
+from cxr.evaluation import thresholds
+from cxr.evaluation.thresholds import operating_thresholds  # noqa: F401  (its callers' name)
 from cxr.stats import bootstrap
-from cxr.stats.auroc import macro_auroc, per_label_auroc, undefined_reason
+from cxr.stats.auroc import macro_auroc, per_label_auroc
 from cxr.stats.published import OFFICIAL_TEST_IMAGES, PUBLISHED, PUBLISHED_MACRO
 
 # Below this share of valid resamples, a macro CI says more about the resamples that
 # happened to contain every label's positives than about the test set.
 MIN_VALID_SHARE = 0.95
-_POINTS = ("f1", "youden")  # the operating points, chosen on validation
 
 
 ASSUMPTIONS = (
@@ -65,8 +68,13 @@ def report(
     num_bootstrap=1000,
     seed=0,
     official_images=0,
+    test_known=None,
+    val_known=None,
 ):
     """Evaluates test predictions, with thresholds chosen on validation.
+
+    A label is scored on the images where it is known: an unknown one (uncertain, or not
+    annotated) is left out of that label's AUROC, CI, counts and thresholds, and counted.
 
     Args:
         test_probs: Test scores (N, L): probabilities (logits rank the same,
@@ -82,6 +90,8 @@ def report(
         seed: Seed of the bootstrap's random generator.
         official_images: How many test images are on NIH's official test list;
             published numbers stand beside ours only for the whole list.
+        test_known, val_known: (N, L) and (M, L), true (1) where the label is known;
+            None: every label known.
 
     Returns:
         A JSON-serialisable dict, its keys as the module docstring lists them.
@@ -91,15 +101,22 @@ def report(
     test_patients = np.asarray(test_patients)
     if test_patients.shape != (len(test_probs),):
         raise ValueError(f"test_patients must have shape ({len(test_probs)},)")
+    test_known, val_known = _known(test_known, test_labels), _known(val_known, val_labels)
 
-    aurocs = per_label_auroc(test_labels, test_probs, label_names)
+    aurocs = per_label_auroc(np.where(test_known, test_labels, -1), test_probs, label_names)
     boot = bootstrap.bootstrap_aurocs(
-        test_probs, test_labels, test_patients, num_bootstrap=num_bootstrap, seed=seed
+        test_probs,
+        test_labels,
+        test_patients,
+        num_bootstrap=num_bootstrap,
+        seed=seed,
+        known=test_known,
     )
     comparable = official_images == OFFICIAL_TEST_IMAGES
-    test, val = (test_probs, test_labels, test_patients), (val_probs, val_labels)
+    test = (test_probs, test_labels, test_patients, test_known)
+    val = (val_probs, val_labels, val_known)
     per_label, roc_curves = _per_label(test, val, aurocs, boot, label_names, comparable=comparable)
-    _rate_cis(per_label, test_labels, test_probs, test_patients, num_bootstrap, seed)
+    thresholds.rate_cis(per_label, test, num_bootstrap, seed, valid_share_warning)
     return {
         "labels": list(label_names),
         "n_test_images": len(test_probs),
@@ -127,10 +144,15 @@ def _bootstrap_settings(num_bootstrap, seed):
 
 def _per_label(test, val, aurocs, boot, label_names, *, comparable):
     """Per-label entries (AUROC and its CI, counts, operating points) and test ROC curves."""
-    (probs, labels, patients), (val_probs, val_labels) = test, val
+    (all_probs, all_labels, all_patients, known), (all_val_probs, all_val_labels, val_known) = (
+        test,
+        val,
+    )
     per_label, roc_curves = {}, {}
     for i, name in enumerate(label_names):
-        y, p = labels[:, i], probs[:, i]
+        rows, val_rows = known[:, i], val_known[:, i]
+        y, p, patients = all_labels[rows, i], all_probs[rows, i], all_patients[rows]
+        val_labels, val_probs = all_val_labels[val_rows], all_val_probs[val_rows]
         entry = {"auroc": aurocs[name], **bootstrap.percentile_ci(boot[:, i])}
         counts = class_counts(y, patients)
         entry.update(
@@ -140,9 +162,11 @@ def _per_label(test, val, aurocs, boot, label_names, *, comparable):
             n_neg=counts["n_neg_images"],
             n_pos_patients=counts["n_pos_patients"],
             n_neg_patients=counts["n_neg_patients"],
-            reason=_degenerate(y, "test"),
-            val_reason=_degenerate(val_labels[:, i], "validation"),
-            operating_points=_operating_points(val_labels[:, i], val_probs[:, i], y, p),
+            n_unknown=int((~rows).sum()),
+            n_val_unknown=int((~val_rows).sum()),
+            reason=thresholds.degenerate(y, "test"),
+            val_reason=thresholds.degenerate(val_labels[:, i], "validation"),
+            operating_points=thresholds.operating_points(val_labels[:, i], val_probs[:, i], y, p),
             published={k: v[name] for k, v in PUBLISHED.items()} if comparable else None,
         )
         entry["warning"] = None
@@ -225,58 +249,6 @@ def low_valid_share_text(n_valid, num_bootstrap):
     )
 
 
-def _rate_cis(per_label, labels, probs, patients, num_bootstrap, seed):
-    """Adds patient-bootstrap CIs of test sensitivity and specificity at each operating point.
-
-    The resamples are the AUROC bootstrap's own (same patients, count and seed).
-    """
-    groups, num_patients = bootstrap.patient_index(patients)
-    names = list(per_label)
-    y = labels > 0.5
-    # Columns per (label, point): true positives, true negatives; per label: positives, negatives.
-    columns, keys = [], []
-    for i, name in enumerate(names):
-        for point in _POINTS:
-            threshold = per_label[name]["operating_points"][point]["threshold"]
-            predicted = probs[:, i] >= threshold  # False everywhere for a NaN threshold
-            columns += [predicted & y[:, i], ~predicted & ~y[:, i]]
-            keys.append((name, point))
-    for i in range(len(names)):
-        columns += [y[:, i], ~y[:, i]]
-    # Summed per patient first: a resample's count is then counts @ per_patient, and no
-    # resamples x images array is ever made (memory grows with patients, not images).
-    per_patient = np.stack(
-        [np.bincount(groups, weights=column, minlength=num_patients) for column in columns],
-        axis=1,
-    )
-    sums = np.full((num_bootstrap, per_patient.shape[1]), math.nan)
-    for start, counts in bootstrap.resample_chunks(num_patients, num_bootstrap, seed):
-        sums[start : start + len(counts)] = counts @ per_patient
-    n_points = 2 * len(keys)
-    positives, negatives = sums[:, n_points::2], sums[:, n_points + 1 :: 2]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        for k, (name, point) in enumerate(keys):
-            i = names.index(name)
-            rates = per_label[name]["operating_points"][point]["test"]
-            for rate, hits, total in (
-                ("sensitivity", sums[:, 2 * k], positives[:, i]),
-                ("specificity", sums[:, 2 * k + 1], negatives[:, i]),
-            ):
-                ci = bootstrap.percentile_ci(hits / total)
-                valid = math.isfinite(rates[rate])
-                rates[f"{rate}_ci"] = [ci["ci_low"], ci["ci_high"]] if valid else [math.nan] * 2
-                rates[f"{rate}_n_valid"] = ci["n_valid_resamples"] if valid else 0
-                warning = valid_share_warning(ci["n_valid_resamples"], num_bootstrap)
-                rates[f"{rate}_warning"] = warning if valid else None
-
-
-def _degenerate(y, split):
-    """Why AUROC/thresholds are undefined for labels `y` of `split`, or None."""
-    if len(y) == 0:
-        return f"no image in {split}"
-    return undefined_reason(y, f"in {split}")
-
-
 def _auprc(y, p):
     # Average precision needs a positive; with no negative it is trivially 1, so NaN too.
     if not 0 < np.sum(y) < len(y):
@@ -286,76 +258,14 @@ def _auprc(y, p):
     return float(sklearn.metrics.average_precision_score(y, p))
 
 
-def operating_thresholds(val_probs, val_labels, point="f1"):
-    """Each label's threshold at one operating point, chosen on validation as `report` does.
-
-    Args:
-        val_probs: Validation scores (M, L).
-        val_labels: Validation multi-hot labels (M, L).
-        point: "f1" (max F1) or "youden" (max Youden's J).
-
-    Returns:
-        (L,) float array; NaN for a label without a positive or a negative in validation.
-    """
-    val_probs, val_labels = np.asarray(val_probs, np.float64), np.asarray(val_labels)
-    return np.array(
-        [_choose(val_labels[:, i], val_probs[:, i])[point][0] for i in range(val_probs.shape[1])],
-        dtype=np.float64,
-    ).reshape(-1)
-
-
-def _choose(val_y, val_p):
-    """{point: (threshold, validation F1 or J)} maximising F1 and Youden's J; NaN if undefined."""
-    if _degenerate(val_y, "validation") is not None:
-        return dict.fromkeys(_POINTS, (math.nan, math.nan))
-    import sklearn.metrics
-
-    precision, recall, thresholds = sklearn.metrics.precision_recall_curve(val_y, val_p)
-    precision, recall = precision[:-1], recall[:-1]  # the last point has no threshold
-    with np.errstate(invalid="ignore", divide="ignore"):
-        f1 = np.nan_to_num(2 * precision * recall / (precision + recall))
-    best_f1 = int(np.argmax(f1))
-    fpr, tpr, roc_thresholds = sklearn.metrics.roc_curve(val_y, val_p)
-    youden = np.where(np.isfinite(roc_thresholds), tpr - fpr, -np.inf)  # skip "predict none"
-    best_j = int(np.argmax(youden))
-    return {
-        "f1": (float(thresholds[best_f1]), float(f1[best_f1])),
-        "youden": (float(roc_thresholds[best_j]), float(youden[best_j])),
-    }
-
-
-def _operating_points(val_y, val_p, test_y, test_p):
-    """Thresholds maximising F1 and Youden's J on validation, measured on test."""
-    points = {}
-    for key, (threshold, score) in _choose(val_y, val_p).items():
-        predicted = None if math.isnan(threshold) else test_p >= threshold
-        points[key] = {
-            "threshold": threshold,
-            "val_score": score,
-            "test": _rates(test_y, predicted),
-        }
-    return points
-
-
-def _rates(y, predicted):
-    """Sensitivity, specificity, precision and F1 of 0/1 predictions (None: all NaN)."""
-    keys = ("sensitivity", "specificity", "precision", "f1")
-    if predicted is None:
-        return dict.fromkeys(keys, math.nan)
-    y = y > 0.5
-    tp, fp = int(np.sum(predicted & y)), int(np.sum(predicted & ~y))
-    fn, tn = int(np.sum(~predicted & y)), int(np.sum(~predicted & ~y))
-    values = (
-        _div(tp, tp + fn),
-        _div(tn, tn + fp),
-        _div(tp, tp + fp),
-        _div(2 * tp, 2 * tp + fp + fn),
-    )
-    return dict(zip(keys, values, strict=True))
-
-
-def _div(a, b):
-    return a / b if b else math.nan
+def _known(known, labels) -> np.ndarray:
+    """`known` as a bool array shaped like `labels`; all True for None."""
+    if known is None:
+        return np.ones(np.shape(labels), bool)
+    known = np.asarray(known).astype(bool)
+    if known.shape != np.shape(labels):
+        raise ValueError(f"known has shape {known.shape}; labels {np.shape(labels)}")
+    return known
 
 
 def _check(probs, labels, label_names, split):

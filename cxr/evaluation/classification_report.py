@@ -28,6 +28,9 @@ _ROW_KEYS = ("auroc", "ci_low", "ci_high", "n_valid_resamples", "auprc", "preval
 _ROW_KEYS += ("n_pos", "n_neg", "reason", "val_reason")
 _ROW_KEYS += ("n_pos_patients", "n_neg_patients", "warning")  # after the old ones: CSV readers
 _RATES = ("sensitivity", "specificity", "precision", "f1")
+# Images left out of a label's numbers because the label is unknown there; the CSV's last
+# columns (0 in reports written before they existed).
+_UNKNOWN_KEYS = ("n_unknown", "n_val_unknown")
 _DPI = 120
 # Each operating point's rule in words, as captions and tables name it.
 POINT_RULES = {"f1": "max F1", "youden": "max Youden's J"}
@@ -110,10 +113,26 @@ def format_report(report):
         lines.append(row)
         notes += _row_warnings(label, entry)
     lines += _macro_lines(report, width, names)
+    lines += _unknown_lines(report)
     lines += notes
     lines += [f"Assumption: {text}" for text in report.get("assumptions", [])]
     lines.append(f"Published AUROCs: {report['comparability']}")
     return "\n".join(lines)
+
+
+def _unknown_lines(report):
+    """One line naming, per label, the test and validation images it left out as unknown."""
+    left_out = [
+        f"{label} {e.get('n_unknown', 0)}/{e.get('n_val_unknown', 0)}"
+        for label, e in report["per_label"].items()
+        if e.get("n_unknown", 0) or e.get("n_val_unknown", 0)
+    ]
+    if not left_out:
+        return []
+    return [
+        "Left out where the label is unknown (test/validation images; each label is scored "
+        "on the images where it is known): " + ", ".join(left_out)
+    ]
 
 
 def _row_warnings(label, entry):
@@ -155,6 +174,7 @@ def table(report):
             columns += [f"{point}_test_{rate}_ci_low", f"{point}_test_{rate}_ci_high"]
             columns += [f"{point}_test_{rate}_n_valid", f"{point}_test_{rate}_warning"]
     columns += ["published_" + re.sub(r"\W+", "_", name).strip("_") for name in names]
+    columns += list(_UNKNOWN_KEYS)
     rows = []
     for label, e in report["per_label"].items():
         row = [label] + [e[k] for k in _ROW_KEYS]
@@ -165,6 +185,7 @@ def table(report):
                 row += [*p["test"][f"{rate}_ci"], p["test"][f"{rate}_n_valid"]]
                 row += [p["test"][f"{rate}_warning"]]
         row += [e["published"][name] if e["published"] else None for name in names]
+        row += [e.get(k, 0) for k in _UNKNOWN_KEYS]
         rows.append(row)
     return columns, rows
 

@@ -82,8 +82,11 @@ def weighted_auroc(scores, labels, counts, groups=None):
     return auc
 
 
-def bootstrap_aurocs(probs, labels, patients, *, num_bootstrap=1000, seed=0):
+def bootstrap_aurocs(probs, labels, patients, *, num_bootstrap=1000, seed=0, known=None):
     """Per-label AUROCs of patient-level bootstrap resamples.
+
+    Every label sees the same resampled patients; a label's AUROC uses only the images
+    where it is known (`known`), so an unknown label counts as neither class.
 
     Args:
         probs: Scores (N, L).
@@ -91,6 +94,7 @@ def bootstrap_aurocs(probs, labels, patients, *, num_bootstrap=1000, seed=0):
         patients: Patient id of each image (N,).
         num_bootstrap: Number of resamples; 1000.
         seed: Seed of the random generator; 0.
+        known: (N, L) true where the label is known; None: all known.
 
     Returns:
         AUROCs (num_bootstrap, L); NaN where a resample lacks a class (or the
@@ -102,9 +106,11 @@ def bootstrap_aurocs(probs, labels, patients, *, num_bootstrap=1000, seed=0):
     chunks = resample_chunks(num_patients, num_bootstrap, seed, num_images=len(probs))
     for start, counts in chunks:
         for column in range(probs.shape[1]):
-            if 0 < labels[:, column].sum() < len(labels):
+            rows = slice(None) if known is None else np.asarray(known[:, column], bool)
+            y = labels[rows, column]
+            if 0 < y.sum() < len(y):
                 out[start : start + len(counts), column] = weighted_auroc(
-                    probs[:, column], labels[:, column], counts, groups
+                    probs[rows, column], y, counts, groups[rows]
                 )
     return out
 

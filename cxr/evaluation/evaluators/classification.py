@@ -26,6 +26,8 @@ class Classification(Evaluator):
             num_bootstrap=self.num_bootstrap,
             seed=self.seed,
             official_images=preds.official_images,
+            test_known=preds.known,
+            val_known=val.known,
         )
         the_report.update(dataset=preds.dataset, split=preds.split, val_split=val.split)
         result = classification_report.render(report=the_report, eval_dir=eval_dir)
