@@ -15,11 +15,11 @@ max(p, 1 - p) against accuracy.
 ECE = sum over bins of (bin images / n) * gap; MCE = the largest gap of a non-empty
 equal-width bin; Brier = mean (p - y)^2.
 
-Every measure is computed from per-bin sums under image weights (B, N), so the point
-estimate (weights all 1) and each patient-bootstrap resample (weights: how often the
-image's patient was drawn, `cxr.stats.bootstrap`) run the same code: a resample is the
-data set holding each image that many times, and its equal-mass bins are cut on that
-data set's own sorted positions.
+Every measure is computed from running sums over the images sorted by p, under integer
+image weights (B, N) (`Cumulative`), so the point estimate (weights all 1) and each
+patient-bootstrap resample (weights: how often the image's patient was drawn,
+`cxr.stats.bootstrap`) run the same code: a resample is the data set holding each image
+that many times, and its equal-mass bins are cut on that data set's own sorted positions.
 """
 
 import math
@@ -39,44 +39,60 @@ def equal_width_index(p, bins=BINS):
     return np.searchsorted(edges[1:-1], np.asarray(p, np.float64), side="left")
 
 
-def equal_width_sums(p, y, weights, bins=BINS):
-    """Per-bin weighted (images, sum of p, sum of y), each (B, bins), of equal-width bins.
+class Cumulative:
+    """Running sums over one label's images sorted by p, under image weights (B, N).
 
-    Args:
-        p: probabilities (N,). y: 0/1 truth (N,).
-        weights: non-negative image weights (B, N).
+    `images`, `p_sums` and `y_sums` (B, N + 1): the weight, the weighted sum of p and of
+    y of the first j sorted images, j = 0..N. Row b is the data set holding image i
+    weights[b, i] times, sorted by p (stable: ties keep their order), each image's copies
+    side by side; every bin of either kind is a stretch of it, so its sums are
+    differences of these running sums. Counts are int32, exact (and ~3x faster than
+    int64, as `cxr.stats.bootstrap.weighted_auroc` found): a row sums to at most the
+    resample's images, far below 2**31.
     """
-    p, y = np.asarray(p, np.float64), np.asarray(y, np.float64)
-    onehot = np.zeros((len(p), bins))
-    onehot[np.arange(len(p)), equal_width_index(p, bins)] = 1.0
-    weights = np.asarray(weights, np.float64)
-    return weights @ onehot, weights @ (onehot * p[:, None]), weights @ (onehot * y[:, None])
 
+    def __init__(self, p, y, weights):
+        order = np.argsort(np.asarray(p, np.float64), kind="stable")
+        self.p = np.asarray(p, np.float64)[order]
+        weights = np.asarray(weights)[:, order]
+        y = np.asarray(y)[order] > 0.5
+        self.y = y.astype(np.float64)
+        start = np.zeros((len(weights), 1), np.int32)
+        self.images = np.concatenate([start, np.cumsum(weights, axis=1, dtype=np.int32)], 1)
+        self.y_sums = np.concatenate([start, np.cumsum(weights * y, axis=1, dtype=np.int32)], 1)
+        p_sums = np.cumsum(weights * self.p, axis=1, dtype=np.float64)
+        self.p_sums = np.concatenate([start.astype(np.float64), p_sums], 1)
+        self.brier_sums = weights @ (self.p - y) ** 2
 
-def equal_mass_sums(p, y, weights, bins=BINS):
-    """Per-bin weighted (images, sum of p, sum of y), each (B, bins), of equal-mass bins.
+    def at_images(self, index):
+        """(images, sum of p, sum of y) per bin whose edges are sorted image indexes (M + 1,)."""
+        return tuple(np.diff(c[:, index], axis=1) for c in (self.images, self.p_sums, self.y_sums))
 
-    Row b is the data set holding image i weights[b, i] times (integer weights), sorted
-    by p; its copies of one image sit side by side, and the cuts at positions
-    floor(r n_b / bins) may fall between copies. The cumulative sums over positions are
-    piecewise linear between images, so `np.interp` reads them exactly at the cuts.
-    """
-    p, y = np.asarray(p, np.float64), np.asarray(y, np.float64)
-    order = np.argsort(p, kind="stable")
-    p, y = p[order], y[order]
-    weights = np.asarray(weights, np.float64)[:, order]
-    start = np.zeros((len(weights), 1))
-    cumulative = [  # (B, N + 1) each: images, sum of p, sum of y over the first positions
-        np.concatenate([start, np.cumsum(w, axis=1)], axis=1)
-        for w in (weights, weights * p, weights * y)
-    ]
-    out = np.zeros((3, len(weights), bins))
-    for b in range(len(weights)):
-        position = cumulative[0][b]
-        cuts = np.floor(np.arange(bins + 1) * position[-1] / bins)
-        for k, cum in enumerate(cumulative):
-            out[k, b] = np.diff(np.interp(cuts, position, cum[b]))
-    return out[0], out[1], out[2]
+    def at_positions(self, cuts):
+        """(images, sum of p, sum of y) per bin whose edges are positions (B, M + 1) in each
+        row's expanded data set: a cut inside an image's copies splits them."""
+        # Per row, the last j with images[j] <= cut: the sorted image the cut falls in.
+        j = np.stack([np.searchsorted(row, c, "right") for row, c in zip(self.images, cuts, strict=True)]) - 1  # fmt: skip
+        take = np.take_along_axis
+        inside = cuts - take(self.images, j, 1)  # copies of sorted image j before the cut
+        p_next = self.p[np.minimum(j, len(self.p) - 1)]
+        sums = (
+            cuts.astype(np.float64),
+            take(self.p_sums, j, 1) + inside * p_next,
+            take(self.y_sums, j, 1) + inside * self.y[np.minimum(j, len(self.p) - 1)],
+        )
+        return tuple(np.diff(c, axis=1) for c in sums)
+
+    def equal_width(self, bins=BINS):
+        """Per-bin (images, sum of p, sum of y), each (B, bins), of equal-width bins."""
+        inner = np.searchsorted(self.p, np.linspace(0.0, 1.0, bins + 1)[1:-1], side="right")
+        return self.at_images(np.concatenate([[0], inner, [len(self.p)]]))
+
+    def equal_mass(self, bins=BINS):
+        """Per-bin (images, sum of p, sum of y), each (B, bins), of equal-mass bins: cuts at
+        positions floor(r n_b / bins), r = 0..bins, n_b the row's images."""
+        total = self.images[:, -1:]
+        return self.at_positions((np.arange(bins + 1) * total) // bins)
 
 
 def errors(mass, sum_p, sum_y):
@@ -93,26 +109,29 @@ def errors(mass, sum_p, sum_y):
 
 
 def measures(p, y, weights, bins=BINS):
-    """{measure: (B,)} of `MEASURES` for each row of image weights (B, N)."""
-    p, y = np.asarray(p, np.float64), np.asarray(y, np.float64)
-    weights = np.asarray(weights, np.float64)
-    ece, mce = errors(*equal_width_sums(p, y, weights, bins))
-    adaptive, _ = errors(*equal_mass_sums(p, y, weights, bins))
-    total = weights.sum(axis=1)
+    """{measure: (B,)} of `MEASURES` for each row of integer image weights (B, N)."""
+    sums = Cumulative(p, y, weights)
+    ece, mce = errors(*sums.equal_width(bins))
+    adaptive, _ = errors(*sums.equal_mass(bins))
+    total = sums.images[:, -1]
     with np.errstate(invalid="ignore", divide="ignore"):
-        brier = weights @ (p - y) ** 2 / total
+        brier = sums.brier_sums / total
     return {"ece": ece, "adaptive_ece": adaptive, "mce": mce, "brier": brier}
+
+
+def _once(p):
+    return np.ones((1, len(p)), np.int64)
 
 
 def point(p, y, bins=BINS):
     """{measure: float} of one label's probabilities `p` and truth `y`."""
-    return {k: float(v[0]) for k, v in measures(p, y, np.ones((1, len(p))), bins).items()}
+    return {k: float(v[0]) for k, v in measures(p, y, _once(p), bins).items()}
 
 
 def reliability_bins(p, y, bins=BINS):
     """A label's reliability diagram: per equal-width bin its edges, images, positives,
     mean probability and share of positives (None for an empty bin)."""
-    mass, sum_p, sum_y = (v[0] for v in equal_width_sums(p, y, np.ones((1, len(p))), bins))
+    mass, sum_p, sum_y = (v[0] for v in Cumulative(p, y, _once(p)).equal_width(bins))
     edges = np.linspace(0.0, 1.0, bins + 1)
     rows = []
     for m in range(bins):
