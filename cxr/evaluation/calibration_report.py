@@ -158,7 +158,25 @@ def format_report(document):
         )
         brier = f"{_number(got['before']['brier'])}->{_number(got['after']['brier'])}"
         lines.append(f"{label:<{width}}  {t_text:>6}  {ece:<45}  {adaptive}  {brier}")
+    missed = _cis_above(document)
+    if missed:
+        lines.append(
+            f"Note: {missed} ECE CIs lie wholly above their estimate: binned ECE is biased "
+            "upwards, more so on a resample; read the CIs as spread (docs/protocols.md)"
+        )
     return "\n".join(lines)
+
+
+def _cis_above(document) -> int:
+    """How many ECE entries (per label and macro, before and after) have ci_low > value."""
+    entries = [
+        entry["ece"]
+        for stage in STAGES
+        for entry in [*document[stage]["per_label"].values(), document[stage]["macro"]]
+    ]
+    return sum(
+        _finite(e["value"]) and _finite(e["ci_low"]) and e["ci_low"] > e["value"] for e in entries
+    )
 
 
 def _entry(stage, label):

@@ -98,6 +98,16 @@ def test_reliability_diagrams_and_wandb_keys(written):
     document = json.loads(eval_dir.file(EvalDir.CALIBRATION).read_text())
     assert ece == document["after"]["macro"]["ece"]["value"]
     assert "Calibration (15 bins" in written["result"].text
+    # The note counts the CIs that miss their estimate upwards, counted here from the JSON.
+    above = sum(
+        e["ece"]["ci_low"] > e["ece"]["value"]
+        for stage in ("before", "after")
+        for e in [*document[stage]["per_label"].values(), document[stage]["macro"]]
+    )
+    note = [line for line in written["result"].text.splitlines() if line.startswith("Note:")]
+    assert note == ([f"Note: {above} ECE CIs lie wholly above their estimate: binned ECE is "
+                     "biased upwards, more so on a resample; read the CIs as spread "
+                     "(docs/protocols.md)"] if above else [])  # fmt: skip
 
 
 def test_the_dashboard_section_shows_logged_keys(written):
