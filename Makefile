@@ -29,7 +29,7 @@ BOXES ?=
 # of one xdist_group (those sharing a smoke run) in one process, so it runs once.
 PYTEST_WORKERS ?= 2
 
-.PHONY: install lint test test-fast data experiment evaluate compare score saliency dashboard export bench bench-scale clean
+.PHONY: install lint test test-fast data experiment evaluate compare score saliency dashboard export bench bench-gpu bench-profile bench-scale clean
 
 # make install GPU=1 adds the `gpu` extra: CUDA and cuDNN from pip for TensorFlow and JAX,
 # which otherwise fall back to the CPU, silently, without a matching system CUDA.
@@ -114,6 +114,15 @@ clean:
 # --scale 8 on a GPU, --compare OLD.json NEW.json (docs/bench.md).
 bench: install
 	$(BIN)/cxr bench $(ARGS)
+
+# Every row that uses an accelerator (1-4, 6, 8, 9) at a GPU's sizes, into bench/results_gpu.json;
+# row 6 per backbone with ARGS="--epoch_backbones a,b" (docs/bench.md: what to run in 10 minutes).
+bench-gpu: install
+	$(BIN)/cxr bench --only gpu --scale 8 $(ARGS)
+
+# The short ratios (rows 2, 4, 5) broken into their causes, each timed alone (bench/profile.json).
+bench-profile: install
+	$(BIN)/cxr bench --only profile $(ARGS)
 
 # Time and peak memory of every stage at 1.5k, 15k and 112,120 images (bench/scale.json records how long).
 bench-scale: install

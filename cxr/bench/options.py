@@ -30,12 +30,15 @@ def parser(prog: str | None = "cxr bench") -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--out",
-        help="default bench/results.json; with --only, bench/saliency.json or bench/backbones.json",
+        help="default bench/results.json; with --only X, bench/<saliency|backbones|profile>.json "
+        "or bench/results_gpu.json",
     )
     p.add_argument(
         "--only",
-        choices=["saliency", "backbones"],
-        help="row 8, or row 9 (with its row-1 reference), alone in its own file",
+        choices=["saliency", "backbones", "profile", "gpu"],
+        help="row 8, or row 9 (with its row-1 reference), alone in its own file; profile: "
+        "the short ratios (rows 2, 4, 5) broken into their causes, to bench/profile.json; "
+        "gpu: every row that uses an accelerator (1-4, 6, 8, 9), to bench/results_gpu.json",
     )
     p.add_argument(
         "--epoch_row", action="store_true", help="measure row 6 (GPU epoch) without a GPU too"
@@ -49,6 +52,11 @@ def parser(prog: str | None = "cxr bench") -> argparse.ArgumentParser:
     p.add_argument(
         "--backbones",
         help="row 9's backbones, commas (default: every registered one but tiny; 'none': no row 9)",
+    )
+    p.add_argument(
+        "--epoch_backbones",
+        help="row 6's backbones, commas, or 'all' (every registered one but tiny); "
+        "default: --backbone's",
     )
     p.add_argument(
         "--compare",

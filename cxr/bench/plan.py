@@ -97,3 +97,16 @@ def check_backbone(name: str) -> str:
     if name not in backbones.names():
         raise UserError(f"--backbone {name!r}: unknown; use one of {', '.join(backbones.names())}")
     return name
+
+
+def epoch_backbones(value: str | None, backbone: str) -> list[str]:
+    """`--epoch_backbones`: row 6's backbones; None: `backbone` alone; "all": every
+    registered one but `tiny`; else names separated by commas (checked as `--backbones`)."""
+    if value is None:
+        return [backbone]
+    if value.strip().lower() == "all":
+        return row9_backbones(None)
+    names = row9_backbones(value)  # "none" gives none: refused below
+    if not names:
+        raise UserError("--epoch_backbones: give names separated by commas, or 'all'")
+    return names

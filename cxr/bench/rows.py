@@ -2,6 +2,7 @@
 
     cxr bench [--scale 1] [--backbone densenet121] [--backbones a,b|none]
               [--out bench/results.json] [--only saliency] [--epoch_row]
+    cxr bench --only profile [--scale 1]       (bench/profile.json: the short ratios' causes)
     cxr bench --compare OLD.json NEW.json
 
 Rows (each a ratio of two figures measured in this run, each figure the median of
@@ -19,7 +20,9 @@ several repeats after a warm-up, with min and max); rows 1-4, 6 and 8 run on
 7. scoring: `cxr score` and `cxr readers` on NIH's test list against 10 s (`score_rows`);
 8. saliency cost: seconds per map of each saliency method against one forward pass per
    image (`saliency_rows`); `--only saliency` measures it alone, into its own file;
-9. per backbone: forward and training images/s, parameters, Grad-CAM grid (`backbone_rows`).
+9. per backbone: forward and training images/s, parameters, Grad-CAM grid (`backbone_rows`);
+10. cold start: every subcommand's `--help` and argument error in a fresh process against
+   2 s, and a cold `cxr score` of NIH's test list against 10 s (`startup_rows`).
 The file's `provenance` block (`cxr.bench.provenance`) names the command, the commit,
 the date, the machine and the package versions. Sizes (`cxr.bench.plan`) aim at about
 10 minutes on 2 CPU cores for rows 1-8; `--scale` multiplies them for a GPU, and a scale
@@ -41,10 +44,13 @@ from cxr.bench import (
     data_rows,
     epoch_rows,
     measure,
+    model_rows,
     options,
     plan,
+    profile_rows,
     saliency_rows,
     score_rows,
+    startup_rows,
 )
 from cxr.bench import compare as compare_files
 from cxr.bench import provenance as provenance_lib
@@ -55,7 +61,6 @@ from cxr.model import backbones
 from cxr.runtime import speed
 
 BATCH = 32  # row 1's reference batch, rows 2-3's batch
-TRAIN_BATCH = 16
 
 
 def score_bench_rows(work, sample_dir, resamples=1000, repeats=3):
@@ -94,41 +99,6 @@ def saliency_bench_rows(model=None, **options):
     return [row(names[m], seconds, forward, unit="s") for m, (_, seconds) in maps.items()]
 
 
-def model_rows(limit, batch, mixed, backbone=backbones.DEFAULT, repeats=measure.REPEATS):
-    """Row 1 from the forward rates `limit` ({batch: rate}): small batches, XLA, `mixed`."""
-    on = {"backbone": backbone, "repeats": repeats}
-    return [
-        *(row(f"1. forward, batch {b} vs batch {batch}", limit[b], limit[batch]) for b in (1, 8)),
-        row(
-            "1. forward with XLA vs without",
-            measure.forward_rate(batch, jit=True, **on),
-            limit[batch],
-        ),
-        row(
-            f"1. forward {mixed} vs float32",
-            measure.forward_rate(batch, policy=mixed, **on),
-            limit[batch],
-        ),
-    ]
-
-
-def training_rows(forward, mixed, backbone, repeats):
-    """Row 4: training images/s against row 1's forward rate (goal 0.30), then XLA and `mixed`."""
-    b = TRAIN_BATCH
-    on = {"backbone": backbone, "repeats": repeats}
-    plain = measure.train_rate(b, **on)
-    return [
-        row(
-            f"4. training (batch {b}) vs forward (a step costs ~3 forward passes: ~0.33)",
-            plain,
-            forward,
-            goal=backbone_rows.TRAIN_GOAL,
-        ),
-        row("4. training with XLA vs without", measure.train_rate(b, jit=True, **on), plain),
-        row(f"4. training {mixed} vs float32", measure.train_rate(b, policy=mixed, **on), plain),
-    ]
-
-
 def saliency_images(sizes):
     """Row 8's images per method at `sizes` (at least one each)."""
     return {
@@ -137,30 +107,41 @@ def saliency_images(sizes):
     }
 
 
-def measure_rows(work, sizes, *, backbone, names, sample_dir, choice, epoch, seconds):
-    """Every row, in order; returns (rows, row 3's block). `seconds` gets each row's time."""
+def measure_rows(
+    work, sizes, *, backbone, names, sample_dir, choice, epoch, seconds, epoch_names, host=True
+):
+    """Every row, in order; returns (rows, row 3's block). `seconds` gets each row's time.
+
+    `epoch_names`: row 6's backbones; `host`: False leaves out the rows that run on the
+    host's CPU alone (5, 7, 10), as `--only gpu` does.
+    """
     gpu = bool(tf.config.list_physical_devices("GPU"))
     mixed = "mixed_float16" if gpu else "mixed_bfloat16"
     clock = Clock(seconds)
     with clock(f"1. model limit ({backbone})"):
         on = {"backbone": backbone, "repeats": sizes.repeats}
         limit = {b: measure.forward_rate(b, **on) for b in (1, 8, BATCH)}
-        rows = model_rows(limit, BATCH, mixed, backbone, sizes.repeats)
+        rows = model_rows.model_rows(limit, BATCH, mixed, backbone, sizes.repeats)
     with clock("2-3. pipeline vs model, frozen head"):
         more, pipeline, head = data_rows.data_rows(work, sizes, backbone, limit[BATCH])
         rows += more
     with clock("4. fine-tuning"):
-        rows += training_rows(limit[BATCH], mixed, backbone, sizes.few_repeats)
-    with clock("5. dataset build"):
-        rows += build_rows.build_rows(work, sizes, sample_dir)
-    with clock("7. scoring a predictions CSV"):
-        rows += score_bench_rows(work, sample_dir, sizes.resamples, sizes.few_repeats)
+        rows += model_rows.training_rows(limit[BATCH], mixed, backbone, sizes.few_repeats)
+    if host:
+        with clock("5. dataset build"):
+            rows += build_rows.build_rows(work, sizes, sample_dir)
+        with clock("7. scoring a predictions CSV"):
+            rows += score_bench_rows(work, sample_dir, sizes.resamples, sizes.few_repeats)
     with clock("8. saliency cost"):
         model = measure.build(backbone)
         rows += saliency_bench_rows(model, images=saliency_images(sizes), repeats=sizes.few_repeats)
-    with clock("6. fine-tuning epoch"):
-        on_gpu = choice if (gpu or epoch) else None
-        rows += epoch_rows.gpu_epoch_rows(on_gpu, sizes, backbone, pipeline, gpu)
+    for name in epoch_names:
+        with clock(f"6. fine-tuning epoch ({name})"):
+            on_gpu = choice if (gpu or epoch) else None
+            rows += epoch_rows.gpu_epoch_rows(on_gpu, sizes, name, pipeline, gpu)
+    if host:
+        with clock("10. cold start"):
+            rows += startup_rows.startup_rows(work, sizes, sample_dir)
     for name in names:
         with clock(f"9. {name}"):
             rows += backbone_rows.backbone_rows(
@@ -195,6 +176,8 @@ def run(
     backbones_row9=None,
     choice=None,
     argv=None,
+    epoch_backbones=None,
+    host=True,
 ):
     """Measures every row and writes `out`; returns the results.
 
@@ -207,10 +190,13 @@ def run(
         backbones_row9: row 9's backbones (`--backbones`'s value: "a,b", "none", None).
         choice: the `cxr.runtime.speed.Choice` of rows 6 and 9; None: what "auto" picks.
         argv: the command line recorded in `provenance`; None: this process's.
+        epoch_backbones: row 6's backbones (`--epoch_backbones`: "a,b", "all"); None: `backbone`.
+        host: False: only the rows that use an accelerator (`--only gpu`: not 5, 7, 10).
     """
     sizes = plan.Sizes.at(scale)
     backbone = plan.check_backbone(backbone)
     names = plan.row9_backbones(backbones_row9)
+    epoch_names = plan.epoch_backbones(epoch_backbones, backbone)
     results = {"provenance": provenance_lib.collect(argv), "machine": machine(), "scale": scale}
     # Chosen first: a probe needs GPU memory that TensorFlow holds once used.
     choice = choice or speed.choose()
@@ -223,6 +209,7 @@ def run(
             results["rows"], results["frozen_head"] = measure_rows(
                 work, sizes, backbone=backbone, names=names, sample_dir=sample_dir,
                 choice=choice, epoch=force_epoch_row, seconds=results["seconds"],
+                epoch_names=epoch_names, host=host,
             )  # fmt: skip
     finally:
         shutil.rmtree(work, ignore_errors=True)
@@ -275,8 +262,9 @@ def markdown(results) -> str:
             if r["goal"] is None
             else f"{'met' if r['meets_goal'] else 'MISSED'} (>= {r['goal']}x)"
         )
+        note = f" ({r['note']})" if r.get("note") else ""
         lines.append(
-            f"| {r['row']} | {f['median']:.3g} [{f['min']:.3g}, {f['max']:.3g}] {r['unit']} "
+            f"| {r['row']}{note} | {f['median']:.3g} [{f['min']:.3g}, {f['max']:.3g}] {r['unit']} "
             f"| {b['median']:.3g} {r['unit']} | {r['ratio']:.2f}x | {goal} |"
         )
     per_backbone = backbone_rows.table(results["rows"])
@@ -290,17 +278,24 @@ def main(argv=None):
     if args.compare:
         print(compare_files.main(*args.compare))
         return
-    if args.only == "backbones":
+    if args.only == "profile":
+        args.out = args.out or profile_rows.DEFAULT_OUT
+        results = profile_rows.run_alone(args, argv, header=header(argv), write=write)
+    elif args.only == "backbones":
         args.out = args.out or "bench/backbones.json"
         results = backbone_rows.run_alone(args, argv, header=header(argv), write=write)
-    elif args.only:
+    elif args.only == "saliency":
         args.out = args.out or "bench/saliency.json"
         results = run_saliency_alone(args.out, args.backbone, argv)
-    else:
-        args.out = args.out or "bench/results.json"
+    else:  # every row, or with `--only gpu` those that use an accelerator
+        gpu_only = args.only == "gpu"
+        args.out = args.out or ("bench/results_gpu.json" if gpu_only else "bench/results.json")
+        if gpu_only and not tf.config.list_physical_devices("GPU"):
+            print("--only gpu: no GPU here; the rows run on the CPU (row 6 with --epoch_row)")
         results = run(
             args.scale, args.sample_dir, args.out, force_epoch_row=args.epoch_row,
             backbone=args.backbone, backbones_row9=args.backbones, argv=argv,
+            epoch_backbones=args.epoch_backbones, host=not gpu_only,
         )  # fmt: skip
     print(markdown(results))
     print(f"Written: {args.out}")

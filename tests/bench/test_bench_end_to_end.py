@@ -18,7 +18,7 @@ import keras
 import numpy as np
 import pytest
 
-from cxr.bench import rows, scale
+from cxr.bench import rows, scale, startup_rows
 from cxr.runtime import machine, speed
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -69,7 +69,7 @@ def test_every_row_of_make_bench_runs_at_the_smallest_scale(sample_dir, tmp_path
     results = json.loads(out.read_text())
     assert committed_bench_files() == before
     names = [r["row"] for r in results["rows"]]
-    assert sorted({int(n.split(".")[0]) for n in names}) == list(range(1, 10))
+    assert sorted({int(n.split(".")[0]) for n in names}) == list(range(1, 11))
     assert sum(n.startswith("5. build of the real sample") for n in names) == 1
     assert sum(n.startswith("7. ") for n in names) == 2
     for r in results["rows"]:
@@ -86,9 +86,19 @@ def test_every_row_of_make_bench_runs_at_the_smallest_scale(sample_dir, tmp_path
     assert len(tiny) == 2 and {r["backbone"] for r in tiny} == {"tiny"}
     assert {(r["parameters"], r["gradcam_grid"]) for r in tiny} == {(TINY_PARAMETERS, TINY_GRID)}
     assert tiny[1]["baseline"] == tiny[0]["figure"]  # training against its own forward
+    cold = [r for r in results["rows"] if r["row"].startswith("10. ")]
+    assert len(cold) == 2 and all(r["goal"] == 1 for r in cold)  # --help and cold score
+    assert set(cold[0]["per_command"]) == set(startup_rows.CHECK_COMMANDS)
+    slowest = max(
+        (s, f"cxr {n} {'--help' if k == 'help' else startup_rows.ERROR_FLAG}")
+        for n, kinds in cold[0]["per_command"].items()
+        for k, s in kinds.items()
+    )
+    assert cold[0]["slowest"] == slowest[1]
+    assert cold[0]["ratio"] == pytest.approx(startup_rows.HELP_GOAL_SECONDS / slowest[0])
     check_provenance(results["provenance"], argv)
     assert results["settings"]["why"] == "fixed by the test"
-    assert set(results["seconds"]) >= {"5. dataset build", "9. tiny"}
+    assert set(results["seconds"]) >= {"5. dataset build", "9. tiny", "10. cold start"}
     print(results["seconds"])
 
 

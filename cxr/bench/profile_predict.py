@@ -1,0 +1,106 @@
+"""`cxr bench --only profile`, prediction: where end-to-end prediction loses against the
+model's forward rate (row 2's goal: >= 0.9x), each candidate cause timed alone on the
+same images, batch and model.
+
+Stages, each a rate in images/s (`ratio` against the forward alone):
+- the forward alone, a `tf.function` call on an in-memory batch (row 1's way);
+- the forward as prediction calls it (`model.predict_on_batch` on a numpy batch: Keras's
+  per-call work and the host-to-device copy of the inputs);
+- the host's share per batch: padding the batch (`np.pad`) and the sigmoid with its
+  copy back (`keras.ops.sigmoid` + `convert_to_numpy`), as `cxr.inference.scoring` does;
+- decoding alone (the stored PNGs through `tf.io.decode_png`), and the whole evaluation
+  input pipeline alone (decode, model input: cast and gray to 3 channels, batch, to numpy);
+- the sum of the parts run one after the other (what no overlap would give);
+- end-to-end prediction (`split_predictions.predict_split`), the row-2 figure.
+The images are stored at the model's size: no resize runs at prediction time.
+"""
+
+import contextlib
+import io
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from cxr.bench import measure
+from cxr.bench.measure import rate, row, timed
+from cxr.data import datasets, evaluation_batches
+from cxr.pipeline import split_predictions
+
+BATCH = 32
+
+
+def stage_rates(builder, model, split, repeats) -> dict:
+    """{stage: rate} of every prediction stage over `split` of `builder` (module docstring)."""
+    n = builder.info.splits[split].num_examples
+    x = tf.constant(measure.pixels(BATCH))
+    fn = tf.function(model)
+    x_host = x.numpy()
+    calls = -(-n // BATCH)  # the model calls a pass over the split makes
+    logits = np.zeros((BATCH, model.output.shape[-1]), np.float32)
+    short = x_host[: BATCH - 1]
+
+    def host():
+        np.pad(short, [(0, 1), (0, 0), (0, 0), (0, 0)])
+        keras.ops.convert_to_numpy(keras.ops.sigmoid(logits))
+
+    def decode():
+        for _ in datasets.records(builder, split, decode_images=False).map(
+            lambda ex: tf.io.decode_png(ex["image"], channels=1), datasets.AUTOTUNE
+        ):
+            pass
+
+    def pipeline():
+        for _ in evaluation_batches.batches(builder, split, BATCH).as_numpy_iterator():
+            pass
+
+    def end_to_end():
+        with contextlib.redirect_stdout(io.StringIO()):  # its progress bar
+            split_predictions.predict_split(
+                model=model, builder=builder, split=split, batch_size=BATCH,
+                label_names=datasets.label_names(builder.info),
+            )  # fmt: skip
+
+    def per_pass(fn_call):  # `calls` model calls: one pass's worth
+        return lambda: [fn_call() for _ in range(calls)]
+
+    return {
+        "forward (tf.function, in-memory batch)": rate(
+            calls * BATCH, timed(per_pass(lambda: fn(x, training=False).numpy()), repeats)
+        ),
+        "forward as prediction calls it (predict_on_batch, numpy in)": rate(
+            calls * BATCH, timed(per_pass(lambda: model.predict_on_batch(x_host)), repeats)
+        ),
+        "host per batch: np.pad + sigmoid + copy back": rate(
+            calls * BATCH, timed(per_pass(host), repeats)
+        ),
+        "decode alone (PNG -> uint8)": rate(n, timed(decode, repeats)),
+        "evaluation input pipeline alone (decode, model input, batch, to numpy)": rate(
+            n, timed(pipeline, repeats)
+        ),
+        "end-to-end predict (split_predictions.predict_split)": rate(n, timed(end_to_end, repeats)),
+    }
+
+
+def serial(rates: dict, names) -> dict:
+    """The rate of running `names`' stages one after the other (seconds per image add up)."""
+    seconds = sum(1 / rates[name]["median"] for name in names)
+    return {"median": 1 / seconds, "min": 1 / seconds, "max": 1 / seconds}
+
+
+def predict_profile(builder, model, repeats, split="train") -> list[dict]:
+    """The prediction stages as rows against the forward alone (ratio = stage / forward)."""
+    start = time.perf_counter()
+    rates = stage_rates(builder, model, split, repeats)
+    names = list(rates)
+    rates["the parts one after the other (no overlap): predict_on_batch + host + pipeline"] = (
+        serial(rates, names[1:3] + names[4:5])
+    )
+    forward = rates[names[0]]
+    rows = [
+        {**row(f"profile predict: {name}", r, forward), "ms_per_image": 1000 / r["median"]}
+        for name, r in rates.items()
+    ]
+    print(f"profile predict: {time.perf_counter() - start:.0f} s")
+    return rows
