@@ -35,6 +35,12 @@ def predictions(gray, labels, boxes, box_labels, probs):
         dataset="made-up",
         split="test",
         official_images=0,
+        # As cxr14_subset gives them (`predict_split`): sex, age (NaN unknown) and view.
+        attributes={
+            "sex": np.where(np.arange(n) % 2, "F", "M"),
+            "age": np.where(np.arange(n) % 7 == 6, np.nan, np.arange(n) * 13 % 90.0),
+            "view": np.where(np.arange(n) % 3, "PA", "AP"),
+        },
     )
 
 

@@ -93,6 +93,7 @@ def test_every_panel_names_a_key_the_offline_run_logged(reviewed):
         "Test AUROC",
         "Grad-CAM gallery",
         "Localization",
+        "Subgroups",
         dashboard.SALIENCY_SECTION,  # logged by the run's saliency job, another W&B run
     ]
     run_id = reviewed["run_dir"].name

@@ -136,6 +136,7 @@ def test_evaluation_setup_reads_the_eval_fields():
         evaluators.Classification,
         evaluators.Galleries,
         evaluators.Localization,
+        evaluators.Subgroups,
     ]
     assert (chosen[1].num_bootstrap, chosen[1].seed) == (30, 7)
     # A run saved before TTA existed has no tta fields: TTA off.
