@@ -48,17 +48,9 @@ def score_pairs(
         boxes = np.stack([p[2] for p, _ in pending])
         book.add_boxes(labels=labels, patients=[p[3] for p, _ in pending])
         maps = _score_methods(
-            model,
-            x,
-            labels,
-            boxes,
-            methods=methods,
-            options=options,
-            batch_size=batch_size,
-            book=book,
-            seconds=seconds,
-            score=reference.score,
-        )
+            model, x, labels, boxes, methods=methods, options=options, batch_size=batch_size,
+            book=book, seconds=seconds, score=reference.score,
+        )  # fmt: skip
         baselines = reference.baselines(boxes, image_shape=x.shape[1:3], grid_shape=grid_shape)
         for name, columns in baselines.items():
             book.add(name, columns)

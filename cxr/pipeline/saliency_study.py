@@ -42,19 +42,9 @@ DEFAULT_METHODS = registry.default_names()  # `cxr.saliency.registry` owns the n
 
 
 def study(
-    *,
-    model,
-    builder,
-    split,
-    val_split,
-    methods,
-    options,
-    batch_size,
-    settings,
-    permuted_model=None,
-    reference=None,
-    label_names=None,
-):
+    *, model, builder, split, val_split, methods, options, batch_size, settings,
+    permuted_model=None, reference=None, label_names=None,
+):  # fmt: skip
     """Scores, validation thresholds, sanity and gallery of one split: `saliency_report`'s input.
 
     Args:
@@ -93,15 +83,8 @@ def study(
         num_bootstrap=settings["num_bootstrap"],
         seed=settings["seed"],
     )
-    print(f"Sanity checks on {settings['sanity_images']} images")
     sanity_args = dict(split=split, pairs=pairs, images=settings["sanity_images"], **common)
-    sanity_results = run_sanity(seed=settings["seed"], **sanity_args)
-    data_results = None
-    if permuted_model is not None:
-        print(f"Data randomisation test on {settings['sanity_images']} images")
-        data_results = run_sanity(
-            seed=settings["seed"], permuted_model=permuted_model, **sanity_args
-        )
+    sanity_results, data_results = _sanity(settings, permuted_model, **sanity_args)
     return {
         "scores": scores,
         "seconds_per_map": seconds,
@@ -116,17 +99,9 @@ def study(
 
 
 def saliency_run(
-    *,
-    run: RunDir,
-    methods,
-    options,
-    dataset=None,
-    split=None,
-    settings,
-    dirs=None,
-    permuted=None,
-    boxes=box_reference.NIH,
-):
+    *, run: RunDir, methods, options, dataset=None, split=None, settings, dirs=None,
+    permuted=None, boxes=box_reference.NIH,
+):  # fmt: skip
     """`make saliency`: the saliency study of a saved run's best model on one split.
 
     Args:
@@ -158,17 +133,10 @@ def saliency_run(
     reference.check(builder)  # before a permuted model is loaded or a file written
     permuted_model = permuted and load_permuted_model(permuted, config=config, model=model)
     out = study(
-        model=model,
-        builder=builder,
-        split=split,
-        val_split=val_split,
-        methods=methods,
-        options=options,
-        batch_size=d["batch_size"],
-        settings=settings,
-        permuted_model=permuted_model,
-        reference=reference,
-    )
+        model=model, builder=builder, split=split, val_split=val_split, methods=methods,
+        options=options, batch_size=d["batch_size"], settings=settings,
+        permuted_model=permuted_model, reference=reference,
+    )  # fmt: skip
     named = split if boxes == box_reference.NIH else f"{split} {boxes}"
     target = run.saliency(dataset, named)
     facts = dict(dataset=dataset, split=split, val_split=val_split, methods=methods)
@@ -187,6 +155,16 @@ def saliency_run(
         writer.write([result], wandb_run=wandb_run, prefix=prefix)
     print(f"Saliency files: {target.path}")
     return target
+
+
+def _sanity(settings, permuted_model, **sanity_args):
+    """(the cascade's results, the data randomisation test's or None) (`run_sanity`)."""
+    print(f"Sanity checks on {settings['sanity_images']} images")
+    cascade = run_sanity(seed=settings["seed"], **sanity_args)
+    if permuted_model is None:
+        return cascade, None
+    print(f"Data randomisation test on {settings['sanity_images']} images")
+    return cascade, run_sanity(seed=settings["seed"], permuted_model=permuted_model, **sanity_args)
 
 
 def _run_settings(settings, config):
