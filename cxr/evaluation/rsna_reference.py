@@ -24,7 +24,7 @@ from cxr.errors import UserError
 from cxr_tfds.cxr14_subset import rsna
 from cxr_tfds.labels import LABELS
 
-NAME = "rsna"  # the label set (`cxr evaluate --labels`, `cxr score --labels`, `--boxes`)
+NAME = rsna.NAME  # the label set (`cxr evaluate --labels`, `cxr score --labels`, `--boxes`)
 NORMAL = rsna.CLASSES[-1]  # "Normal": a radiologist's normal radiograph
 PNEUMONIA_LIKE = ("Pneumonia", "Consolidation", "Infiltration")
 OPACITY_MAX = "Opacity: max of 3"

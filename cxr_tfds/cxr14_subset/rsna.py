@@ -32,6 +32,7 @@ import math
 import numpy as np
 from etils import epath
 
+NAME = "rsna"  # the feature's key and the `--labels` / `--boxes` name of these labels
 CLASSES = ("Lung Opacity", "No Lung Opacity / Not Normal", "Normal")
 OPACITY = CLASSES[0]  # the class of exactly the images with `Target` 1
 MAX_MSE = 30  # torchxrayvision's cxrmatch.py: a match above this is a non-match

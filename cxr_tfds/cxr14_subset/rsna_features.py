@@ -13,7 +13,7 @@ from absl import logging
 
 from cxr_tfds.cxr14_subset import rsna
 
-NAME = "rsna"  # the feature's key, and the `--labels` / `BOXES` name of these labels
+NAME = rsna.NAME  # the feature's key (one owner: the pure rsna.py)
 ABSENT = "absent"  # the class of an image RSNA did not label
 CLASS_NAMES = (ABSENT, *rsna.CLASSES)
 
