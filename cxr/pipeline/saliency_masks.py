@@ -2,6 +2,7 @@
 
     reference = saliency_masks.reference(builder, model_labels)  # None: the dataset has none
     pairs = reference.pairs(builder, "test")   # (index, label, (S, S) mask, patient, image)
+    saliency_masks.choose_reference(builder, model_labels, boxes)  # what cxr saliency scores
 
 A dataset whose registry entry names a `masks` feature (`cxr_tfds.registry`; today
 `cxr_siim`'s "mask") is scored mask by mask: each image with a non-empty mask is one pair,
@@ -136,3 +137,9 @@ def reference(builder, model_labels):
         score=mask_columns,
         baselines=mask_baselines,
     )
+
+
+def choose_reference(builder, model_labels, boxes):
+    """What `cxr saliency` scores against: the dataset's masks where its registry entry
+    has some (`reference`), else the `--boxes` set (`saliency_regions.REFERENCES`)."""
+    return reference(builder, model_labels) or saliency_regions.REFERENCES[boxes]

@@ -30,7 +30,14 @@ import dataclasses
 from cxr.data import datasets
 from cxr.errors import exits_cleanly
 from cxr.evaluation import box_reference
-from cxr.pipeline import saliency_regions, saliency_report, saliency_scoring, saved_run, wiring
+from cxr.pipeline import (
+    saliency_masks,
+    saliency_regions,
+    saliency_report,
+    saliency_scoring,
+    saved_run,
+    wiring,
+)
 from cxr.pipeline.saliency_options import check_methods, parse_options
 from cxr.pipeline.saliency_sanity import load_permuted_model, run_sanity
 from cxr.saliency import registry
@@ -129,13 +136,13 @@ def saliency_run(
     dataset, split, val_split = opened.dataset, opened.split, opened.val_split
     d = config["data"]
     settings = _run_settings(settings, config)
-    reference = saliency_regions.REFERENCES[boxes]
+    reference = saliency_masks.choose_reference(builder, opened.model_labels, boxes)
     reference.check(builder)  # before a permuted model is loaded or a file written
     permuted_model = permuted and load_permuted_model(permuted, config=config, model=model)
     out = study(
         model=model, builder=builder, split=split, val_split=val_split, methods=methods,
         options=options, batch_size=d["batch_size"], settings=settings,
-        permuted_model=permuted_model, reference=reference,
+        permuted_model=permuted_model, reference=reference, label_names=opened.model_labels,
     )  # fmt: skip
     named = split if boxes == box_reference.NIH else f"{split} {boxes}"
     target = run.saliency(dataset, named)

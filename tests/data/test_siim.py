@@ -1,8 +1,8 @@
 """`cxr_siim`: the run-length codes, the real train-rle.csv and a build with generated DICOMs.
 
-References independent of the code under test: a brute-force encoder and a decoder
-written here (the competition's loop: position += offset, fill, position += length,
-then reshape and transpose), the real file's counts taken with the csv module, and
+References independent of the code under test: a brute-force encoder written here and
+the competition's decoding loop (`siim_files.loop_decode`: position += offset, fill,
+position += length, then reshape and transpose), the real file's counts taken with the csv module, and
 masks scaled here by block means (1024 / 64 = 16 x 16 pixels per stored pixel).
 """
 
@@ -28,19 +28,6 @@ def encode(mask: np.ndarray) -> str:
             pairs += [run_start - position, index - run_start]
             position, run_start = index, None
     return " ".join(map(str, pairs))
-
-
-def loop_decode(codes, side=rle.SIDE) -> np.ndarray:
-    """The competition's decoding loop, run per region and OR-ed."""
-    flat = np.zeros(side * side, dtype=bool)
-    for code in codes:
-        numbers = [int(t) for t in code.split()]
-        position = 0
-        for offset, length in zip(numbers[0::2], numbers[1::2], strict=True):
-            position += offset
-            flat[position : position + length] = True
-            position += length
-    return flat.reshape(side, side).T
 
 
 @pytest.mark.parametrize("seed", range(20))
@@ -127,7 +114,7 @@ def test_real_multi_region_masks_are_their_regions_joined(real):
     for image_id in several:
         codes = real.images[image_id].codes
         union = rle.decode_union(codes)
-        np.testing.assert_array_equal(union, loop_decode(codes))
+        np.testing.assert_array_equal(union, siim_files.loop_decode(codes))
         regions = [rle.decode(code) for code in codes]
         assert all(region.sum() > 0 for region in regions)
         assert union.sum() >= max(region.sum() for region in regions)
@@ -239,7 +226,7 @@ def test_build_masks_equal_the_csvs_decoded_union(built):
             codes[image_id].append(code)
     assert any(len(c) >= 2 for c in codes.values()) and len(codes) < len(examples_)
     for image_id, example in examples_.items():
-        truth = loop_decode(codes.get(image_id, []))
+        truth = siim_files.loop_decode(codes.get(image_id, []))
         blocks = truth.reshape(64, 16, 64, 16).mean(axis=(1, 3)) >= 0.5
         assert example["mask"].shape == (64, 64, 1) and example["image"].shape == (64, 64, 1)
         np.testing.assert_array_equal(example["mask"][..., 0], np.where(blocks, 255, 0))

@@ -49,6 +49,20 @@ def pick(rows, n_images: int) -> list[str]:
     return [next(taken[next(cycle)]) for _ in range(n_images)]
 
 
+def loop_decode(codes, side: int = rle.SIDE) -> np.ndarray:
+    """The competition's decoding loop (its mask_functions.py), run per region and OR-ed:
+    an independent reference for `cxr_tfds.cxr_siim.rle`."""
+    flat = np.zeros(side * side, dtype=bool)
+    for code in codes:
+        numbers = [int(t) for t in code.split()]
+        position = 0
+        for offset, length in zip(numbers[0::2], numbers[1::2], strict=True):
+            position += offset
+            flat[position : position + length] = True
+            position += length
+    return flat.reshape(side, side).T
+
+
 def make_manual_dir(tmp_path, n_images: int, *, layout: str = "kaggle", seed: int = 0):
     """Writes a SIIM manual dir with `n_images` real rows' images; returns its path.
 

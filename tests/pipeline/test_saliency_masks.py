@@ -2,16 +2,27 @@
 
 The pairs are checked against the real rows of the images a generated manual dir holds
 (read back with the csv module), and the random baseline's exact chances against brute
-force: the mean hit of a one-hot map at every pixel.
+force: the mean hit of a one-hot map at every pixel. End to end, `cxr saliency --data
+cxr_siim/64` on an NIH model (the tiny backbone) scores exactly the test split's masks:
+the random baseline's hit rate equals the masks' mean pixel share, computed here from the
+CSV's codes with the competition's decoding loop and 16 x 16 block means.
 """
 
+import contextlib
+import io
+import json
+import zlib
+
+import keras
 import numpy as np
 import pytest
 
 from cxr.errors import UserError
 from cxr.evaluation import saliency_scores
-from cxr.pipeline import saliency_masks
+from cxr.model import classifier
+from cxr.pipeline import saliency_masks, saliency_study
 from cxr.saliency import mask_scores, pointing
+from cxr.tracking.rundir import RunDir, SaliencyDir
 from cxr_tfds.labels import LABELS
 from tests.helpers import siim_files
 
@@ -60,6 +71,7 @@ def siim_builder(tmp_path_factory):
     root = siim_files.make_manual_dir(tmp, 9)
     builder = CxrSiim(config="64", data_dir=str(tmp / "tfds"))
     builder.download_and_prepare(download_config=tfds.download.DownloadConfig(manual_dir=root))
+    builder.manual_root = root  # for the end-to-end study below
     return builder
 
 
@@ -95,3 +107,48 @@ def test_datasets_without_masks_have_no_mask_reference(tmp_path):
 
     builder = tfds.builder("cxr14_subset/synthetic_64", data_dir=str(tmp_path))
     assert saliency_masks.reference(builder, LABELS) is None
+
+
+@pytest.fixture(scope="module")
+def mask_study(siim_builder, tmp_path_factory):
+    """`cxr saliency --data cxr_siim/64` of an untrained NIH model (tiny backbone, 64 px)."""
+    run = RunDir(tmp_path_factory.mktemp("runs") / "quick" / "r1")
+    data = {
+        "dataset": "cxr14_subset/synthetic_64", "data_dir": str(siim_builder.data_dir_root),
+        "manual_dir": None, "batch_size": 4, "test_split": "test", "val_split": "validation",
+    }  # fmt: skip
+    run.create({"name": "quick", "seed": 0, "data": data, "wandb": {"mode": "disabled"}})
+    keras.utils.set_random_seed(0)
+    classifier.build_model(backbone="tiny", num_labels=14, image_size=64).save(run.model_file)
+    argv = ["--run", run.path, "--data", "cxr_siim/64", "--manual-dir", siim_builder.manual_root]
+    argv += ["--methods", "gradcam", "--sanity-images", 0, "--gallery-images", 1]
+    with contextlib.redirect_stdout(io.StringIO()) as out:
+        assert saliency_study.main([str(a) for a in [*argv, "--num-bootstrap", 20]]) is None
+    target = run.saliency("cxr_siim/64", "test")
+    return target, json.loads(target.file(SaliencyDir.SCORES).read_text()), out.getvalue()
+
+
+def test_cxr_saliency_scores_the_test_splits_masks(mask_study):
+    target, saved, out = mask_study
+    codes = {}
+    for image_id, code in siim_files.real_rows():
+        codes.setdefault(image_id, []).append(code)
+    built = set(siim_files.pick(siim_files.real_rows(), 9))
+    shares = []
+    for image_id in sorted(built):
+        if zlib.crc32(image_id.encode()) % 100 >= 10 or codes[image_id] == ["-1"]:
+            continue  # not in test, or no pneumothorax
+        mask = (
+            siim_files.loop_decode(codes[image_id]).reshape(64, 16, 64, 16).mean(axis=(1, 3)) >= 0.5
+        )
+        shares.append(mask.mean())
+    assert saved["boxes"] == saved["images"] == len(shares) > 0
+    random = saved["scores"]["random"]["hit"]["label_mean"]["value"]
+    assert random == pytest.approx(np.mean(shares), rel=1e-9)
+    for method in ("gradcam", "centre"):
+        columns = saved["scores"][method]
+        assert {"hit", "pointing", "miou_otsu", "auprc", "miou_tuned"} <= set(columns)
+        assert list(columns["hit"]["per_label"]) == ["Pneumothorax"]
+        assert not any(key.startswith("wang") for key in columns)  # boxes only
+    assert saved["box_set"]["labels"] == ["Pneumothorax"] and "masks" in saved["notes"]["boxes"]
+    assert target.path.name == "cxr_siim_64-test"
