@@ -17,6 +17,7 @@ Pure Python: importing it starts neither TensorFlow nor TFDS.
 
 import dataclasses
 import importlib
+import inspect
 
 # What `targets(raw, ...)` is evaluated on to build a dataset's lookup table: every raw
 # code a builder may store (`raw_labels`, int8).
@@ -38,6 +39,10 @@ class Entry:
         boxes: the feature holding boxes (a Sequence of bbox/label), or None.
         masks: the feature holding pixel masks, or None.
         policies: the keywords its `targets` takes (e.g. ("uncertain", "blank")).
+        preflight: "module:function" of its check before a build, called as
+            `function(builder, manual_dir, overwrite=, download_dir=)` (and
+            `reuse_from_env=` where it takes it): the one-line error that stops a build
+            before TFDS creates any folder, or None; None: no check.
     """
 
     name: str
@@ -49,6 +54,7 @@ class Entry:
     boxes: str | None = None
     masks: str | None = None
     policies: tuple = ()
+    preflight: str | None = None
 
     @property
     def labels(self):
@@ -70,6 +76,21 @@ class Entry:
             takes = ", ".join(self.policies) or "none"
             raise ValueError(f"{self.name} takes no policy {unknown} (its policies: {takes})")
         return self.labels.targets(raw, **policy)
+
+    def check_build(self, builder, manual_dir=None, **options) -> str | None:
+        """The one-line error of `preflight` for building `builder`, or None.
+
+        `options` (overwrite, download_dir, reuse_from_env) are passed where the check
+        takes them.
+        """
+        if self.preflight is None:
+            return None
+        module, _, function = self.preflight.partition(":")
+        check = getattr(importlib.import_module(module), function)
+        takes = inspect.signature(check).parameters
+        any_keyword = any(p.kind is p.VAR_KEYWORD for p in takes.values())
+        options = {k: v for k, v in options.items() if k in takes or any_keyword}
+        return check(builder, manual_dir, **options)
 
 
 _ENTRIES: dict[str, Entry] = {}
@@ -115,6 +136,7 @@ register(
     label_feature="labels",
     attributes=("sex", "age", "view"),
     boxes="bboxes",
+    preflight="cxr_tfds.cxr14_subset.source_dir:preflight",
 )
 register(
     "cxr_vindr",
@@ -122,16 +144,19 @@ register(
     patients_are_images=True,
     boxes="boxes",
     policies=("readers",),
+    preflight="cxr_tfds.cxr_vindr.source_dir:preflight",
 )
 register(
     "cxr_chexpert",
     "cxr_tfds.cxr_chexpert.labels",
     attributes=("sex", "age", "view"),
     policies=("uncertain", "blank"),
+    preflight="cxr_tfds.cxr_chexpert.release:preflight",
 )
 register(
     "cxr_siim",
     "cxr_tfds.cxr_siim.labels",
     patients_are_images=True,
     masks="mask",
+    preflight="cxr_tfds.cxr_siim.source_dir:preflight",
 )

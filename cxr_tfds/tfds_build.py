@@ -1,17 +1,19 @@
-"""`tfds build`, runnable without apache-beam: `cxr data cxr14_subset ...`.
+"""`tfds build`, runnable without apache-beam: `cxr data <builder> ...` for every registered
+builder (`cxr_tfds.registry`: cxr14_subset, cxr_chexpert, cxr_vindr, cxr_siim).
 
 The `tfds` entry point of tensorflow-datasets 4.9.10 imports its `convert_format`
 command, which needs apache-beam at import time, so `tfds build` fails without it.
 This runs the same `build` command with the same flags (`--config`, `--manual_dir`,
-`--data_dir`, `--imports`, ...), and imports cxr_tfds so `cxr14_subset` is known.
+`--data_dir`, `--imports`, ...), and imports cxr_tfds so every cxr builder is known.
 
 That command lives in TFDS's private `tensorflow_datasets.scripts.cli`, which changes
 without notice, so it is used only on the TFDS release it was tested with
 (`TESTED_TFDS`); any other is refused in one line, before anything is built.
 
-Before TFDS runs, each `cxr14_subset` config to build is checked (`source_dir.preflight`):
-a manual dir without NIH's files, or a built config that another folder (or other images)
-was asked for, is one line and exit code 2, with no folder created. `--overwrite` rebuilds.
+Before TFDS runs, each config of a registered builder is checked by the builder's own
+`preflight` (its registry entry): a manual dir without the release's files (for
+cxr14_subset also a built config that another folder, or other images, was asked for) is
+one line and exit code 2, with no folder created. `--overwrite` rebuilds.
 """
 
 import dataclasses
@@ -19,8 +21,8 @@ import sys
 
 import tensorflow_datasets as tfds
 
-import cxr_tfds.builders  # noqa: F401  (registers cxr14_subset)
-from cxr_tfds.cxr14_subset import source_dir
+import cxr_tfds.builders  # noqa: F401  (registers every cxr builder with TFDS)
+from cxr_tfds import registry
 
 # The TFDS release (major.minor) whose `scripts.cli` this was tested with.
 TESTED_TFDS = "4.9"
@@ -89,15 +91,16 @@ def _checked_execute(args) -> None:
 
 
 def problems(args):
-    """Yields the one-line error of each `cxr14_subset` config `args` asks for that does
-    not exist, cannot be built, or should not be reused (`source_dir.preflight`)."""
-    known = [c.name for c in cxr_tfds.builders.Cxr14Subset.BUILDER_CONFIGS]
-    for config in _cxr14_configs(args, known):
+    """Yields the one-line error of each config of a registered builder that `args` asks
+    for and that does not exist, cannot be built, or should not be reused (the builder's
+    registered `preflight`, e.g. `cxr14_subset`'s `source_dir.preflight`)."""
+    for name, config in _registered_configs(args):
+        known = [c.name for c in tfds.builder_cls(name).BUILDER_CONFIGS]
         if config not in known:
-            yield f"cxr14_subset has no config {config!r}; configs: {', '.join(known)}"
+            yield f"{name} has no config {config!r}; configs: {', '.join(known)}"
             continue
-        builder = tfds.builder(f"cxr14_subset/{config}", data_dir=args.paths.data_dir)
-        problem = source_dir.preflight(
+        builder = tfds.builder(f"{name}/{config}", data_dir=args.paths.data_dir)
+        problem = registry.get(name).check_build(
             builder,
             args.paths.manual_dir,
             overwrite=args.debug.overwrite,
@@ -108,14 +111,17 @@ def problems(args):
             yield problem
 
 
-def _cxr14_configs(args, known):
-    """The `cxr14_subset` configs TFDS's build would make of `args`: all when none is named."""
+def _registered_configs(args):
+    """(builder, config) of each registered builder TFDS's build would make of `args`: every
+    config of a builder named without one."""
     for dataset in [*args.positional_datasets, *args.datasets]:
         name, _, config = dataset.partition("/")
-        if name.partition(":")[0] != "cxr14_subset":
+        name = name.partition(":")[0]
+        if name not in registry.names():
             continue  # not ours: TFDS says what is wrong with it
         config = args.generation.config or config
-        yield from [config] if config else known
+        configs = [config] if config else [c.name for c in tfds.builder_cls(name).BUILDER_CONFIGS]
+        yield from ((name, c) for c in configs)
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""`cxr data [cxr14_subset] --config=224 --manual_dir=DIR ...`: TFDS's build command
+"""`cxr data [<builder>] --config=224 --manual_dir=DIR ...`: TFDS's build command
 (`cxr_tfds.tfds_build`), its flags and `--manual_dir` checked before TensorFlow starts."""
 
 import pathlib
@@ -17,15 +17,16 @@ def check_then_start(args) -> None:
     manual = args.paths.manual_dir
     if manual is not None and not pathlib.Path(str(manual)).expanduser().is_dir():
         raise UserError(
-            f"--manual_dir {manual}: no such folder; pass the folder holding NIH's "
-            "Data_Entry_2017.csv and images_*.tar.gz"
+            f"--manual_dir {manual}: no such folder; pass the folder holding the release's "
+            "files (cxr14_subset: NIH's Data_Entry_2017.csv and images_*.tar.gz; the others: "
+            "docs/data.md)"
         )
     startup.start()
 
 
 @exits_cleanly
 def main(argv=None) -> None:
-    """`cxr data ...`: builds the dataset `argv` names, cxr14_subset by default."""
+    """`cxr data ...`: builds the registered dataset `argv` names, cxr14_subset by default."""
     data_help.answer(argv)  # --help and unknown flags before TFDS loads (cxr.cli.data_help)
     from cxr_tfds import tfds_build  # TFDS itself (no TensorFlow yet): about a second
 

@@ -13,7 +13,6 @@ import cxr_tfds.builders  # noqa: F401  (registers every cxr builder)
 from cxr.data import label_space
 from cxr.errors import UserError
 from cxr_tfds import registry
-from cxr_tfds.cxr14_subset import source_dir
 
 
 def prepare(
@@ -80,7 +79,7 @@ def build(builder: tfds.core.DatasetBuilder, manual_dir: str | None = None):
             before TFDS creates any folder), or when `manual_dir` is not what it was
             built from.
     """
-    problem = source_dir.preflight(builder, manual_dir)
+    problem = label_space.entry(builder).check_build(builder, manual_dir)
     if problem:
         raise UserError(problem)
     try:
