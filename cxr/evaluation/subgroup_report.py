@@ -112,7 +112,10 @@ def markdown(report) -> str:
         "",
         *(f"- {rule}: {text}" for rule, text in report["rules"].items()),
         "",
-        "## Underdiagnosis and overdiagnosis (Seyyed-Kalantari et al. 2021)",
+        "## Underdiagnosis and overdiagnosis, as Seyyed-Kalantari et al. 2021 define them",
+        "",
+        'Our "No Finding" is a score derived from the findings, not a trained output: '
+        "docs/protocols.md (Underdiagnosis) says how ours differs.",
         "",
         *diagnosis_table(report["underdiagnosis"]),
         "",
