@@ -59,7 +59,9 @@ def predict() -> argparse.ArgumentParser:
     """`cxr predict`'s options (cxr.inference.predict.main)."""
     parser = _parser("predict", "Predicts the 14 findings of X-ray files with a trained run, with Grad-CAM overlays.")  # fmt: skip
     parser.add_argument("paths", nargs="+", help="image files (PNG, JPEG, DICOM) or folders")
-    parser.add_argument("--run", required=True, help="a run directory, or its model.keras")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="a run directory, or its model.keras")
+    source.add_argument("--model", help="a bundle folder of `cxr export`, instead of --run")
     parser.add_argument("--out", required=True, help="folder for predictions.csv and overlays")
     parser.add_argument("--top", type=_at_least_zero, default=3, help="labels to draw Grad-CAM for")
     parser.add_argument(
@@ -178,6 +180,7 @@ def _runs_and_dirs(args) -> None:
 
 def _predict_paths(args) -> None:
     _exists(args.run, "--run")
+    _exists(args.model, "--model")
     for path in args.paths:
         _exists(path, "image")
 

@@ -27,18 +27,18 @@ import shutil
 import keras
 
 from cxr.errors import UserError, exits_cleanly
-from cxr.inference import export_cli, model_card, operating_points
+from cxr.inference import bundle, export_cli, model_card, operating_points
 from cxr.model import saved
 from cxr.tracking import wandb_logging
 from cxr.tracking.rundir import EvalDir, RunDir
 
-MODEL = "model.keras"
-LABELS = "labels.json"
-OPERATING_POINTS = "operating_points.json"
-TEMPERATURES = EvalDir.TEMPERATURES  # the same file as the evaluation's
-EXAMPLE = "example.py"
-CARD = "MODEL_CARD.md"
-POINTS = ("f1", "youden")  # the operating points a bundle carries
+MODEL, LABELS, OPERATING_POINTS = bundle.MODEL, bundle.LABELS, bundle.OPERATING_POINTS
+TEMPERATURES, EXAMPLE, CARD, POINTS = (
+    bundle.TEMPERATURES,
+    bundle.EXAMPLE,
+    bundle.CARD,
+    bundle.POINTS,
+)
 ARTIFACT_TYPE = "bundle"
 
 EXAMPLE_TEXT = '''"""Probabilities of one chest X-ray with this bundle: needs only Keras and numpy.

@@ -50,7 +50,7 @@ from tqdm import tqdm
 
 from cxr.data import datasets, dicom
 from cxr.errors import UserError, exits_cleanly
-from cxr.inference import drawing, operating_points, scoring, temperature
+from cxr.inference import bundle, drawing, operating_points, scoring, temperature
 from cxr.model import saved
 from cxr.runtime import progress
 from cxr.saliency import gradcam, pointing
@@ -115,18 +115,30 @@ def read_image(path: pathlib.Path, size: int) -> np.ndarray:
     return images.resize_gray(gray, size)
 
 
-def predict(paths, run, out_dir, *, top=3, batch_size=32, operating_point=None, calibrated=False):
+def predict(
+    paths,
+    run,
+    out_dir,
+    *,
+    top=3,
+    batch_size=32,
+    operating_point=None,
+    calibrated=False,
+    bundled=None,
+):
     """Predicts every readable image, writes the CSV and the Grad-CAM PNGs, prints results.
 
     Args:
         paths: Image files and folders (see the module docstring).
-        run: A run directory, or its model.keras.
+        run: A run directory, or its model.keras; None with `bundled`.
         out_dir: Folder for predictions.csv and the PNGs; created.
         top: Labels per image to draw Grad-CAM for, by probability.
         batch_size: Images read, predicted and explained at a time.
         operating_point: None, or `--operating-point` text: decide each label there.
         calibrated: temperature-scale the probabilities (and map the thresholds) with
-            the temperatures of the run's evaluation.
+            the temperatures of the run's evaluation (or of the bundle).
+        bundled: a bundle folder of `cxr export` instead of `run`: its model, operating
+            points (f1, youden) and temperatures.
 
     Returns:
         {image path: {label: probability}}, labels highest first, readable images only.
@@ -136,9 +148,12 @@ def predict(paths, run, out_dir, *, top=3, batch_size=32, operating_point=None, 
             `calibrated`, and when no file could be read.
     """
     spec = None if operating_point is None else operating_points.parse(operating_point)
-    temperatures = temperature.for_prediction(run, LABELS) if calibrated else None
-    model = load_run_model(run)
-    points, chosen_on = (None, None) if spec is None else choose_points(run, spec)
+    if bundled is not None:
+        model, points, chosen_on, temperatures = _from_bundle(bundled, spec, calibrated)
+    else:
+        temperatures = temperature.for_prediction(run, LABELS) if calibrated else None
+        model = load_run_model(run)
+        points, chosen_on = (None, None) if spec is None else choose_points(run, spec)
     if points and temperatures is not None:
         points = operating_points.calibrated(points, temperatures[1])
     files, problems = find_images(paths)
@@ -171,6 +186,20 @@ def predict(paths, run, out_dir, *, top=3, batch_size=32, operating_point=None, 
         f"top-{job.top} Grad-CAM: {out_dir}"
     )
     return job.results
+
+
+def _from_bundle(folder, spec, calibrated):
+    """(model, points, where they were chosen, temperatures) of a `cxr export` bundle."""
+    folder = bundle.check(folder, LABELS)
+    temperatures = None
+    if calibrated:
+        found = EvalDir(folder)
+        temperatures = found, temperature.vector(temperature.load_temperatures(found), LABELS)
+        print(
+            f"Calibrated: probabilities temperature-scaled with {found.file(EvalDir.TEMPERATURES)}"
+        )
+    points, chosen_on = (None, None) if spec is None else bundle.points(folder, spec)
+    return saved.load_model(folder / bundle.MODEL, len(LABELS)), points, chosen_on, temperatures
 
 
 def _write_rows(job, files, path, problems) -> None:
@@ -336,7 +365,9 @@ def _top(text: str) -> int:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("paths", nargs="+", help="image files (PNG, JPEG, DICOM) or folders")
-    parser.add_argument("--run", required=True, help="a run directory, or its model.keras")
+    source = parser.add_mutually_exclusive_group(required=True)
+    source.add_argument("--run", help="a run directory, or its model.keras")
+    source.add_argument("--model", help="a bundle folder of `cxr export`, instead of --run")
     parser.add_argument("--out", required=True, help="folder for predictions.csv and overlays")
     parser.add_argument("--top", type=_top, default=3, help="labels to draw Grad-CAM for")
     parser.add_argument(
@@ -358,5 +389,6 @@ def main(argv=None) -> int:
         top=args.top,
         operating_point=args.operating_point,
         calibrated=args.calibrated,
+        bundled=args.model,
     )
     return 0
