@@ -91,6 +91,7 @@ saliency: install
 	$(BIN)/cxr saliency --run $(RUN) $(if $(METHODS),--methods $(METHODS)) $(if $(DATA),--data $(DATA)) $(if $(SPLIT),--split $(SPLIT)) $(if $(BOXES),--boxes $(BOXES)) $(ARGS)
 
 # Paired comparison of runs evaluated on the same images: make compare RUNS="runs/a/<id> runs/b/<id>" OUT=<dir>
+# Evaluations of different images (another dataset or hospital): ARGS=--unpaired (docs/protocols.md)
 compare: install
 	@test -n "$(RUNS)" -a -n "$(OUT)" || { echo "error: set RUNS to two or more run directories and OUT to a folder, e.g. make compare RUNS=\"runs/a/<id> runs/b/<id>\" OUT=comparisons/ab" >&2; exit 2; }
 	$(BIN)/cxr compare $(RUNS) --out $(OUT) $(ARGS)

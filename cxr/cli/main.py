@@ -61,7 +61,7 @@ COMMANDS = {
     ),
     "compare": Command(
         "cxr.evaluation.compare_runs",
-        "paired comparison of evaluations on the same images",
+        "AUROC differences of evaluations: paired on the same images, or --unpaired",
         "cxr compare runs/a/<id> runs/b/<id> --out comparisons/ab",
         frameworks=False,
     ),
