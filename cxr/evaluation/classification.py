@@ -71,10 +71,8 @@ def report(
     test_known=None,
     val_known=None,
 ):
-    """Evaluates test predictions, with thresholds chosen on validation.
-
-    A label is scored on the images where it is known: an unknown one (uncertain, or not
-    annotated) is left out of that label's AUROC, CI, counts and thresholds, and counted.
+    """Evaluates test predictions, with thresholds chosen on validation; each label on
+    the images where it is known (the others are counted, and left out of its numbers).
 
     Args:
         test_probs: Test scores (N, L): probabilities (logits rank the same,
@@ -90,31 +88,19 @@ def report(
         seed: Seed of the bootstrap's random generator.
         official_images: How many test images are on NIH's official test list;
             published numbers stand beside ours only for the whole list.
-        test_known, val_known: (N, L) and (M, L), true (1) where the label is known;
-            None: every label known.
+        test_known, val_known: (N, L), (M, L): 1 where the label is known; None: all.
 
     Returns:
         A JSON-serialisable dict, its keys as the module docstring lists them.
     """
-    test_probs, test_labels = _check(test_probs, test_labels, label_names, "test")
-    val_probs, val_labels = _check(val_probs, val_labels, label_names, "validation")
-    test_patients = np.asarray(test_patients)
-    if test_patients.shape != (len(test_probs),):
-        raise ValueError(f"test_patients must have shape ({len(test_probs)},)")
-    test_known, val_known = _known(test_known, test_labels), _known(val_known, val_labels)
-
+    test = _split_arrays(test_probs, test_labels, label_names, "test", test_known, test_patients)
+    val = _split_arrays(val_probs, val_labels, label_names, "validation", val_known)
+    (test_probs, test_labels, test_patients, test_known), val_probs = test, val[0]
     aurocs = per_label_auroc(np.where(test_known, test_labels, -1), test_probs, label_names)
     boot = bootstrap.bootstrap_aurocs(
-        test_probs,
-        test_labels,
-        test_patients,
-        num_bootstrap=num_bootstrap,
-        seed=seed,
-        known=test_known,
+        *test[:3], num_bootstrap=num_bootstrap, seed=seed, known=test_known
     )
     comparable = official_images == OFFICIAL_TEST_IMAGES
-    test = (test_probs, test_labels, test_patients, test_known)
-    val = (val_probs, val_labels, val_known)
     per_label, roc_curves = _per_label(test, val, aurocs, boot, label_names, comparable=comparable)
     thresholds.rate_cis(per_label, test, num_bootstrap, seed, valid_share_warning)
     return {
@@ -256,6 +242,18 @@ def _auprc(y, p):
     import sklearn.metrics
 
     return float(sklearn.metrics.average_precision_score(y, p))
+
+
+def _split_arrays(probs, labels, label_names, split, known, patients=None):
+    """(probs, labels, [patients,] known) of a split, checked; known all True for None."""
+    probs, labels = _check(probs, labels, label_names, split)
+    known = _known(known, labels)
+    if patients is None:
+        return probs, labels, known
+    patients = np.asarray(patients)
+    if patients.shape != (len(probs),):
+        raise ValueError(f"test_patients must have shape ({len(probs)},)")
+    return probs, labels, patients, known
 
 
 def _known(known, labels) -> np.ndarray:

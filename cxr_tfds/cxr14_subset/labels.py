@@ -11,6 +11,12 @@ import numpy as np
 from cxr_tfds.labels import LABELS
 
 LABEL_NAMES = LABELS
+# Why each finding has its name (docs/data.md's dataset x finding table): NIH's own.
+MAPPING_REASONS = {
+    name: "NIH's own label, text-mined from the report (Wang et al. 2017); the names "
+    "every other dataset is mapped to"
+    for name in LABEL_NAMES
+}
 
 
 def targets(raw: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

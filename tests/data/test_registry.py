@@ -5,7 +5,8 @@ import importlib
 import numpy as np
 import pytest
 
-from cxr_tfds import registry
+from cxr_tfds import label_table, registry
+from tests.helpers.paths import ROOT
 
 
 @pytest.mark.parametrize("name", registry.names())
@@ -54,3 +55,14 @@ def test_unknown_and_twice_registered_names_are_refused():
         registry.register("cxr14_subset", "cxr_tfds.cxr14_subset.labels")
     with pytest.raises(ValueError, match="no field"):
         registry.register("cxr_new", "cxr_tfds.cxr14_subset.labels", patient="x")
+
+
+def test_docs_hold_the_dataset_by_finding_table_of_the_labels_modules():
+    """docs/data.md's table is `python -m cxr_tfds.label_table`'s, so a mapping or its reason
+    changes in one place (the labels module) and the test says when the docs lag."""
+    docs = (ROOT / "docs" / "data.md").read_text()
+    start, end = docs.index(label_table.BEGIN), docs.index(label_table.END)
+    assert docs[start : end + len(label_table.END)] == label_table.markdown()
+    for name in registry.names():  # one reason per finding, every finding in the table
+        assert set(label_table.reasons(name)) == set(registry.get(name).label_names)
+        assert set(registry.get(name).label_names) <= set(label_table.findings())
