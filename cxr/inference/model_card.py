@@ -159,17 +159,63 @@ def _extra_evaluations(run) -> str:
 
 
 def _subgroups(eval_dir, run) -> str:
+    """Under- and overdiagnosis per subgroup (Seyyed-Kalantari et al.), with their gaps."""
     path = eval_dir.file("subgroups.json")
     if not path.is_file():
         return "\nSubgroups: not measured for this evaluation (the `subgroups` evaluator).\n"
-    return f"\nSubgroup AUROCs and under/overdiagnosis: `{_relative(run, path)}`.\n"
+    data, source = json.loads(path.read_text()), _relative(run, path)
+    under = data.get("underdiagnosis", {})
+    if under.get("reason") or "groups" not in under:
+        return f"\nSubgroups: {under.get('reason', 'no underdiagnosis table')} (`{source}`).\n"
+    rows = []
+    for group, entry in under["groups"].items():
+        cells = [_rate(entry[kind]) for kind in ("underdiagnosis", "overdiagnosis")]
+        rows.append(f"| {group} | {cells[0]} | {cells[1]} | `{source}` |")
+    return (
+        f"\nUnderdiagnosis (false-positive rate of No Finding, score {under['score']}) and "
+        f"overdiagnosis (its false-negative rate) per subgroup, at the validation max-F1 "
+        f"threshold {under['threshold']:.4f}; gap to the rest of the split in brackets after:\n\n"
+        "| subgroup | underdiagnosis [95% CI] (gap) | overdiagnosis [95% CI] (gap) | source |\n"
+        "|---|---|---|---|\n" + "\n".join(rows) + f"\n\nPer-label AUROC by subgroup: `{source}`.\n"
+    )
+
+
+def _rate(entry: dict) -> str:
+    """ "0.120 [0.080, 0.170] (+0.030)", or "n/a (reason)" where withheld."""
+    if entry.get("reason") or entry.get("rate") is None:
+        return f"n/a ({entry.get('reason') or 'withheld'})"
+    text = f"{entry['rate']:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
+    gap = entry.get("gap") or {}
+    if gap.get("diff") is not None and not gap.get("reason"):
+        text += f" ({gap['diff']:+.3f})"
+    return text
 
 
 def _calibration(eval_dir, run) -> str:
+    """Macro calibration before and after temperature scaling (`calibration.json`)."""
     path = eval_dir.file(EvalDir.CALIBRATION)
     if not path.is_file():
         return "\nCalibration: not measured for this evaluation (the `calibration` evaluator).\n"
-    return f"\nCalibration (ECE, Brier, temperatures): `{_relative(run, path)}`.\n"
+    data, source = json.loads(path.read_text()), _relative(run, path)
+    rows = []
+    for stage in ("before", "after"):
+        macro = data[stage]["macro"]
+        cells = [_value(macro[k]) for k in ("ece", "adaptive_ece", "mce", "brier")]
+        rows.append(f"| {stage} temperature scaling | {' | '.join(cells)} | `{source}` |")
+    return (
+        f"\nCalibration, macro over labels ({data['bins']} bins; temperatures fitted on "
+        f"`{data['val_split']}`):\n\n"
+        "| | ECE | equal-mass ECE | MCE | Brier | source |\n|---|---|---|---|---|---|\n"
+        + "\n".join(rows)
+        + "\n"
+    )
+
+
+def _value(entry: dict) -> str:
+    value = entry.get("value")
+    if value is None or value != value:
+        return "n/a"
+    return f"{value:.3f} [{entry['ci_low']:.3f}, {entry['ci_high']:.3f}]"
 
 
 def _saliency(run) -> str:
