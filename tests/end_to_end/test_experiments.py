@@ -468,9 +468,10 @@ np.save(sys.argv[3], 1 / (1 + np.exp(-logits.astype(np.float64))))
 
 
 def _card_aurocs(card: str) -> dict:
-    """{label: (auroc, low, high)} from the card's per-label table, as printed."""
+    """{label: (auroc, low, high)} from the card's per-label AUROC table, as printed."""
     found = {}
-    for line in card.splitlines():
+    table = card.split("| label | AUROC [95% CI] |", 1)[1].split("\n\n", 1)[0]
+    for line in table.splitlines():
         cells = [c.strip() for c in line.strip("|").split("|")]
         if len(cells) == 4 and cells[1][:1].isdigit() and "[" in cells[1]:
             value, _, ci = cells[1].partition(" [")
