@@ -10,8 +10,11 @@ Stages, each a rate in images/s (`ratio` against the forward alone):
   copy back (`keras.ops.sigmoid` + `convert_to_numpy`), as `cxr.inference.scoring` does;
 - decoding alone (the stored PNGs through `tf.io.decode_png`), and the whole evaluation
   input pipeline alone (decode, model input: cast and gray to 3 channels, batch, to numpy);
-- the sum of the parts run one after the other (what no overlap would give);
-- end-to-end prediction (`split_predictions.predict_split`), the row-2 figure.
+- a pass's fixed cost: making the evaluation pipeline (tracing its maps) and waiting
+  for its first batch, which nothing overlaps (spread over the pass's images);
+- end-to-end prediction (`split_predictions.predict_split`), the row-2 figure;
+- the sum of the parts run one after the other (what no overlap would give), and
+  end-to-end less the fixed cost: what a split of many batches approaches.
 The images are stored at the model's size: no resize runs at prediction time.
 """
 
@@ -55,6 +58,9 @@ def stage_rates(builder, model, split, repeats) -> dict:
         for _ in evaluation_batches.batches(builder, split, BATCH).as_numpy_iterator():
             pass
 
+    def first_batch():  # a pass's fixed cost: the pipeline made (its maps traced), one batch
+        next(evaluation_batches.batches(builder, split, BATCH).as_numpy_iterator())
+
     def end_to_end():
         with contextlib.redirect_stdout(io.StringIO()):  # its progress bar
             split_predictions.predict_split(
@@ -79,6 +85,9 @@ def stage_rates(builder, model, split, repeats) -> dict:
         "evaluation input pipeline alone (decode, model input, batch, to numpy)": rate(
             n, timed(pipeline, repeats)
         ),
+        "a pass's fixed cost: the pipeline made and its first batch ready": rate(
+            n, timed(first_batch, repeats)
+        ),
         "end-to-end predict (split_predictions.predict_split)": rate(n, timed(end_to_end, repeats)),
     }
 
@@ -89,17 +98,35 @@ def serial(rates: dict, names) -> dict:
     return {"median": 1 / seconds, "min": 1 / seconds, "max": 1 / seconds}
 
 
+def steady(rates: dict, whole: str, fixed: str) -> dict:
+    """The rate of `whole` without `fixed`'s once-per-pass seconds (both per image)."""
+    seconds = 1 / rates[whole]["median"] - 1 / rates[fixed]["median"]
+    value = 1 / max(seconds, 1e-9)
+    return {"median": value, "min": value, "max": value}
+
+
 def predict_profile(builder, model, repeats, split="train") -> list[dict]:
-    """The prediction stages as rows against the forward alone (ratio = stage / forward)."""
+    """The prediction stages as rows against the forward alone (ratio = stage / forward).
+
+    A pass's fixed cost is spread over the pass's images (the section's name says how
+    many): end-to-end less it is the rate a split of many batches approaches.
+    """
     start = time.perf_counter()
     rates = stage_rates(builder, model, split, repeats)
     names = list(rates)
     rates["the parts one after the other (no overlap): predict_on_batch + host + pipeline"] = (
         serial(rates, names[1:3] + names[4:5])
     )
+    rates["end-to-end less the pass's fixed cost (a long split's rate)"] = steady(
+        rates, names[6], names[5]
+    )
     forward = rates[names[0]]
+    n = builder.info.splits[split].num_examples
     rows = [
-        {**row(f"profile predict: {name}", r, forward), "ms_per_image": 1000 / r["median"]}
+        {
+            **row(f"profile predict ({n} images): {name}", r, forward),
+            "ms_per_image": 1000 / r["median"],
+        }
         for name, r in rates.items()
     ]
     print(f"profile predict: {time.perf_counter() - start:.0f} s")

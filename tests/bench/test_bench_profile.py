@@ -15,7 +15,7 @@ from cxr.runtime import speed
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="the bench is TensorFlow's"
 )
-SECTIONS = {"predict": 7, "train": 7, "build": 8}  # stages per section, as documented
+SECTIONS = {"predict": 9, "train": 7, "build": 8}  # stages per section, as documented
 
 
 @pytest.fixture
@@ -51,7 +51,12 @@ def test_the_profile_writes_every_stage_with_its_arithmetic(tmp_path, fixed_choi
     assert all(r["baseline"] == forward["figure"] for r in train)
     # No overlap: the seconds per image of predict_on_batch, the host and the pipeline add up.
     parts = sum(1 / median(predict[i]) for i in (1, 2, 4))
-    assert median(predict[6]) == pytest.approx(1 / parts)
+    assert "parts one after the other" in predict[7]["row"]
+    assert median(predict[7]) == pytest.approx(1 / parts)
+    # A long split's rate: end-to-end's seconds per image less the fixed cost's.
+    end_to_end, fixed = 1 / median(predict[6]), 1 / median(predict[5])
+    assert "end-to-end predict" in predict[6]["row"] and "fixed cost" in predict[5]["row"]
+    assert 1 / median(predict[8]) == pytest.approx(max(end_to_end - fixed, 1e-9))
     # The build's rest is the single-worker build less its measured parts, and Amdahl's
     # bound swaps the per-image part's single-thread time for its parallel time.
     seconds = [1 / median(r) for r in build]  # per image
