@@ -114,3 +114,23 @@ def test_the_cli_compares_unpaired_and_refuses_the_same_images(tmp_path, monkeyp
     assert end.value.code == EXIT_CODE
     assert "compare them paired" in capsys.readouterr().err
     assert not (tmp_path / "o2").exists()
+
+
+def test_the_cli_compares_saved_evaluations_paired_per_subgroup(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("WANDB_MODE", "disabled")
+    ref = _run("a", 40, seed=1)
+    other = {**ref, "probs": np.clip(ref["probs"] + 0.1 * ref["labels"], 0, 1), "path": "b"}
+    keys = ("image_id", "patient_id", "labels", "probs", "label_names", "dataset", "split")
+    for name, run in (("a", ref), ("b", other)):
+        (tmp_path / name).mkdir()
+        saved = EvalDir.encode_predictions(**{k: run[k] for k in keys}, attributes=run["attributes"])  # fmt: skip
+        EvalDir(tmp_path / name).file(EvalDir.PREDICTIONS).write_bytes(saved)
+    out = tmp_path / "out"
+    compare_runs.main([str(tmp_path / "a"), str(tmp_path / "b"), "--out", str(out), "--num-bootstrap", "20"])  # fmt: skip
+    report = json.loads((out / compare_runs.JSON_FILE).read_text())
+    assert list(report["subgroups"]) == ["sex=M", "sex=F"]
+    female = ref["attributes"]["sex"] == "F"
+    assert report["subgroups"]["sex=F"]["n_images"] == female.sum()
+    text = (out / "compare_subgroups.txt").read_text()
+    assert text.startswith(f"=== sex=M: {(~female).sum()} images")
+    assert "Per subgroup" in capsys.readouterr().out
