@@ -73,7 +73,8 @@ experiment: install
 	KERAS_BACKEND=$(BACKEND) $(BIN)/cxr experiment $(NAME) $(ARGS)
 
 # Re-evaluates a saved run (on its own backend unless BACKEND is given):
-# make evaluate RUN=runs/<name>/<id> [DATA=cxr14_subset/<config>] [SPLIT=test] [LABELS=expert_all|expert_four|rsna]
+# make evaluate RUN=runs/<name>/<id> [DATA=<builder>/<config>] [SPLIT=test] [LABELS=expert_all|expert_four|rsna]
+# (DATA another dataset, e.g. cxr_vindr/224: external validation on the findings both name)
 evaluate: install
 	@test -n "$(RUN)" || { echo "error: set RUN to a run directory, e.g. make evaluate RUN=runs/quickstart/<run id>" >&2; exit 2; }
 	$(if $(filter command line environment,$(origin BACKEND)),KERAS_BACKEND=$(BACKEND)) $(BIN)/cxr evaluate --run $(RUN) $(if $(DATA),--data $(DATA)) $(if $(SPLIT),--split $(SPLIT)) $(if $(LABELS),--labels $(LABELS)) $(ARGS)

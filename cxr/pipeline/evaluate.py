@@ -153,7 +153,8 @@ def evaluate_run(
         split: the split to evaluate; None for the run's test split.
         val_split: where operating points are chosen; None for the run's validation
             split on its own dataset, else "validation".
-        data_dir, manual_dir: where TFDS data and NIH files are; None for the run's.
+        data_dir, manual_dir: where TFDS data and the release's files are; None for the
+            run's (its manual dir only for its own builder; cxr14_subset: then $CXR14_DIR).
 
     Returns:
         The `EvalDir` written.
@@ -195,7 +196,9 @@ def main(argv=None):
     parser.add_argument("--split", help="default: the run's test split")
     parser.add_argument("--val-split", help="where thresholds are chosen; default: validation")
     parser.add_argument("--data-dir", help="TFDS data dir; default: the run's")
-    parser.add_argument("--manual-dir", help="NIH files; default: the run's, then $CXR14_DIR")
+    parser.add_argument(
+        "--manual-dir", help="the release's files; default: the run's (its own dataset's)"
+    )
     parser.add_argument("--labels", choices=list(expert_labels.SETS), help="radiologists' labels")
     parser.add_argument("--nih-dir", help="with --labels: NIH's files and Google's folders")
     args = parser.parse_args(argv)

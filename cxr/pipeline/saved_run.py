@@ -43,7 +43,8 @@ def open_run(
         dataset: `<builder>/<config>` of any registered dataset; None for the run's own.
         split: None for the run's test split.
         val_split: None for the run's validation split on its own dataset, else "validation".
-        data_dir, manual_dir: where TFDS data and NIH files are; None for the run's.
+        data_dir, manual_dir: where TFDS data and the release's files are; None for the
+            run's (its manual dir only for its own builder).
 
     Raises:
         UserError: a missing split, a model whose outputs are not its dataset's labels,
@@ -56,10 +57,12 @@ def open_run(
     split = split or d["test_split"]
     val_split = val_split or (d["val_split"] if own_data else "validation")
     model = saved.load_model(run.model_file)
+    # The run's manual dir holds its own release's files: another builder's are elsewhere.
+    same_builder = dataset.split("/")[0] == wiring.dataset_of(config).split("/")[0]
     builder = datasets.prepare(
         dataset,
         data_dir or d["data_dir"],
-        manual_dir or d["manual_dir"],
+        manual_dir or (d["manual_dir"] if same_builder else None),
         policy=wiring.label_policy(config),
     )
     for name in (split, val_split):

@@ -6,7 +6,6 @@ Expected labels are read from the real CSVs with the csv module; AUROCs come fro
 import csv
 import json
 import os
-import types
 
 import numpy as np
 import pytest
@@ -166,7 +165,7 @@ def saved_evaluation(folder, nih, rng):
     ids, val_ids = test[1000:1400], train_val[:200]
     labels = np.array([[x in rows[i][1] for x in LABELS] for i in ids], np.float32)
     val_labels = np.array([[x in rows[i][1] for x in LABELS] for i in val_ids], np.float32)
-    preds = types.SimpleNamespace(
+    preds = Predictions(
         probs=fake_probs(labels, rng),
         labels=labels,
         patient_id=np.array([rows[i][0] for i in ids], np.int32),
@@ -176,8 +175,12 @@ def saved_evaluation(folder, nih, rng):
         dataset="cxr14_subset/224",
         split="test",
     )
-    val = types.SimpleNamespace(
-        probs=fake_probs(val_labels, rng), labels=val_labels, split="validation"
+    val = Predictions(
+        probs=fake_probs(val_labels, rng),
+        labels=val_labels,
+        image_id=np.array(val_ids),
+        label_names=LABELS,
+        split="validation",
     )
     evaluator = evaluators.Classification(num_bootstrap=10, seed=0)
     writer.write([evaluator.result(preds=preds, val=val, eval_dir=EvalDir(folder))])
