@@ -125,3 +125,23 @@ def train_rate(batch, jit=False, policy="float32", *, backbone=backbones.DEFAULT
         return rate(batch, timed(lambda: model.train_on_batch(x, y), repeats))
 
     return with_policy(policy, measure)
+
+
+def interleaved(fns: dict, repeats=REPEATS) -> dict:
+    """{name: `timed` result} of several functions, their repeats taken in turn (one of
+    each, then again): a machine whose load drifts during the run slows them alike,
+    where timing each to the end before the next would charge the drift to one of them.
+    Each is warmed up once first (unless inside `no_warm_ups`)."""
+    if _warm_ups[-1]:
+        for fn in fns.values():
+            fn()
+    seconds = {name: [] for name in fns}
+    for _ in range(repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            fn()
+            seconds[name].append(time.perf_counter() - start)
+    return {
+        name: {"median": statistics.median(s), "min": min(s), "max": max(s)}
+        for name, s in seconds.items()
+    }

@@ -2,7 +2,8 @@
 model's forward rate (row 2's goal: >= 0.9x), each candidate cause timed alone on the
 same images, batch and model.
 
-Stages, each a rate in images/s (`ratio` against the forward alone):
+Stages, each a rate in images/s (`ratio` against the forward alone), their repeats
+taken in turn (`measure.interleaved`), so that a drifting load slows them alike:
 - the forward alone, a `tf.function` call on an in-memory batch (row 1's way);
 - the forward as prediction calls it (`model.predict_on_batch` on a numpy batch: Keras's
   per-call work and the host-to-device copy of the inputs);
@@ -27,7 +28,7 @@ import numpy as np
 import tensorflow as tf
 
 from cxr.bench import measure
-from cxr.bench.measure import rate, row, timed
+from cxr.bench.measure import rate, row
 from cxr.data import datasets, evaluation_batches
 from cxr.pipeline import split_predictions
 
@@ -71,25 +72,28 @@ def stage_rates(builder, model, split, repeats) -> dict:
     def per_pass(fn_call):  # `calls` model calls: one pass's worth
         return lambda: [fn_call() for _ in range(calls)]
 
-    return {
-        "forward (tf.function, in-memory batch)": rate(
-            calls * BATCH, timed(per_pass(lambda: fn(x, training=False).numpy()), repeats)
-        ),
-        "forward as prediction calls it (predict_on_batch, numpy in)": rate(
-            calls * BATCH, timed(per_pass(lambda: model.predict_on_batch(x_host)), repeats)
-        ),
-        "host per batch: np.pad + sigmoid + copy back": rate(
-            calls * BATCH, timed(per_pass(host), repeats)
-        ),
-        "decode alone (PNG -> uint8)": rate(n, timed(decode, repeats)),
-        "evaluation input pipeline alone (decode, model input, batch, to numpy)": rate(
-            n, timed(pipeline, repeats)
-        ),
-        "a pass's fixed cost: the pipeline made and its first batch ready": rate(
-            n, timed(first_batch, repeats)
-        ),
-        "end-to-end predict (split_predictions.predict_split)": rate(n, timed(end_to_end, repeats)),
+    images = {  # images per timed call of each stage
+        "forward (tf.function, in-memory batch)": calls * BATCH,
+        "forward as prediction calls it (predict_on_batch, numpy in)": calls * BATCH,
+        "host per batch: np.pad + sigmoid + copy back": calls * BATCH,
     }
+    timings = measure.interleaved(
+        {
+            "forward (tf.function, in-memory batch)": per_pass(
+                lambda: fn(x, training=False).numpy()
+            ),
+            "forward as prediction calls it (predict_on_batch, numpy in)": per_pass(
+                lambda: model.predict_on_batch(x_host)
+            ),
+            "host per batch: np.pad + sigmoid + copy back": per_pass(host),
+            "decode alone (PNG -> uint8)": decode,
+            "evaluation input pipeline alone (decode, model input, batch, to numpy)": pipeline,
+            "a pass's fixed cost: the pipeline made and its first batch ready": first_batch,
+            "end-to-end predict (split_predictions.predict_split)": end_to_end,
+        },
+        repeats,
+    )
+    return {name: rate(images.get(name, n), seconds) for name, seconds in timings.items()}
 
 
 def serial(rates: dict, names) -> dict:
