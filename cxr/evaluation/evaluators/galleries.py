@@ -1,6 +1,8 @@
 """`galleries`: per label, Grad-CAM galleries of the most confident true positives, false
 positives and false negatives (`cxr.saliency.gallery`)."""
 
+import numpy as np
+
 from cxr.evaluation import classification, classification_report
 from cxr.evaluation.evaluators import register
 from cxr.evaluation.evaluators._base import Evaluator, panel
@@ -35,11 +37,12 @@ class Galleries(Evaluator):
         return f"gradcam/png/{label_name}"
 
     def pairs(self, preds):
+        known = preds.known_mask()  # an image whose label is unknown is no case of it
         self.picks = [  # (label, kind, rank, image index)
-            (label, kind, rank, int(index))
+            (label, kind, rank, int(np.flatnonzero(known[:, label])[index]))
             for label in range(len(preds.label_names))
             for kind, indices in gallery.select_cases(
-                preds.probs, preds.labels, label, self.per_kind
+                preds.probs[known[:, label]], preds.labels[known[:, label]], label, self.per_kind
             ).items()
             for rank, index in enumerate(indices)
         ]
@@ -52,7 +55,7 @@ class Galleries(Evaluator):
 
     def result(self, *, preds, val, eval_dir: EvalDir) -> Result:
         names = preds.label_names
-        thresholds = classification.operating_thresholds(val.probs, val.labels, "f1")
+        thresholds = classification.operating_thresholds(val.probs, val.labels, "f1", val.known)
         cases = []
         for label, kind, rank, index in self.picks:
             gray, heatmap, cam = self.cases[(index, label)]
