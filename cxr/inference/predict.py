@@ -115,17 +115,7 @@ def read_image(path: pathlib.Path, size: int) -> np.ndarray:
     return images.resize_gray(gray, size)
 
 
-def predict(
-    paths,
-    run,
-    out_dir,
-    *,
-    top=3,
-    batch_size=32,
-    operating_point=None,
-    calibrated=False,
-    bundled=None,
-):
+def predict(paths, run, out_dir, *, top=3, batch_size=32, operating_point=None, **source):
     """Predicts every readable image, writes the CSV and the Grad-CAM PNGs, prints results.
 
     Args:
@@ -135,10 +125,9 @@ def predict(
         top: Labels per image to draw Grad-CAM for, by probability.
         batch_size: Images read, predicted and explained at a time.
         operating_point: None, or `--operating-point` text: decide each label there.
-        calibrated: temperature-scale the probabilities (and map the thresholds) with
-            the temperatures of the run's evaluation (or of the bundle).
-        bundled: a bundle folder of `cxr export` instead of `run`: its model, operating
-            points (f1, youden) and temperatures.
+        source: `calibrated=True` temperature-scales the probabilities (and maps the
+            thresholds) with the run's (or bundle's) temperatures; `bundled=<folder>`, a
+            `cxr export` bundle instead of `run`: its model, points (f1, youden), temperatures.
 
     Returns:
         {image path: {label: probability}}, labels highest first, readable images only.
@@ -148,14 +137,7 @@ def predict(
             `calibrated`, and when no file could be read.
     """
     spec = None if operating_point is None else operating_points.parse(operating_point)
-    if bundled is not None:
-        model, points, chosen_on, temperatures = _from_bundle(bundled, spec, calibrated)
-    else:
-        temperatures = temperature.for_prediction(run, LABELS) if calibrated else None
-        model = load_run_model(run)
-        points, chosen_on = (None, None) if spec is None else choose_points(run, spec)
-    if points and temperatures is not None:
-        points = operating_points.calibrated(points, temperatures[1])
+    model, points, chosen_on, temperatures = _source(run, spec, **source)
     files, problems = find_images(paths)
     for problem in problems:
         print(f"skipped {problem}", file=sys.stderr)
@@ -186,6 +168,20 @@ def predict(
         f"top-{job.top} Grad-CAM: {out_dir}"
     )
     return job.results
+
+
+def _source(run, spec, *, calibrated=False, bundled=None):
+    """(model, points, where they were chosen, (folder, temperatures) or None) of a run or
+    of a `cxr export` bundle; the points mapped onto calibrated probabilities if asked."""
+    if bundled is not None:
+        model, points, chosen_on, temperatures = _from_bundle(bundled, spec, calibrated)
+    else:
+        temperatures = temperature.for_prediction(run, LABELS) if calibrated else None
+        model = load_run_model(run)
+        points, chosen_on = (None, None) if spec is None else choose_points(run, spec)
+    if points and temperatures is not None:
+        points = operating_points.calibrated(points, temperatures[1])
+    return model, points, chosen_on, temperatures
 
 
 def _from_bundle(folder, spec, calibrated):

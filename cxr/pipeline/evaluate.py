@@ -2,7 +2,7 @@
 
     make evaluate RUN=runs/<name>/<id> [DATA=cxr14_subset/<config>] [SPLIT=test]
     cxr evaluate --run runs/<name>/<id> [--data ...] [--split ...]
-    cxr evaluate --run runs/<name>/<id> --labels expert_all|expert_four [--nih-dir DIR]
+    cxr evaluate --run runs/<name>/<id> --labels expert_all|expert_four|rsna [--nih-dir DIR]
 
 `evaluate` reads and decodes the split once, a batch at a time, keeping only
 scores and per-image facts (`predict_split`). Then each evaluator
@@ -17,7 +17,7 @@ the validation predictions the operating points were chosen on in the validation
 split's own folder, `evaluations/<dataset>/<validation split>/` (`cxr predict
 --operating-point` chooses its thresholds there).
 
-`--labels` scores the run against Google's radiologist labels instead
+`--labels` scores the run against Google's or RSNA's radiologist labels instead
 (`cxr.pipeline.expert_evaluation`). A saved run is opened, and rerun under its own backend,
 by `cxr.pipeline.saved_run`.
 """
@@ -28,6 +28,7 @@ import numpy as np
 
 from cxr.data import augment, datasets
 from cxr.errors import UserError, exits_cleanly
+from cxr.evaluation.label_reference import RADIOLOGIST_SETS
 from cxr.pipeline import label_match, saved_run, wiring
 from cxr.pipeline.split_predictions import predict_split
 from cxr.runtime import progress
@@ -35,7 +36,6 @@ from cxr.saliency import gradcam
 from cxr.tracking import wandb_logging, writer
 from cxr.tracking.disabled_run import DISABLED
 from cxr.tracking.rundir import EvalDir, RunDir
-from cxr_tfds.cxr14_subset import expert_labels
 
 
 def evaluate(
@@ -199,8 +199,8 @@ def main(argv=None):
     parser.add_argument(
         "--manual-dir", help="the release's files; default: the run's (its own dataset's)"
     )
-    parser.add_argument("--labels", choices=list(expert_labels.SETS), help="radiologists' labels")
-    parser.add_argument("--nih-dir", help="with --labels: NIH's files and Google's folders")
+    parser.add_argument("--labels", choices=RADIOLOGIST_SETS, help="radiologists' labels")
+    parser.add_argument("--nih-dir", help="with --labels: NIH's files and the radiologists'")
     args = parser.parse_args(argv)
     run = RunDir.open(args.run)
     saved_run.rerun_in_run_backend(run, "evaluate", argv)
@@ -214,6 +214,6 @@ def main(argv=None):
             run=run, labels=args.labels, nih_dir=args.nih_dir, **where
         )
     elif args.nih_dir:
-        raise UserError("--nih-dir goes with --labels expert_all|expert_four")
+        raise UserError(f"--nih-dir goes with --labels {'|'.join(RADIOLOGIST_SETS)}")
     else:
         evaluate_run(run=run, **where)

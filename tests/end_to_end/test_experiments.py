@@ -136,7 +136,7 @@ def test_every_experiment_is_a_locked_config_that_states_its_command(name):
         assert config.name == name
         with pytest.raises(AttributeError):
             config.no_such_field = 1  # locked: a typo is an error, not a new field
-    assert module.get_config("smoke").data.name == "cxr14_subset/synthetic"  # offline
+    assert module.get_config("smoke").data.dataset == "cxr14_subset/synthetic"  # offline
     assert module.get_config("smoke").model.backbone == "tiny"  # smoke runs check wiring
     # Smoke runs land apart from real ones (issue 23 item 10): runs/smoke/<name>/.
     assert module.get_config("smoke").runs_dir == "runs/smoke"
@@ -423,7 +423,7 @@ def test_smoke_model_on_the_real_sample_measures_localization(tmp_path, sample_d
         "frozen_head:smoke",
         tmp_path,
         data_dir,
-        "--config.data.name=cxr14_subset/224",
+        "--config.data.dataset=cxr14_subset/224",
         f"--config.data.manual_dir={sample_dir}",
         "--config.data.train_split=train",
         "--config.data.val_split=validation",
