@@ -4,7 +4,9 @@ same images, batch and model.
 
 Stages, each a rate in images/s (`ratio` against the forward alone), their repeats
 taken in turn (`measure.interleaved`), so that a drifting load slows them alike:
-- the forward alone, a `tf.function` call on an in-memory batch (row 1's way);
+- the forward alone, a `tf.function` call on an in-memory batch (row 1's way), per
+  image of full batches (the model's limit), and per image of the pass (the last
+  batch's padded rows: a pass of n images makes ceil(n / 32) calls of 32);
 - the forward as prediction calls it (`model.predict_on_batch` on a numpy batch: Keras's
   per-call work and the host-to-device copy of the inputs);
 - the host's share per batch: padding the batch (`np.pad`) and the sigmoid with its
@@ -72,11 +74,9 @@ def stage_rates(builder, model, split, repeats) -> dict:
     def per_pass(fn_call):  # `calls` model calls: one pass's worth
         return lambda: [fn_call() for _ in range(calls)]
 
-    images = {  # images per timed call of each stage
-        "forward (tf.function, in-memory batch)": calls * BATCH,
-        "forward as prediction calls it (predict_on_batch, numpy in)": calls * BATCH,
-        "host per batch: np.pad + sigmoid + copy back": calls * BATCH,
-    }
+    # The forward row is the model's limit: per image of full batches. Every other stage
+    # is per image of the pass (`n`): the last batch's padded rows are its cost.
+    images = {"forward (tf.function, in-memory batch)": calls * BATCH}
     timings = measure.interleaved(
         {
             "forward (tf.function, in-memory batch)": per_pass(
@@ -118,14 +118,22 @@ def predict_profile(builder, model, repeats, split="train") -> list[dict]:
     start = time.perf_counter()
     rates = stage_rates(builder, model, split, repeats)
     names = list(rates)
+    n = builder.info.splits[split].num_examples
+    calls = -(-n // BATCH)
+    padded = {k: v * n / (calls * BATCH) for k, v in rates[names[0]].items()}
+    rates = {  # the padding's share: the same forward, per image of the pass
+        names[0]: rates[names[0]],
+        f"forward per image of the pass ({calls} calls of {BATCH} for {n} images: padding)": padded,
+        **{name: rates[name] for name in names[1:]},
+    }
+    names = list(rates)
     rates["the parts one after the other (no overlap): predict_on_batch + host + pipeline"] = (
-        serial(rates, names[1:3] + names[4:5])
+        serial(rates, names[2:4] + names[5:6])
     )
     rates["end-to-end less the pass's fixed cost (a long split's rate)"] = steady(
-        rates, names[6], names[5]
+        rates, names[7], names[6]
     )
     forward = rates[names[0]]
-    n = builder.info.splits[split].num_examples
     rows = [
         {
             **row(f"profile predict ({n} images): {name}", r, forward),

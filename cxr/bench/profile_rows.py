@@ -40,9 +40,8 @@ def profile(work, scale, backbone) -> tuple[list[dict], dict]:
     model = measure.build(backbone)
     rows = profile_predict.predict_profile(data, model, size["repeats"])
     seconds["predict"] = time.perf_counter() - start
-    forward = rows[0]["figure"]  # inference at batch 32: row 1's figure and the goals' baseline
     start = time.perf_counter()
-    rows += profile_train.train_profile(data, backbone, forward, size["repeats"])
+    rows += profile_train.train_profile(data, backbone, size["repeats"])
     seconds["train"] = time.perf_counter() - start
     start = time.perf_counter()
     rows += profile_build.build_profile(work, size["build_patients"], size["repeats"])

@@ -5,6 +5,7 @@ not measurements; timing goals belong to `make bench`, not to tests.
 """
 
 import json
+import re
 
 import keras
 import pytest
@@ -15,7 +16,7 @@ from cxr.runtime import speed
 pytestmark = pytest.mark.skipif(
     keras.backend.backend() != "tensorflow", reason="the bench is TensorFlow's"
 )
-SECTIONS = {"predict": 9, "train": 8, "build": 8}  # stages per section, as documented
+SECTIONS = {"predict": 10, "train": 9, "build": 8}  # stages per section, as documented
 
 
 @pytest.fixture
@@ -47,16 +48,21 @@ def test_the_profile_writes_every_stage_with_its_arithmetic(tmp_path, fixed_choi
     predict, train, build = by_section.values()
     forward = predict[0]
     assert "forward (tf.function" in forward["row"] and forward["ratio"] == pytest.approx(1)
-    # Training's baseline is the inference forward at batch 32 (row 4's goal's baseline).
-    assert all(r["baseline"] == forward["figure"] for r in train)
+    # The padding: ceil(n / 32) calls of 32 for the pass's n images (n as the section names it).
+    n = int(re.match(r"profile predict \((\d+) images\)", forward["row"]).group(1))
+    calls = -(-n // 32)
+    assert f"{calls} calls of 32 for {n} images" in predict[1]["row"]
+    assert median(predict[1]) == pytest.approx(median(forward) * n / (calls * 32))
+    # Training's baseline is its own first stage, the inference forward at batch 32.
+    assert "batch 32" in train[0]["row"] and all(r["baseline"] == train[0]["figure"] for r in train)
     # No overlap: the seconds per image of predict_on_batch, the host and the pipeline add up.
-    parts = sum(1 / median(predict[i]) for i in (1, 2, 4))
-    assert "parts one after the other" in predict[7]["row"]
-    assert median(predict[7]) == pytest.approx(1 / parts)
+    parts = sum(1 / median(predict[i]) for i in (2, 3, 5))
+    assert "parts one after the other" in predict[8]["row"]
+    assert median(predict[8]) == pytest.approx(1 / parts)
     # A long split's rate: end-to-end's seconds per image less the fixed cost's.
-    end_to_end, fixed = 1 / median(predict[6]), 1 / median(predict[5])
-    assert "end-to-end predict" in predict[6]["row"] and "fixed cost" in predict[5]["row"]
-    assert 1 / median(predict[8]) == pytest.approx(max(end_to_end - fixed, 1e-9))
+    end_to_end, fixed = 1 / median(predict[7]), 1 / median(predict[6])
+    assert "end-to-end predict" in predict[7]["row"] and "fixed cost" in predict[6]["row"]
+    assert 1 / median(predict[9]) == pytest.approx(max(end_to_end - fixed, 1e-9))
     # The build's rest is the single-worker build less its measured parts, and Amdahl's
     # bound swaps the per-image part's single-thread time for its parallel time.
     seconds = [1 / median(r) for r in build]  # per image
