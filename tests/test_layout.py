@@ -323,3 +323,10 @@ def test_xdist_groups_take_effect(request):
     if not request.config.getoption("loadgroup", default=False):
         pytest.skip("not run by pytest-xdist with --dist loadgroup")
     assert request.node.nodeid.endswith("@grouping_check")
+
+
+def test_no_two_test_files_share_a_name():
+    """Test folders have no __init__.py, so pytest imports each test file by its base name:
+    two files of one name in two folders stop the whole suite at collection."""
+    names = [path.name for path in (ROOT / "tests").rglob("test_*.py")]
+    assert sorted({n for n in names if names.count(n) > 1}) == []

@@ -16,6 +16,7 @@ import numpy as np
 # Figures without pyplot, as classification_report: the caller's backend is left alone.
 from matplotlib.figure import Figure
 
+from cxr.evaluation import thresholds
 from cxr.stats import auroc, calibration, temperature
 from cxr.tracking.rundir import EvalDir
 from cxr.tracking.writer import Image, Result, Table
@@ -114,7 +115,31 @@ def render(document, temperatures, *, eval_dir: EvalDir) -> Result:
                 ]
     for label in names:
         summary[temperature_key(label)] = document["temperatures"][label]
-    return Result(files=files, log=log, summary=summary, text=format_report(document))
+    text = "\n".join([format_report(document), *fit_warnings(temperatures["labels"])])
+    return Result(files=files, log=log, summary=summary, text=text)
+
+
+def fit_warnings(fits: dict) -> list[str]:
+    """A line per temperature that rests on fewer than `thresholds.MIN_POSITIVES`
+    validation positives, or that stopped at the search's bound (a label validation
+    separates perfectly, or nearly: its T is then the bound, not a fit)."""
+    lines = []
+    for label, fit in fits.items():
+        if fit.get("reason"):
+            continue
+        if fit.get("at_bound"):
+            lines.append(
+                f"Warning: {label} temperature {fit['temperature']:.3g} stopped at the "
+                "search's bound: validation separates the label (almost) perfectly, so the "
+                "fit is the bound's, not the data's"
+            )
+        few = fit.get("positives", thresholds.MIN_POSITIVES)
+        if few < thresholds.MIN_POSITIVES:
+            lines.append(
+                f"Warning: {label} temperature rests on {few} validation positives (fewer "
+                f"than {thresholds.MIN_POSITIVES}): read its calibrated probabilities as rough"
+            )
+    return lines
 
 
 def table(document):

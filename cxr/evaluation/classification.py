@@ -24,7 +24,9 @@ takes plain numpy arrays.
         n_val_unknown (test and validation images whose label is unknown, left
         out of every number of this label), reason (why the
         test numbers are NaN, else None), val_reason (same for the
-        thresholds), published (model -> AUROC, or None), operating_points:
+        thresholds), n_val_pos (the validation positives the thresholds rest on),
+        threshold_warning (a sentence when those are fewer than
+        `thresholds.MIN_POSITIVES`, else None), published (model -> AUROC, or None), operating_points:
         {"f1"|"youden": threshold, val_score (F1 or J on validation),
         test: sensitivity, specificity, precision, f1,
         sensitivity_ci, specificity_ci ([low, high], patient bootstrap),
@@ -152,10 +154,12 @@ def _per_label(test, val, aurocs, boot, label_names, *, comparable):
             n_val_unknown=int((~val_rows).sum()),
             reason=thresholds.degenerate(y, "test"),
             val_reason=thresholds.degenerate(val_labels[:, i], "validation"),
+            n_val_pos=int((val_labels[:, i] > 0.5).sum()),
             operating_points=thresholds.operating_points(val_labels[:, i], val_probs[:, i], y, p),
             published={k: v[name] for k, v in PUBLISHED.items()} if comparable else None,
         )
         entry["warning"] = None
+        entry["threshold_warning"] = thresholds.few_positives_text(entry["n_val_pos"])
         if entry["reason"] is None:
             entry["warning"] = valid_share_warning(entry["n_valid_resamples"], len(boot))
             import sklearn.metrics  # here, as below: 2+ s that `cxr score --help` need not pay

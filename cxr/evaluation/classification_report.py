@@ -138,6 +138,8 @@ def _unknown_lines(report):
 def _row_warnings(label, entry):
     """A label's warnings: its AUROC CI's and each operating point's sensitivity/specificity CI's."""
     warnings = [f"Warning: {label} AUROC: {entry['warning']}"] if entry.get("warning") else []
+    if entry.get("threshold_warning"):
+        warnings.append(f"Warning: {label} thresholds: {entry['threshold_warning']}")
     for point, values in entry["operating_points"].items():
         for rate in ("sensitivity", "specificity"):
             warning = values["test"].get(f"{rate}_warning")

@@ -11,6 +11,23 @@ from cxr.stats import bootstrap
 from cxr.stats.auroc import undefined_reason
 
 POINTS = ("f1", "youden")  # the operating points, chosen on validation
+# The fewest validation positives a threshold may rest on without a warning. Below 10,
+# the validation sensitivity moves in steps of more than 0.1 and its 95% interval is
+# wider than +-0.2 (9 of 10 found: Wilson 0.60-0.98): the rate printed beside the
+# threshold, and the threshold itself, are then little more than anecdotes. Every
+# "rests on fewer than N positives" warning of cxr uses this one number.
+MIN_POSITIVES = 10
+
+
+def few_positives_text(positives: int) -> str | None:
+    """The warning of thresholds chosen on `positives` validation positives, or None when
+    there are enough (or none at all: then no threshold is chosen, and a reason says so)."""
+    if positives == 0 or positives >= MIN_POSITIVES:
+        return None
+    return (
+        f"its thresholds rest on {positives} validation positives (fewer than "
+        f"{MIN_POSITIVES}): their test sensitivity and specificity can be far off, even 0"
+    )
 
 
 def degenerate(y, split):

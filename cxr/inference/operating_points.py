@@ -35,19 +35,16 @@ from fractions import Fraction
 import numpy as np
 
 from cxr.errors import UserError
-from cxr.evaluation import classification
+from cxr.evaluation import classification, thresholds
 from cxr.stats import temperature as scaling
 from cxr.tracking.rundir import RunDir
 
 KINDS = ("f1", "youden", "sensitivity", "specificity")
 HELP = "f1, youden, sensitivity=X or specificity=X with X in (0, 1], e.g. sensitivity=0.9"
 UNSUPPORTED = "unsupported"
-# The fewest validation positives a threshold may rest on without a warning. Below 10,
-# the validation sensitivity moves in steps of more than 0.1 and its 95% interval is
-# wider than +-0.2 (9 of 10 found: Wilson 0.60-0.98): the rate printed beside the
-# threshold, and the threshold itself, are then little more than anecdotes. Every
-# "rests on fewer than N positives" warning of cxr uses this one number.
-MIN_POSITIVES = 10
+# The fewest validation positives a threshold may rest on without a warning (its one
+# owner, with the reason, is cxr.evaluation.thresholds).
+MIN_POSITIVES = thresholds.MIN_POSITIVES
 
 
 @dataclasses.dataclass(frozen=True)

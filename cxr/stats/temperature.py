@@ -54,8 +54,9 @@ def fit(z, y) -> dict:
     A bounded scalar search on log T (scipy's Brent-type `minimize_scalar`, `XATOL`).
 
     Returns:
-        {"temperature", "nll_before", "nll_after", "at_bound", "reason"}; a label without
-        a validation positive or negative gets temperature NaN (no scaling) and a reason.
+        {"temperature", "nll_before", "nll_after", "at_bound", "reason", "positives" (the
+        validation positives it was fitted on)}; a label without a validation positive or
+        negative gets temperature NaN (no scaling) and a reason.
     """
     from scipy import optimize  # here: a module that only reads temperatures needs no scipy
 
@@ -63,7 +64,7 @@ def fit(z, y) -> dict:
     if not y.any() or y.all():
         reason = "no positive in validation" if not y.any() else "no negative in validation"
         before = nll(z, y, 1.0) if len(z) else math.nan
-        return _fitted(math.nan, before, before, False, reason)
+        return _fitted(math.nan, before, before, False, reason) | {"positives": int(y.sum())}
     found = optimize.minimize_scalar(
         lambda log_t: nll(z, y, math.exp(log_t)),
         bounds=LOG_T_BOUNDS,
@@ -73,7 +74,7 @@ def fit(z, y) -> dict:
     log_t = float(found.x)
     at_bound = min(abs(log_t - b) for b in LOG_T_BOUNDS) < 1e-3
     t = math.exp(log_t)
-    return _fitted(t, nll(z, y, 1.0), nll(z, y, t), at_bound, None)
+    return _fitted(t, nll(z, y, 1.0), nll(z, y, t), at_bound, None) | {"positives": int(y.sum())}
 
 
 def _fitted(temperature, before, after, at_bound, reason) -> dict:

@@ -194,6 +194,34 @@ def test_operating_points_are_chosen_on_validation_and_measured_on_test():
         assert math.isnan(point["test"]["precision"])  # nothing predicted positive
 
 
+def test_thresholds_on_few_validation_positives_warn_instead_of_a_silent_zero():
+    """The audit's silent zero: a threshold chosen on 3 validation positives gave test
+    sensitivity 0.000 with no warning. Here one label's validation has 3 positives
+    (scored above everything else, so max F1 sits above every test score) and the
+    other's 40: only the first is warned about, in metrics.json and the printed text."""
+    rng = np.random.default_rng(7)
+    val_labels = np.zeros((200, 2))
+    val_labels[:3, 0] = 1
+    val_labels[:40, 1] = 1
+    val_probs = 0.3 * rng.random((200, 2)) + 0.6 * val_labels
+    test_labels = (rng.random((200, 2)) < 0.3).astype(float)
+    test_probs = 0.5 * rng.random((200, 2))  # all below the first label's threshold
+    report = make_report(
+        (test_probs, test_labels, np.arange(200)),
+        (val_probs, val_labels),
+        label_names=("Mass", "Nodule"),
+        num_bootstrap=10,
+    )
+    mass, nodule = report["per_label"]["Mass"], report["per_label"]["Nodule"]
+    assert (mass["n_val_pos"], nodule["n_val_pos"]) == (3, 40)  # counted by hand above
+    assert mass["operating_points"]["f1"]["test"]["sensitivity"] == 0.0
+    assert "rest on 3 validation positives" in mass["threshold_warning"]
+    assert nodule["threshold_warning"] is None
+    text = classification_report.format_report(report)
+    assert text.count("thresholds: its thresholds rest on") == 1
+    assert "Warning: Mass thresholds:" in text
+
+
 def test_sensitivity_and_specificity_cis_resample_patients_as_the_auroc_does():
     probs, labels, patients = make_split(50, seed=8, num_labels=2)
     names = ("Mass", "Nodule")

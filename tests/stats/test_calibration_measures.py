@@ -165,3 +165,23 @@ def test_a_label_without_positives_keeps_its_probabilities():
     probs = np.array([[0.2, 0.7]], np.float32)
     scaled = temperature.scale(probs, [math.nan, 2.0])
     assert scaled[0, 0] == pytest.approx(0.2) and scaled[0, 1] < 0.7
+
+
+def test_separable_or_few_positive_validation_is_warned_about():
+    """A label validation separates perfectly drives T to the search's lower bound (the
+    learnability run's Edema: 6 positives, T = 0.01); the fit says so, and the report warns
+    about it and about fits on fewer than MIN_POSITIVES positives, not about a plain fit."""
+    from cxr.evaluation import calibration_report, thresholds
+
+    rng = np.random.default_rng(3)
+    y_sep = np.zeros(200)
+    y_sep[:6] = 1
+    z_sep = np.where(y_sep > 0, 2.0, -2.0) + 0.1 * rng.normal(size=200)  # every positive above
+    z = rng.normal(size=400)
+    y = (rng.random(400) < 1 / (1 + np.exp(-z))).astype(float)
+    separable, plain = temperature.fit(z_sep, y_sep), temperature.fit(z, y)
+    assert separable["at_bound"] and separable["positives"] == 6
+    assert not plain["at_bound"] and plain["positives"] == int(y.sum()) >= thresholds.MIN_POSITIVES
+    lines = calibration_report.fit_warnings({"Edema": separable, "Mass": plain})
+    assert len(lines) == 2 and all(line.startswith("Warning: Edema") for line in lines)
+    assert "stopped at the search's bound" in lines[0] and "6 validation positives" in lines[1]
