@@ -52,3 +52,12 @@ def test_the_bench_records_the_machine_the_speed_cache_keys_on(monkeypatch):
         facts["accelerators"],
     )
     assert bench["cores"] == len(usable) and facts["keras"] == bench["keras"]
+
+
+def test_row_2_states_what_the_last_batch_padding_caps():
+    # 176 images in batches of 32: 5 full batches and one of 16 padded to 32.
+    p = data_rows.padding(176, 32)
+    assert (p["images"], p["padded_rows"]) == (176, 16)
+    assert p["padding_bound"] == pytest.approx(176 / 192)
+    assert "caps it at 0.917x" in p["note"]
+    assert data_rows.padding(64, 32)["padded_rows"] == 0
