@@ -12,7 +12,10 @@ import pathlib
 import keras
 
 from cxr.errors import UserError
-from cxr.model import classifier
+from cxr.model import (
+    classifier,
+    losses,  # noqa: F401  (registers the loss a compiled model's file names)
+)
 from cxr.model.layer_names import DROPOUT_LAYER, LOGITS_LAYER, PREPROCESS_LAYER
 
 LEGACY_FEATURE_MAP = "relu"  # DenseNet121's last activation: Grad-CAM's layer before cxr 0.3

@@ -95,3 +95,30 @@ def test_auroc_leaves_unknown_labels_out():
         known = labels[:, k] != UNKNOWN
         reference = sklearn.metrics.roc_auc_score(labels[known, k], logits[known, k])
         assert aurocs[name] == pytest.approx(reference)
+
+
+def test_a_model_compiled_with_the_loss_loads_in_a_process_that_never_named_it(tmp_path):
+    """`cxr.model.saved.load_model` registers the loss itself: `cxr export` and `cxr predict`
+    import nothing else of training, and a model file names the loss in its compile config
+    (the learnability run's model failed to load there before)."""
+    import subprocess
+    import sys
+
+    from cxr.model import classifier
+
+    model = classifier.build_model(backbone="tiny", num_labels=3, image_size=32)
+    model.compile(loss=WeightedBinaryCrossentropy())
+    model.save(tmp_path / "model.keras")
+    code = (
+        "import sys; from cxr.model import saved\n"
+        "saved.load_model(sys.argv[1])\n"
+        "print('cxr.train' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(tmp_path / "model.keras")],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-1] == "False"
