@@ -112,10 +112,9 @@ def export(run, out, *, evaluation=None, wandb_mode=None) -> pathlib.Path:
 
 
 def _bare(model: keras.Model) -> keras.Model:
-    """A copy of `model` with its weights and no optimizer: never compiled, so saved bare."""
-    copy = keras.models.clone_model(model)
-    copy.set_weights(model.get_weights())
-    return copy
+    """`model`'s layers and weights in a model never compiled, so saved without optimizer
+    state (Keras's `clone_model` keeps the compile state, and with it the optimizer's)."""
+    return keras.Model(model.input, model.output, name=model.name)
 
 
 def _operating_points(run: RunDir, labels) -> dict:

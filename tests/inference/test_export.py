@@ -5,10 +5,13 @@ The bundle itself (loads without cxr, predicts as the run, the card's numbers) i
 checked on the quickstart run in tests/end_to_end/test_experiments.py.
 """
 
+import io
 import json
 import subprocess
 import sys
+import zipfile
 
+import h5py
 import keras
 import numpy as np
 import pytest
@@ -18,6 +21,7 @@ from cxr.errors import UserError
 from cxr.evaluation import evaluators
 from cxr.inference import export, predict
 from cxr.model import classifier
+from cxr.model.losses import WeightedBinaryCrossentropy
 from cxr.tracking import writer
 from cxr.tracking.predictions import Predictions
 from cxr.tracking.rundir import EvalDir, RunDir
@@ -85,7 +89,10 @@ def bundled(tmp_path_factory):
     root = tmp_path_factory.mktemp("bundled")
     run = RunDir(root / "run").create({"name": "x", "data": DATA})
     keras.utils.set_random_seed(2)
-    classifier.build_model(backbone="tiny", image_size=64).save(run.model_file)
+    model = classifier.build_model(backbone="tiny", image_size=64)
+    model.compile(optimizer="adam", loss=WeightedBinaryCrossentropy())
+    model.optimizer.build(model.trainable_variables)  # its state, as a trained run's file has
+    model.save(run.model_file)
     test, val = _made_up(0, "test"), _made_up(1, DATA["val_split"])
     folder = run.evaluation(DATA["name"], DATA["val_split"])
     results = [writer.Result(files={folder.file(EvalDir.PREDICTIONS): val.encoded()})]
@@ -117,6 +124,23 @@ def test_predict_with_the_bundle_is_predict_with_the_run(bundled, tmp_path):
     assert any(entry["threshold"] is not None for entry in stored[1].values())
     card = (out / export.CARD).read_text()
     assert "Calibration" in card and "Research use only" in card
+
+
+def _weight_groups(path) -> list:
+    with zipfile.ZipFile(path) as archive:
+        with h5py.File(io.BytesIO(archive.read("model.weights.h5")), "r") as weights:
+            return sorted(weights)
+
+
+def test_the_bundle_model_has_the_weights_and_no_optimizer_state(bundled):
+    run, out, _ = bundled
+    assert "optimizer" in _weight_groups(run.model_file)  # the run's keeps it, to resume
+    assert "optimizer" not in _weight_groups(out / export.MODEL)
+    assert (out / export.MODEL).stat().st_size < run.model_file.stat().st_size
+    trained = keras.saving.load_model(run.model_file, compile=False)
+    plain = keras.saving.load_model(out / export.MODEL, compile=False)
+    for a, b in zip(trained.get_weights(), plain.get_weights(), strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_rate_point_or_a_folder_that_is_no_bundle_is_one_line(bundled, tmp_path, capsys):
