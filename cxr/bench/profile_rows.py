@@ -25,7 +25,7 @@ def sizes(scale: float) -> dict:
     and timed repeats, at `scale`."""
     check = plan.Sizes.at(scale).is_check
     return {
-        "patients": max(4, round(12 * scale)),
+        "patients": max(4, round(24 * scale)),  # a few batches: the padding not the whole pass
         "build_patients": max(2, round(8 * scale)),
         "repeats": 1 if check else 2,
     }
