@@ -11,6 +11,7 @@ command that makes it, never guessed. No framework here: JSON files in, Markdown
 import json
 import pathlib
 
+from cxr.evaluation import subgroup_report
 from cxr.tracking.rundir import EvalDir, RunDir, SaliencyDir
 
 DISCLAIMER = "**Research use only, not for clinical decisions.**"
@@ -80,7 +81,7 @@ def _intended_use() -> str:
 
 
 def _factors(eval_dir, run) -> str:
-    has = eval_dir.file("subgroups.json").is_file()
+    has = eval_dir.file(subgroup_report.JSON_FILE).is_file()
     said = "measured below" if has else "not measured for this evaluation"
     return (
         "## Factors\n\n"
@@ -160,7 +161,7 @@ def _extra_evaluations(run) -> str:
 
 def _subgroups(eval_dir, run) -> str:
     """Under- and overdiagnosis per subgroup (Seyyed-Kalantari et al.), with their gaps."""
-    path = eval_dir.file("subgroups.json")
+    path = eval_dir.file(subgroup_report.JSON_FILE)
     if not path.is_file():
         return "\nSubgroups: not measured for this evaluation (the `subgroups` evaluator).\n"
     data, source = json.loads(path.read_text()), _relative(run, path)

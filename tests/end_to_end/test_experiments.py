@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 
 from cxr.errors import UserError
+from cxr.evaluation import subgroup_report
 from cxr.pipeline import experiment_config
 from cxr.saliency import localization
 from cxr.tracking.rundir import EvalDir, RunDir
@@ -443,6 +444,14 @@ def test_smoke_model_on_the_real_sample_measures_localization(tmp_path, sample_d
     assert report["official_images"] == 80 and not report["comparable"]
     assert "not comparable: 80 of 25,596 official test images" in out
     assert "Localization of 9 test boxes" in out
+    # Every evaluation audits subgroups and calibration, the real sample's too: NIH's CSV
+    # gives each image's sex, age and view.
+    evaluation = RunDir(run_dir).evaluation()
+    subgroups = json.loads(evaluation.file(subgroup_report.JSON_FILE).read_text())
+    assert set(subgroups["attributes"]) == {"sex", "age", "view"}
+    assert subgroups["underdiagnosis"]["groups"]["all"]["underdiagnosis"]["n_images"] > 0
+    calibration = json.loads(evaluation.file(EvalDir.CALIBRATION).read_text())
+    assert set(calibration["before"]["per_label"]) == set(LABELS)
 
 
 # A fresh Python with Keras and numpy but no cxr: any import of cxr (or cxr_tfds) fails.
