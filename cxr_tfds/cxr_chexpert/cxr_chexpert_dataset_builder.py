@@ -20,6 +20,7 @@ import tensorflow_datasets as tfds
 from absl import logging
 from PIL import Image
 
+from cxr_tfds import release_features
 from cxr_tfds.cxr14_subset import images
 from cxr_tfds.cxr_chexpert import labels, metadata, release, splits
 
@@ -49,10 +50,7 @@ class CxrChexpert(tfds.core.GeneratorBasedBuilder):
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "First release."}
-    BUILDER_CONFIGS = [
-        CxrChexpertConfig(name="224", description="All images found, 224x224."),
-        CxrChexpertConfig(name="64", description="All images found, 64x64 (tests).", image_size=64),
-    ]
+    BUILDER_CONFIGS = release_features.size_configs(CxrChexpertConfig, (224, 64))
     DEFAULT_CONFIG_NAME = "224"
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         f"Put the CheXpert release, as unpacked, in the manual dir: {release.EXPECTED_FILES}. "
@@ -64,17 +62,13 @@ class CxrChexpert(tfds.core.GeneratorBasedBuilder):
         return self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict(
                 {
-                    "image": tfds.features.Image(shape=(size, size, 1), encoding_format="png"),
-                    "image_id": tfds.features.Text(),  # the CSV's Path
-                    "patient_id": tfds.features.Text(),  # "patientNNNNN"
+                    # image_id is the CSV's Path, patient_id "patientNNNNN"
+                    **release_features.common(size, len(labels.LABEL_NAMES)),
                     "study": tfds.features.Text(),  # "patientNNNNN/studyN"
                     "sex": tfds.features.Text(),  # "M", "F", "" unknown
                     "age": np.int32,  # years, -1 unknown
                     "frontal": np.bool_,
                     "view": tfds.features.Text(),  # AP/PA as written, "" on laterals
-                    "raw_labels": tfds.features.Tensor(
-                        shape=(len(labels.LABEL_NAMES),), dtype=np.int8
-                    ),
                 }
             ),
             homepage=release.URL,

@@ -15,7 +15,7 @@ import numpy as np
 import tensorflow_datasets as tfds
 from absl import logging
 
-from cxr_tfds import dicom
+from cxr_tfds import dicom, release_features
 from cxr_tfds.cxr14_subset import images
 from cxr_tfds.cxr_siim import examples, labels, metadata, source_dir
 
@@ -42,11 +42,7 @@ class CxrSiim(tfds.core.GeneratorBasedBuilder):
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "First release."}
-    BUILDER_CONFIGS = [
-        CxrSiimConfig(name="224", description="All images found, 224x224."),
-        CxrSiimConfig(name="512", description="All images found, 512x512.", image_size=512),
-        CxrSiimConfig(name="64", description="All images found, 64x64 (tests).", image_size=64),
-    ]
+    BUILDER_CONFIGS = release_features.size_configs(CxrSiimConfig, (224, 512, 64))
     DEFAULT_CONFIG_NAME = "224"
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         f"Put {source_dir.EXPECTED_FILES} in the manual dir. Get them from "
@@ -58,12 +54,7 @@ class CxrSiim(tfds.core.GeneratorBasedBuilder):
         return self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict(
                 {
-                    "image": tfds.features.Image(shape=(size, size, 1), encoding_format="png"),
-                    "image_id": tfds.features.Text(),
-                    "patient_id": tfds.features.Text(),
-                    "raw_labels": tfds.features.Tensor(
-                        shape=(len(labels.LABEL_NAMES),), dtype=np.int8
-                    ),
+                    **release_features.common(size, len(labels.LABEL_NAMES)),
                     "mask": tfds.features.Image(shape=(size, size, 1), encoding_format="png"),
                     "regions": np.int32,
                     "original_width": np.int32,

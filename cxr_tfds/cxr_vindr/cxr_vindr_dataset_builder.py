@@ -27,7 +27,7 @@ from absl import logging
 from etils import epath
 from PIL import Image
 
-from cxr_tfds import dicom
+from cxr_tfds import dicom, release_features
 from cxr_tfds.cxr14_subset import images
 from cxr_tfds.cxr_vindr import annotations, fusion, source_dir, splits
 from cxr_tfds.cxr_vindr.labels import LABEL_NAMES
@@ -67,11 +67,7 @@ class CxrVindr(tfds.core.GeneratorBasedBuilder):
 
     VERSION = tfds.core.Version("1.0.0")
     RELEASE_NOTES = {"1.0.0": "First release."}
-    BUILDER_CONFIGS = [
-        CxrVindrConfig(name="224", description="All images found, 224x224."),
-        CxrVindrConfig(name="512", description="All images found, 512x512.", image_size=512),
-        CxrVindrConfig(name="64", description="All images found, 64x64 (tests).", image_size=64),
-    ]
+    BUILDER_CONFIGS = release_features.size_configs(CxrVindrConfig, (224, 512, 64))
     DEFAULT_CONFIG_NAME = "224"
     MANUAL_DOWNLOAD_INSTRUCTIONS = (
         f"Put VinDr-CXR in the manual dir as its release ships it: {source_dir.EXPECTED_FILES}. "
@@ -83,12 +79,10 @@ class CxrVindr(tfds.core.GeneratorBasedBuilder):
         return self.dataset_info_from_configs(
             features=tfds.features.FeaturesDict(
                 {
-                    "image": tfds.features.Image(shape=(size, size, 1), encoding_format="png"),
-                    "image_id": tfds.features.Text(),
-                    "patient_id": tfds.features.Text(),  # the image id: no patient ids
+                    # patient_id is the image id: VinDr-CXR has no patient ids
+                    **release_features.common(size, len(LABEL_NAMES)),
                     "original_width": np.int32,
                     "original_height": np.int32,
-                    "raw_labels": tfds.features.Tensor(shape=(len(LABEL_NAMES),), dtype=np.int8),
                     "readers": tfds.features.Sequence(tfds.features.Text()),
                     "boxes": _box_features(readers=np.int32),
                     "reader_boxes": _box_features(reader=tfds.features.Text()),

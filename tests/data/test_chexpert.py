@@ -8,7 +8,6 @@ count CheXpert's README states), never taken from the code under test.
 import collections
 import csv
 import gzip
-import logging
 import shutil
 import subprocess
 import sys
@@ -22,7 +21,7 @@ from PIL import Image
 import cxr_tfds.cxr_chexpert.cxr_chexpert_dataset_builder  # noqa: F401  (registers it)
 from cxr_tfds.cxr_chexpert import labels, metadata, release
 from cxr_tfds.labels import LABELS as NIH_LABELS
-from tests.helpers import chexpert_files
+from tests.helpers import build_log, chexpert_files
 from tests.helpers.paths import ROOT
 
 CODE = {"1.0": 1, "0.0": 0, "-1.0": -1, "": -2}
@@ -227,35 +226,18 @@ def test_the_pure_modules_import_no_tensorflow():
 # --- builds from real rows with generated JPEGs ------------------------------------------
 
 
-class _Log(logging.Handler):
-    """Collects the build's log lines (absl logs through Python's logging)."""
-
-    def __init__(self):
-        super().__init__(logging.INFO)
-        self.lines = []
-
-    def emit(self, record):
-        self.lines.append(record.getMessage())
-
-
 def build(manual_dir, data_dir, config="64"):
     """Builds `cxr_chexpert/<config>`: ({image_id: example with its split}, log lines)."""
     builder = tfds.builder(f"cxr_chexpert/{config}", data_dir=str(data_dir))
-    log, absl = _Log(), logging.getLogger("absl")
-    absl.addHandler(log)
-    level, absl.level = absl.level, logging.INFO
-    try:
+    with build_log.captured() as lines:
         builder.download_and_prepare(
             download_config=tfds.download.DownloadConfig(manual_dir=str(manual_dir))
         )
-    finally:
-        absl.removeHandler(log)
-        absl.setLevel(level)
     examples = {}
     for split in builder.info.splits:
         for ex in tfds.as_numpy(builder.as_dataset(split=split)):
             examples[ex["image_id"].decode()] = dict(ex, split=split)
-    return builder, examples, "\n".join(log.lines)
+    return builder, examples, "\n".join(lines)
 
 
 def _csv_rows(path):

@@ -5,7 +5,6 @@ csv module, independently of `expert_labels`'s parser (its column aliases and va
 """
 
 import csv
-import logging
 import os
 import pathlib
 
@@ -15,6 +14,7 @@ import tensorflow_datasets as tfds
 
 from cxr_tfds.cxr14_subset import cxr14_subset_dataset_builder, expert_labels, synthetic
 from cxr_tfds.labels import LABELS
+from tests.helpers import build_log
 
 CODE = {"YES": 1, "NO": 0, "1": 1, "0": 0, "HEDGE": -1}
 
@@ -151,18 +151,8 @@ def built_with_experts(sample_dir, expert_dir, tmp_path_factory):
         (manual / path.name).symlink_to(path)
     for name in ("all_findings_expert_labels", "four_findings_expert_labels"):
         (manual / name).symlink_to(expert_dir / name)
-    logger = logging.getLogger("absl")
-    records = []
-    handler = logging.Handler()
-    handler.emit = lambda record: records.append(record.getMessage())
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
+    with build_log.captured() as records:
         examples = _build(manual, tmp_path_factory.mktemp("tfds"))
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
     return examples, "\n".join(records)
 
 

@@ -7,7 +7,6 @@ here with the csv module, independently of `rsna`'s parser.
 import collections
 import csv
 import json
-import logging
 import os
 import pathlib
 
@@ -18,6 +17,7 @@ import tensorflow_datasets as tfds
 from cxr_tfds import tfds_build
 from cxr_tfds.cxr14_subset import cxr14_subset_dataset_builder, rsna, rsna_counts, rsna_features
 from cxr_tfds.labels import LABELS
+from tests.helpers import build_log
 
 DUPLICATE = "00011723_001.png"  # the NIH image two challenge ids match (README)
 
@@ -234,18 +234,8 @@ def built(sample_dir, rsna_dir, tmp_path_factory):
     for path in sample_dir.iterdir():
         (manual / path.name).symlink_to(path)
     (manual / "rsna_pneumonia").symlink_to(rsna_dir)
-    logger = logging.getLogger("absl")
-    records = []
-    handler = logging.Handler()
-    handler.emit = lambda record: records.append(record.getMessage())
-    level = logger.level
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    try:
+    with build_log.captured() as records:
         examples = _build(manual, tmp_path_factory.mktemp("tfds"))
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
     return examples, "\n".join(records)
 
 

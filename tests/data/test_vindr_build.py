@@ -4,8 +4,6 @@ CSV and the DICOM's own size, counted skips, a wrong folder in one line."""
 
 import collections
 import csv
-import io
-import logging
 
 import numpy as np
 import pydicom
@@ -14,7 +12,7 @@ import tensorflow_datasets as tfds
 
 import cxr_tfds.builders  # noqa: F401  (registers cxr_vindr)
 from cxr_tfds.cxr_vindr import annotations, labels, source_dir
-from tests.helpers import vindr_files
+from tests.helpers import build_log, vindr_files
 
 
 @pytest.fixture(scope="module")
@@ -73,17 +71,9 @@ def manual(tmp_path_factory, real_rows):
 
 @pytest.fixture(scope="module")
 def built(manual, tmp_path_factory):
-    capture = io.StringIO()
-    handler, absl = logging.StreamHandler(capture), logging.getLogger("absl")
-    level = absl.level
-    absl.addHandler(handler)
-    absl.setLevel(logging.INFO)
-    try:
+    with build_log.captured() as lines:
         examples = build(manual["root"], tmp_path_factory.mktemp("tfds"))
-    finally:
-        absl.removeHandler(handler)
-        absl.setLevel(level)
-    return examples, capture.getvalue()
+    return examples, "\n".join(lines)
 
 
 def test_a_missing_dicom_and_a_box_outside_are_counted_skips(manual, built):
