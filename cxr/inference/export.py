@@ -64,10 +64,11 @@ x = np.repeat(gray[None, :, :, None], 3, axis=-1)  # (1, size, size, 3): gray as
 
 logits = keras.ops.convert_to_numpy(model(x, training=False))[0]
 temperatures = HERE / "temperatures.json"  # present when the run was calibrated
-if temperatures.exists():
-    t = json.loads(temperatures.read_text())["temperatures"]
-    logits = logits / np.array([t[name] for name in info["labels"]])
-probability = 1 / (1 + np.exp(-logits))
+if temperatures.exists():  # a label without a temperature (null) stays as it is
+    fits = json.loads(temperatures.read_text())["labels"]
+    t = [fits[name]["temperature"] or 1.0 for name in info["labels"]]
+    logits = logits / np.array(t)
+probability = 0.5 * (1 + np.tanh(logits / 2))  # the sigmoid, without overflow
 points = json.loads((HERE / "operating_points.json").read_text())["youden"]
 for name, p in zip(info["labels"], probability):
     point = points[name]
