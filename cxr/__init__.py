@@ -41,7 +41,7 @@ __version__ = "0.2.0"
 _LAZY = {
     "build_model": "cxr.model.classifier",
     "load_model": "cxr.model.saved",
-    "load_run_model": "cxr.inference.predict",
+    "load_run_model": "cxr.inference.prediction_source",
     "predict": "cxr.inference.predict",
     "per_label_auroc": "cxr.stats.auroc",
     "macro_auroc": "cxr.stats.auroc",

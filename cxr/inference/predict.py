@@ -43,19 +43,18 @@ import os
 import pathlib
 import sys
 
-import keras
 import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
 from cxr.data import datasets, dicom
 from cxr.errors import UserError, exits_cleanly
-from cxr.inference import bundle, drawing, operating_points, scoring, temperature
-from cxr.model import saved
+from cxr.inference import drawing, operating_points, prediction_source, scoring
+from cxr.inference.prediction_source import load_run_model  # noqa: F401  (its old home)
 from cxr.runtime import progress
 from cxr.saliency import gradcam, pointing
 from cxr.stats import temperature as scaling
-from cxr.tracking.rundir import EvalDir, RunDir
+from cxr.tracking.rundir import EvalDir
 from cxr_tfds.cxr14_subset import images
 from cxr_tfds.labels import LABELS
 
@@ -63,16 +62,6 @@ IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".dcm")
 PREDICTIONS_CSV = "predictions.csv"
 THRESHOLDS_JSON = "thresholds.json"
 DECISION_SUFFIX = "_decision"
-
-
-def load_run_model(run) -> keras.Model:
-    """The model of a run directory (or a .keras path), checked to be a 14-label cxr model.
-
-    Raises:
-        UserError: when there is no model, or one cxr cannot load or did not make.
-    """
-    path = pathlib.Path(run)
-    return saved.load_model(RunDir(path).model_file if path.is_dir() else path, len(LABELS))
 
 
 def find_images(paths) -> tuple[list[pathlib.Path], list[str]]:
@@ -137,7 +126,7 @@ def predict(paths, run, out_dir, *, top=3, batch_size=32, operating_point=None, 
             `calibrated`, and when no file could be read.
     """
     spec = None if operating_point is None else operating_points.parse(operating_point)
-    model, points, chosen_on, temperatures = _source(run, spec, **source)
+    model, points, chosen_on, temperatures = prediction_source.load(run, spec, **source)
     files, problems = find_images(paths)
     for problem in problems:
         print(f"skipped {problem}", file=sys.stderr)
@@ -170,34 +159,6 @@ def predict(paths, run, out_dir, *, top=3, batch_size=32, operating_point=None, 
     return job.results
 
 
-def _source(run, spec, *, calibrated=False, bundled=None):
-    """(model, points, where they were chosen, (folder, temperatures) or None) of a run or
-    of a `cxr export` bundle; the points mapped onto calibrated probabilities if asked."""
-    if bundled is not None:
-        model, points, chosen_on, temperatures = _from_bundle(bundled, spec, calibrated)
-    else:
-        temperatures = temperature.for_prediction(run, LABELS) if calibrated else None
-        model = load_run_model(run)
-        points, chosen_on = (None, None) if spec is None else choose_points(run, spec)
-    if points and temperatures is not None:
-        points = operating_points.calibrated(points, temperatures[1])
-    return model, points, chosen_on, temperatures
-
-
-def _from_bundle(folder, spec, calibrated):
-    """(model, points, where they were chosen, temperatures) of a `cxr export` bundle."""
-    folder = bundle.check(folder, LABELS)
-    temperatures = None
-    if calibrated:
-        found = EvalDir(folder)
-        temperatures = found, temperature.vector(temperature.load_temperatures(found), LABELS)
-        print(
-            f"Calibrated: probabilities temperature-scaled with {found.file(EvalDir.TEMPERATURES)}"
-        )
-    points, chosen_on = (None, None) if spec is None else bundle.points(folder, spec)
-    return saved.load_model(folder / bundle.MODEL, len(LABELS)), points, chosen_on, temperatures
-
-
 def _write_rows(job, files, path, problems) -> None:
     """Runs `job` over `files` a batch at a time, writing the CSV's rows to `path`."""
     with (
@@ -227,41 +188,6 @@ def _write_thresholds(path, points, chosen_on, calibrated_with=None) -> None:
     )
     tmp.write_text(text)
     os.replace(tmp, path)
-
-
-def choose_points(run, spec) -> tuple[list, dict]:
-    """Each label's operating point `spec`, chosen on the run's validation predictions.
-
-    Prints the points with the validation positives and negatives behind each, and
-    one warning line (stderr) naming the labels whose threshold rests on fewer than
-    `operating_points.MIN_POSITIVES` positives.
-
-    Args:
-        run: a run directory, or its model.keras.
-        spec: from `cxr.inference.operating_points.parse`.
-
-    Returns:
-        (points, {"dataset": ..., "split": ...} of the validation predictions).
-
-    Raises:
-        UserError: for a model file outside a run directory, or a run without
-            validation predictions.
-    """
-    path = pathlib.Path(run)
-    run_dir = RunDir.open(path if path.is_dir() else path.parent)
-    val = operating_points.validation_predictions(run_dir)
-    if val["label_names"] != tuple(LABELS):
-        raise UserError(f"{run_dir}: its validation predictions are not of the 14 NIH labels")
-    points = operating_points.choose(spec, val["probs"], val["labels"], LABELS)
-    print(f"Operating point {spec.name}, chosen on {val['split']} of {val['dataset']}:")
-    for point in points:
-        print(f"  {point.label:<20} {point.describe()}")
-    warning = operating_points.few_positives_warning(
-        {p.label: p.positives for p in points if p.reason is None}
-    )
-    if warning:
-        print(warning, file=sys.stderr)
-    return points, {"dataset": str(val["dataset"]), "split": str(val["split"])}
 
 
 def csv_header(points) -> list[str]:

@@ -4,7 +4,7 @@ import numpy as np
 from matplotlib import colors
 
 from cxr.evaluation.saliency_scores import CENTRE, RANDOM
-from cxr.pipeline import saliency_report
+from cxr.pipeline import saliency_gallery, saliency_report
 from cxr.saliency import gallery
 from cxr.saliency.methods import METHODS
 
@@ -66,10 +66,10 @@ def test_every_method_is_drawn_on_one_diverging_scale():
     relu[2:4, 2:4], relu[5, 5] = 1.0, 0.5  # a Grad-CAM-like map in [0, 1]
     limit = gallery.symmetric_limit([relu])
     expected = gallery.signed_overlay(gray, relu, limit)  # the signed maps' own scale
-    np.testing.assert_array_equal(saliency_report.panel(gray, relu), expected)
+    np.testing.assert_array_equal(saliency_gallery.panel(gray, relu), expected)
     kept = [{"gray": gray, "maps": {m: relu for m in METHODS}, "box": [0, 0, 0.5, 0.5]}]
     kept[0] |= {"image_id": "a.png", "label": 0}
-    fig = saliency_report.gallery_figure(kept, list(METHODS), ["Atelectasis"])
+    fig = saliency_gallery.gallery_figure(kept, list(METHODS), ["Atelectasis"])
     drawn = [ax.images[0].get_array() for ax in fig.axes[1:]]
     for method, image in zip(METHODS, drawn, strict=True):  # the same map looks the same
         np.testing.assert_array_equal(image, expected, err_msg=method)
@@ -90,7 +90,7 @@ def test_a_box_is_a_rectangle_and_a_mask_its_outline_in_every_panel():
     ]
     for k, case in enumerate(cases):
         case |= {"image_id": f"{k}.png", "label": 0}
-    fig = saliency_report.gallery_figure(cases, ["gradcam"], ["Pneumothorax"])
+    fig = saliency_gallery.gallery_figure(cases, ["gradcam"], ["Pneumothorax"])
     box_row, mask_row = fig.axes[:2], fig.axes[2:]
     for ax in box_row:  # the box in pixels of the 16 px panel: x 4..12, y 4..8
         (rect,) = ax.patches
@@ -101,5 +101,5 @@ def test_a_box_is_a_rectangle_and_a_mask_its_outline_in_every_panel():
         xs, ys = path.vertices[:, 0], path.vertices[:, 1]
         # Between the last pixel inside (7, 9) and the first outside (8, 10), at 0.5.
         assert (xs.min(), xs.max(), ys.min(), ys.max()) == (2.5, 7.5, 3.5, 9.5)
-    table = saliency_report.gallery_table(cases, ["gradcam"], ["Pneumothorax"])
+    table = saliency_gallery.gallery_table(cases, ["gradcam"], ["Pneumothorax"])
     assert table.rows[0][2].boxes is not None and table.rows[1][2].boxes is None
