@@ -134,13 +134,8 @@ def gap_row(scores, labels, patients, inside, *, where, num_bootstrap, seed) -> 
     )
     if reason is None:
         stats = {k: unpaired.auroc_statistic(scores[m], labels[m]) for k, m in sides.items()}
-        got = unpaired.difference(
-            stats["rest"],
-            patients[sides["rest"]],
-            stats["group"],
-            patients[sides["group"]],
-            num_bootstrap=num_bootstrap,
-            seed=seed,
+        got = unpaired.group_minus_rest(
+            stats, patients, sides, num_bootstrap=num_bootstrap, seed=seed
         )
         row.update(auroc_group=got["b"], auroc_rest=got["a"], diff=got["diff"])
         row.update({k: got[k] for k in ("ci_low", "ci_high", "n_valid_resamples")})

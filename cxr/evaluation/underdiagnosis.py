@@ -86,13 +86,8 @@ def gap_row(hits, eligible, patients, inside, where, *, num_bootstrap, seed) -> 
     )
     if row["reason"] is None:
         stats = {k: unpaired.rate_statistic(hits[m], eligible[m]) for k, m in sides.items()}
-        got = unpaired.difference(
-            stats["rest"],
-            patients[sides["rest"]],
-            stats["group"],
-            patients[sides["group"]],
-            num_bootstrap=num_bootstrap,
-            seed=seed,
+        got = unpaired.group_minus_rest(
+            stats, patients, sides, num_bootstrap=num_bootstrap, seed=seed
         )
         row.update({k: got[k] for k in ("diff", "ci_low", "ci_high", "n_valid_resamples")})
     return row

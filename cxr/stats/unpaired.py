@@ -156,3 +156,16 @@ def too_few_patients(patients, where: str) -> str | None:
     if count < MIN_PATIENTS:
         return f"{count} patient{'s' * (count != 1)} {where}; an estimate needs {MIN_PATIENTS}"
     return None
+
+
+def group_minus_rest(stats, patients, sides, *, num_bootstrap, seed):
+    """`difference` of a subgroup against the rest of a split: `stats` and `sides` map
+    "group" and "rest" to each side's statistic and boolean image mask (disjoint patients)."""
+    return difference(
+        stats["rest"],
+        patients[sides["rest"]],
+        stats["group"],
+        patients[sides["group"]],
+        num_bootstrap=num_bootstrap,
+        seed=seed,
+    )
